@@ -1,0 +1,59 @@
+/** `citizen start`: run the node until SIGINT/SIGTERM. */
+import { resolve } from 'node:path';
+import { startDaemon } from '../daemon/daemon.ts';
+import { AppError } from '../errors.ts';
+import { dataDirOf, listOption, stringOption, type Command } from './command.ts';
+
+/** "HOST:PORT", "[::1]:PORT" or ":PORT" → parts. */
+export function parseHostPort(text: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new AppError('USAGE', `${what} must be HOST:PORT, e.g. 127.0.0.1:8080; got "${text}"`, 2);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+export const startCommand: Command = {
+  name: 'start',
+  summary:
+    'Run the household node: the record store, sync over every link, the HTTP API and the portal. Creates the household identity on first run (named after the host) if "citizen init" was not run. Stops cleanly on SIGINT/SIGTERM.',
+  usage: 'citizen start [--portal HOST:PORT] [--host-name NAME]... [--link SPEC]... [--data DIR]',
+  help: [
+    '  --portal HOST:PORT  where the portal and API listen (default 127.0.0.1:8080)',
+    '  --host-name NAME    another name the portal answers to, e.g. rose.local (repeatable)',
+    '  --link SPEC         a radio or network link, e.g. udp://127.0.0.1:7001?peer=127.0.0.1:7002 (repeatable)',
+    '  --lan               sync with households on the local network (libp2p + mDNS)',
+    '  --p2p-listen ADDR   libp2p listen multiaddr (repeatable)',
+    '  --p2p-peer ADDR     a libp2p peer to keep syncing with (repeatable)',
+    '  --smtp-listen HOST:PORT, --mail-domain DOMAIN, --smtp-relay URL   the internet mail gateway',
+  ].join('\n'),
+  options: {
+    portal: { type: 'string' },
+    'host-name': { type: 'string', multiple: true },
+    link: { type: 'string', multiple: true },
+    lan: { type: 'boolean' },
+    'p2p-listen': { type: 'string', multiple: true },
+    'p2p-peer': { type: 'string', multiple: true },
+    'smtp-listen': { type: 'string' },
+    'mail-domain': { type: 'string' },
+    'smtp-relay': { type: 'string' },
+  },
+  async run(args, io) {
+    const portal = parseHostPort(stringOption(args, 'portal') ?? '127.0.0.1:8080', '--portal');
+    const unavailable = ['link', 'p2p-listen', 'p2p-peer'].filter((o) => listOption(args, o).length > 0);
+    for (const o of ['lan', 'smtp-listen', 'mail-domain', 'smtp-relay']) if (args.values[o] !== undefined) unavailable.push(o);
+    if (unavailable.length > 0) {
+      throw new AppError('NOT_AVAILABLE', `--${unavailable[0]} is not available in this version yet: the node runs without links for now`, 2);
+    }
+    const daemon = await startDaemon({
+      dataDir: resolve(dataDirOf(args, io)),
+      portal,
+      hostNames: listOption(args, 'host-name'),
+      log: io.out,
+    });
+    const signal = await io.stopSignal();
+    io.out(`Stopping (${signal})...`);
+    await daemon.stop();
+    io.out('Stopped.');
+    return 0;
+  },
+};

@@ -1,0 +1,160 @@
+/**
+ * The daemon: the one place where concrete parts are wired together — the data directory,
+ * the LevelDB store, the mesh node, the app models and the HTTP API. `citizen start` runs it.
+ */
+import { randomBytes } from 'node:crypto';
+import { Level } from 'level';
+import { toHex } from '../../mesh/bytes.ts';
+import { systemClock, type Clock } from '../../mesh/clock.ts';
+import { MeshNode } from '../../mesh/node.ts';
+import { RecordStore } from '../../mesh/record-store.ts';
+import { AppError } from '../errors.ts';
+import { Mailbox } from '../mail/mailbox.ts';
+import { createAccounts } from './accounts.ts';
+import { DataDir, nameFromHost } from './data-dir.ts';
+import { createHttpApi } from './http-api.ts';
+import { renderMetrics } from './metrics.ts';
+import type { NodeServices, StatusView } from './services.ts';
+import { createSessions } from './sessions.ts';
+
+export interface DaemonOptions {
+  dataDir: string;
+  /** Where the portal and API listen. */
+  portal: { host: string; port: number };
+  /** Extra host names the portal answers to (besides IP literals and localhost). */
+  hostNames?: string[];
+  clock?: Clock;
+  /** Lines for the person who started the node. */
+  log?: (line: string) => void;
+}
+
+export interface Daemon {
+  url: string;
+  node: MeshNode;
+  setupLink: string | null;
+  stop(): Promise<void>;
+}
+
+/** The status object of SPEC §4, from a node (running or opened read-only by the CLI). */
+export async function statusOf(node: MeshNode): Promise<StatusView> {
+  const stats = await node.store.stats();
+  return {
+    household: node.householdName,
+    node_id: toHex(node.household.id),
+    fingerprint: node.household.fingerprint,
+    links: [],
+    records: stats.records,
+    households_known: node.directory.householdCount,
+    p2p: null,
+    store_bytes: stats.bytes,
+    authors: stats.authors,
+    flagged_authors: stats.flagged,
+    pending_records: node.pendingCount,
+  };
+}
+
+/** Open the data directory's store and mesh node (creating the household on first run). */
+export async function openNode(dir: DataDir, clock: Clock = systemClock): Promise<MeshNode> {
+  if (!dir.isInitialised()) dir.init(nameFromHost());
+  const config = dir.readConfig();
+  const household = dir.householdIdentity();
+  const db = new Level<Uint8Array, Uint8Array>(dir.storePath, { keyEncoding: 'view', valueEncoding: 'view' });
+  try {
+    await db.open();
+  } catch (cause) {
+    const locked = /lock/i.test(String((cause as Error)?.cause ?? cause));
+    throw new AppError(
+      locked ? 'STORE_LOCKED' : 'STORE_UNAVAILABLE',
+      locked ? `the store in ${dir.storePath} is in use by another process (is the node already running?)` : `cannot open the store in ${dir.storePath}`,
+      503,
+      { cause },
+    );
+  }
+  const store = await RecordStore.open(db, { quotaFor: (author) => (toHex(author) === toHex(household.id) ? null : undefined) });
+  const node = new MeshNode({ householdName: config.household }, { household, store, clock });
+  await node.start();
+  return node;
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const log = options.log ?? (() => undefined);
+  const dir = new DataDir(options.dataDir);
+  const running = dir.runningNode();
+  if (running) throw new AppError('ALREADY_RUNNING', `a node is already running for ${dir.path} (pid ${running.pid}, ${running.portal})`, 409);
+  const clock = options.clock ?? systemClock;
+  const node = await openNode(dir, clock);
+  const accounts = createAccounts(dir.accountsPath);
+  // Accounts may be added by `citizen user add` while the node runs: certify members on use.
+  const memberIdentity = async (name: string) => {
+    const identity = dir.memberIdentity(name);
+    await node.certifyMember(name, identity);
+    return identity;
+  };
+  for (const account of await accounts.list()) await memberIdentity(account.name);
+
+  const mail = new Mailbox({ node, memberIdentity });
+  const services: NodeServices = {
+    household: node.householdName,
+    mail,
+    status: () => statusOf(node),
+    metrics: async () => renderMetrics(node, await statusOf(node)),
+  };
+  let setupToken: { value: string; consume(): void } | null = null;
+  if (!(await accounts.hasAdmin())) {
+    const value = randomBytes(24).toString('base64url');
+    setupToken = { value, consume: () => { setupToken = null; } };
+  }
+  const app = await createHttpApi(
+    { allowedHosts: options.hostNames ?? [], portalPort: options.portal.port },
+    {
+      services,
+      accounts,
+      sessions: createSessions({ clock }),
+      get setupToken() {
+        return setupToken;
+      },
+      clock,
+      onAccountCreated: async (name: string) => void (await memberIdentity(name)),
+    },
+  );
+  try {
+    await app.listen({ host: options.portal.host, port: options.portal.port });
+  } catch (cause) {
+    await node.stop();
+    await node.store.close();
+    const code = (cause as { code?: string }).code;
+    throw new AppError(
+      code === 'EADDRINUSE' ? 'PORT_IN_USE' : 'LISTEN_FAILED',
+      code === 'EADDRINUSE'
+        ? `port ${options.portal.port} on ${options.portal.host} is already in use; choose another with --portal HOST:PORT`
+        : `cannot listen on ${options.portal.host}:${options.portal.port}: ${(cause as Error).message}`,
+      500,
+      { cause },
+    );
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.portal.port;
+  const host = options.portal.host.includes(':') ? `[${options.portal.host}]` : options.portal.host;
+  const shownHost = host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host;
+  const url = `http://${shownHost}:${port}`;
+  dir.markRunning({ pid: process.pid, portal: url });
+  const setupLink = setupToken ? `${url}/setup?token=${(setupToken as { value: string }).value}` : null;
+  log(`Citizen Cloud node "${node.householdName}" (key ${node.household.fingerprint})`);
+  log(`Portal: ${url}`);
+  if (setupLink) log(`Create the first (admin) account: ${setupLink}`);
+
+  let stopped = false;
+  return {
+    url,
+    node,
+    setupLink,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await app.close();
+      await node.stop();
+      await node.store.close();
+      dir.clearRunning();
+    },
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * The household's data directory: config, keys, accounts and the store, laid out as
+ *
+ *   DIR/config.json            household name and settings (version 1)
+ *   DIR/keys/household.json    the household's secret keys (mode 0600)
+ *   DIR/keys/members/NAME.json each member's secret keys (mode 0600)
+ *   DIR/accounts.json          portal accounts (see accounts.ts)
+ *   DIR/store/                 LevelDB record store
+ *   DIR/node.json              present while a node runs: its pid and portal address
+ *
+ * Secret files are written atomically (temp file, fsync, rename) so a power cut never leaves
+ * half a key, and are readable by the owner only.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, unlinkSync, chmodSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { Identity } from '../../mesh/identity.ts';
+import { isValidName } from '../../mesh/directory.ts';
+import { AppError } from '../errors.ts';
+
+export interface HouseholdConfig {
+  version: 1;
+  household: string;
+  created: string;
+}
+
+export interface RunningNode {
+  pid: number;
+  portal: string;
+}
+
+/** Write a file atomically with the given mode. */
+export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/** Turn a host name into a valid household name, e.g. "Rose-Pi.local" → "rose-pi". */
+export function nameFromHost(host = hostname()): string {
+  const name = host.split('.')[0]!.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 32);
+  return isValidName(name) ? name : 'household';
+}
+
+export class DataDir {
+  constructor(readonly path: string) {}
+
+  get configPath(): string {
+    return join(this.path, 'config.json');
+  }
+  get storePath(): string {
+    return join(this.path, 'store');
+  }
+  get accountsPath(): string {
+    return join(this.path, 'accounts.json');
+  }
+  get runningPath(): string {
+    return join(this.path, 'node.json');
+  }
+  private get keysPath(): string {
+    return join(this.path, 'keys');
+  }
+
+  isInitialised(): boolean {
+    return existsSync(this.configPath);
+  }
+
+  /** Create the household identity and config; refuses to overwrite an existing one. */
+  init(household: string): { config: HouseholdConfig; identity: Identity } {
+    if (!isValidName(household)) {
+      throw new AppError('NAME_INVALID', `"${household}" is not a valid household name: use 1-32 lowercase letters, digits and '-'`);
+    }
+    if (this.isInitialised() || existsSync(join(this.keysPath, 'household.json'))) {
+      throw new AppError('ALREADY_INITIALISED', `${this.path} already holds a household; refusing to overwrite it`, 409);
+    }
+    mkdirSync(join(this.keysPath, 'members'), { recursive: true, mode: 0o700 });
+    const identity = Identity.generate();
+    writeFileAtomic(join(this.keysPath, 'household.json'), JSON.stringify(identity.exportSecret()));
+    const config: HouseholdConfig = { version: 1, household, created: new Date().toISOString() };
+    writeFileAtomic(this.configPath, JSON.stringify(config, null, 2) + '\n', 0o644);
+    return { config, identity };
+  }
+
+  readConfig(): HouseholdConfig {
+    if (!this.isInitialised()) {
+      throw new AppError('NOT_INITIALISED', `no household in ${this.path}: run "citizen init --name NAME" first`, 404);
+    }
+    const config = this.readJson(this.configPath) as Partial<HouseholdConfig>;
+    if (config.version !== 1 || typeof config.household !== 'string' || !isValidName(config.household)) {
+      throw new AppError('CONFIG_INVALID', `${this.configPath} is not a valid version-1 config`);
+    }
+    return config as HouseholdConfig;
+  }
+
+  householdIdentity(): Identity {
+    return this.readIdentity(join(this.keysPath, 'household.json'));
+  }
+
+  /** A member's identity, created on first use. */
+  memberIdentity(name: string): Identity {
+    if (!isValidName(name)) throw new AppError('NAME_INVALID', `"${name}" is not a valid member name`);
+    const path = join(this.keysPath, 'members', `${name}.json`);
+    if (existsSync(path)) return this.readIdentity(path);
+    mkdirSync(join(this.keysPath, 'members'), { recursive: true, mode: 0o700 });
+    const identity = Identity.generate();
+    writeFileAtomic(path, JSON.stringify(identity.exportSecret()));
+    return identity;
+  }
+
+  private readIdentity(path: string): Identity {
+    try {
+      return Identity.importSecret(this.readJson(path));
+    } catch (cause) {
+      if (cause instanceof AppError) throw cause;
+      throw new AppError('KEY_FILE_INVALID', `${path} is not a valid key file`, 500, { cause });
+    }
+  }
+
+  private readJson(path: string): unknown {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (cause) {
+      throw new AppError('FILE_UNREADABLE', `cannot read ${path}: ${(cause as Error).message}`, 500, { cause });
+    }
+    try {
+      return JSON.parse(text);
+    } catch (cause) {
+      throw new AppError('FILE_CORRUPT', `${path} is not valid JSON`, 500, { cause });
+    }
+  }
+
+  /** The running node's address, if one is running (a stale file from a dead process is ignored). */
+  runningNode(): RunningNode | null {
+    if (!existsSync(this.runningPath)) return null;
+    try {
+      const info = JSON.parse(readFileSync(this.runningPath, 'utf8')) as RunningNode;
+      process.kill(info.pid, 0);
+      return info;
+    } catch {
+      return null;
+    }
+  }
+
+  markRunning(info: RunningNode): void {
+    writeFileAtomic(this.runningPath, JSON.stringify(info) + '\n', 0o644);
+  }
+
+  clearRunning(): void {
+    try {
+      unlinkSync(this.runningPath);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Prometheus text exposition (format 0.0.4) of a node's counters, for `GET /metrics`.
+ */
+import type { MeshNode } from '../../mesh/node.ts';
+import type { StatusView } from './services.ts';
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+export function renderMetrics(node: MeshNode, status: StatusView): string {
+  const lines: string[] = [];
+  const family = (name: string, type: 'gauge' | 'counter', help: string, samples: Array<[labels: string, value: number]>) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+  };
+  family('citizen_records_stored', 'gauge', 'Records in the store.', [['', status.records]]);
+  family('citizen_households_known', 'gauge', 'Households in the directory.', [['', status.households_known]]);
+  family('citizen_records_pending', 'gauge', 'Records waiting for their author key.', [['', node.pendingCount]]);
+  family(
+    'citizen_records_rejected_total',
+    'counter',
+    'Records refused, by reason.',
+    [...node.rejected].map(([code, n]) => [`{reason="${escapeLabel(code)}"}`, n]),
+  );
+  const link = (l: StatusView['links'][number]) => `{link="${escapeLabel(l.spec)}"}`;
+  family('citizen_link_frames_sent_total', 'counter', 'Frames sent per link.', status.links.map((l) => [link(l), l.frames_out]));
+  family('citizen_link_frames_received_total', 'counter', 'Frames received per link.', status.links.map((l) => [link(l), l.frames_in]));
+  family('citizen_link_airtime_ms_total', 'counter', 'Airtime used per link, in milliseconds.', status.links.map((l) => [link(l), l.airtime_ms]));
+  family('citizen_sync_queue_length', 'gauge', 'Records queued for sending.', [['', 0]]);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,135 @@
+/**
+ * Mail for the members of this household, on top of the mesh: sending seals the mail to every
+ * recipient (and to the sender, for the Sent folder) and stores it as a record that sync
+ * carries; reading opens the sealed records addressed to the member.
+ *
+ * Addresses (SPEC §3): `member@household` inside the mesh. Internet addresses need a gateway
+ * (a later issue) and are refused with a clear error until one exists.
+ */
+import { createHash } from 'node:crypto';
+import { toHex, utf8 } from '../../mesh/bytes.ts';
+import { isValidName } from '../../mesh/directory.ts';
+import { keyId, type Identity } from '../../mesh/identity.ts';
+import type { MeshNode } from '../../mesh/node.ts';
+import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
+import { open, seal } from '../../mesh/seal.ts';
+import { AppError } from '../errors.ts';
+import type { MailInput, MailService, MailView } from '../daemon/services.ts';
+import { decodeMail, encodeMail, MAX_MAIL_RECIPIENTS, MAX_SUBJECT_BYTES, type MailContent } from './mail-codec.ts';
+
+/** Mail lives 30 days in the mesh unless delivered earlier. */
+export const MAIL_TTL_S = 30 * 24 * 3600;
+export const MAX_BODY_CHARS = 12_000;
+
+/** The feed a member's outgoing mail uses. */
+export function mailFeed(author: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(utf8('citizen-mail-v1')).update(author).digest().subarray(0, 8));
+}
+
+export interface MailboxDeps {
+  node: MeshNode;
+  /** The member's identity (keys kept by the daemon), certified in the directory. */
+  memberIdentity(name: string): Promise<Identity>;
+}
+
+interface OpenedMail {
+  content: MailContent;
+  from: string;
+  record: Record;
+}
+
+export class Mailbox implements MailService {
+  /** Opened mails by reader and record id: a record never changes, so neither does its plaintext. */
+  private readonly cache = new Map<string, OpenedMail | null>();
+
+  constructor(private readonly deps: MailboxDeps) {}
+
+  private address(member: string): string {
+    return `${member}@${this.deps.node.householdName}`;
+  }
+
+  async send(user: string, input: MailInput): Promise<{ id: string }> {
+    const { node } = this.deps;
+    const to = [...new Set(input.to.map((a) => a.trim().toLowerCase()))];
+    if (to.length === 0) throw new AppError('no_recipients', 'a mail needs at least one recipient');
+    if (to.length > MAX_MAIL_RECIPIENTS) throw new AppError('too_many_recipients', `a mail can have at most ${MAX_MAIL_RECIPIENTS} recipients`);
+    if (utf8(input.subject).length > MAX_SUBJECT_BYTES) throw new AppError('subject_too_long', `the subject is longer than ${MAX_SUBJECT_BYTES} bytes`);
+    if (input.body.length > MAX_BODY_CHARS) throw new AppError('body_too_long', `the body is longer than ${MAX_BODY_CHARS} characters; send long texts as a file`);
+    const keys: Uint8Array[] = [];
+    for (const address of to) {
+      const at = address.indexOf('@');
+      const member = address.slice(0, at);
+      const household = address.slice(at + 1);
+      if (at < 1 || !isValidName(member) || household.length === 0) {
+        throw new AppError('bad_address', `"${address}" is not a mail address; write member@household`);
+      }
+      if (!isValidName(household)) {
+        throw new AppError('no_gateway', `"${address}" is an internet address and this mesh has no mail gateway yet`);
+      }
+      const known = node.directory.member(address);
+      if (!known) throw new AppError('unknown_recipient', `no member "${address}" is known in the mesh (yet)`);
+      keys.push(known.agreementKey);
+    }
+    const sender = await this.deps.memberIdentity(user);
+    if (!keys.some((k) => toHex(k) === toHex(sender.agreementKey))) keys.push(sender.agreementKey);
+    const plaintext = encodeMail({ from: this.address(user), to, subject: input.subject, body: input.body });
+    const record = await node.publish(sender, {
+      kind: RecordKind.Mail,
+      feed: mailFeed(sender.id),
+      sealed: true,
+      priority: Priority.Urgent,
+      ttl: MAIL_TTL_S,
+      payload: seal(plaintext, keys, sender.id, node.random),
+    });
+    return { id: toHex(record.id) };
+  }
+
+  async list(user: string, folder: 'inbox' | 'sent'): Promise<MailView[]> {
+    const { node } = this.deps;
+    const me = await this.deps.memberIdentity(user);
+    const address = this.address(user);
+    const records =
+      folder === 'sent' ? await node.store.byAuthor(me.id, mailFeed(me.id)) : await node.store.byRecipient(keyId(me.agreementKey));
+    const views: MailView[] = [];
+    for (const record of records) {
+      if (record.kind !== RecordKind.Mail) continue;
+      const mail = this.openMail(record, me);
+      if (!mail) continue;
+      if (folder === 'inbox' && !mail.content.to.includes(address)) continue;
+      const read = folder === 'sent' || (await node.store.getLocal(`mail-read/${user}/${toHex(record.id)}`)) !== undefined;
+      views.push({
+        id: toHex(record.id),
+        from: mail.from,
+        to: mail.content.to,
+        subject: mail.content.subject,
+        body: mail.content.body,
+        date: new Date(record.time * 1000).toISOString(),
+        read,
+      });
+    }
+    return views.sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : a.id.localeCompare(b.id)));
+  }
+
+  /** Mark a mail read for a member (node-local state, not synced). */
+  async markRead(user: string, id: string): Promise<void> {
+    await this.deps.node.store.putLocal(`mail-read/${user}/${id}`, '1');
+  }
+
+  private openMail(record: Record, me: Identity): OpenedMail | null {
+    const key = `${toHex(me.id)}/${toHex(record.id)}`;
+    if (this.cache.has(key)) return this.cache.get(key)!;
+    let opened: OpenedMail | null = null;
+    try {
+      const content = decodeMail(open(record.payload, me, record.author));
+      // The sender is who signed the record, as the directory knows them, not what the text claims.
+      const author = this.deps.node.directory.ownerOfSigningKey(record.author);
+      const from = author && 'household' in author ? `${author.name}@${author.household.name}` : content.from;
+      opened = { content, from, record };
+    } catch {
+      opened = null; // not for this key, or forged: not shown
+    }
+    if (this.cache.size > 20_000) this.cache.clear();
+    this.cache.set(key, opened);
+    return opened;
+  }
+}

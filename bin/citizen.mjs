@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// The `citizen` command. The sources are TypeScript, run through tsx's loader, so a clean
+// clone needs no build step: `npm install`, then `npx citizen ...` or `npm start`.
+import './node-compat.mjs';
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../apps/cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,23 @@
+/**
+ * The one place where the Node.js runtime is prepared, loaded first by every entry point:
+ * bin/citizen.mjs, mocha (.mocharc.json) and the benchmarks.
+ *
+ * Node 20.19+ is supported (Debian 13's nodejs). libp2p 3 and some of its dependencies call
+ * Promise.withResolvers, which arrived in Node 22; on Node 20 we add the standard behaviour
+ * (ES2024, identical semantics). Nothing else is changed, and nothing on Node 22+.
+ */
+if (typeof Promise.withResolvers !== 'function') {
+  Object.defineProperty(Promise, 'withResolvers', {
+    configurable: true,
+    writable: true,
+    value: function withResolvers() {
+      let resolve;
+      let reject;
+      const promise = new this((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      return { promise, resolve, reject };
+    },
+  });
+}

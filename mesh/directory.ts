@@ -1,0 +1,218 @@
+/**
+ * The directory: who is who in the mesh. A household announces itself with a self-signed
+ * entry (its name and keys) and certifies each member's keys with an entry signed by the
+ * household key. Entries are ordinary records (kind Directory, in the household's directory
+ * feed), so they spread like everything else and let anyone seal mail to `alice@rose`
+ * without ever having been in radio range of rose.
+ *
+ * Entry payload layout, version 1:
+ *
+ *   off  size    field
+ *   0    1       version = 1
+ *   1    1       role: 0 household (self-signed: subject = author), 1 member, 2 device
+ *   2    32      subject Ed25519 public key
+ *   34   32      subject X25519 public key
+ *   66   varint  name length (1..32), then the name: [a-z0-9-]
+ *
+ * The record carrying a household entry has flag K (full author key), so it verifies with no
+ * prior knowledge; member and device entries are signed by the household key and verify once
+ * the household entry is known. A later entry (higher seq) for the same subject replaces an
+ * earlier one.
+ */
+import { createHash } from 'node:crypto';
+import { ByteReader, ByteWriter, equalBytes, fromUtf8, toHex, utf8 } from './bytes.ts';
+import { MeshError } from './errors.ts';
+import { keyId, type PublicIdentity } from './identity.ts';
+import { RecordKind, type Record } from './record.ts';
+
+export const DIRECTORY_VERSION = 1;
+
+export enum DirectoryRole {
+  Household = 0,
+  Member = 1,
+  Device = 2,
+}
+
+export interface DirectoryEntry {
+  role: DirectoryRole;
+  signingKey: Uint8Array;
+  agreementKey: Uint8Array;
+  name: string;
+}
+
+const NAME = /^[a-z0-9-]{1,32}$/;
+
+/** True for a valid household or member name (SPEC §3). */
+export function isValidName(name: string): boolean {
+  return NAME.test(name);
+}
+
+export function encodeDirectoryEntry(entry: DirectoryEntry): Uint8Array {
+  if (!isValidName(entry.name)) {
+    throw new MeshError('NAME_INVALID', `"${entry.name}" is not a valid name: use 1-32 lowercase letters, digits and '-'`);
+  }
+  if (entry.signingKey.length !== 32 || entry.agreementKey.length !== 32) throw new MeshError('KEY_INVALID', 'keys must be 32 bytes');
+  return new ByteWriter(100)
+    .u8(DIRECTORY_VERSION)
+    .u8(entry.role)
+    .bytes(entry.signingKey)
+    .bytes(entry.agreementKey)
+    .lengthPrefixed(utf8(entry.name))
+    .finish();
+}
+
+export function decodeDirectoryEntry(payload: Uint8Array): DirectoryEntry {
+  const r = new ByteReader(payload, 'directory entry', 'DIRECTORY_MALFORMED');
+  const version = r.u8();
+  if (version !== DIRECTORY_VERSION) throw new MeshError('DIRECTORY_VERSION', `unknown directory entry version ${version}`);
+  const role = r.u8();
+  if (role > DirectoryRole.Device) throw new MeshError('DIRECTORY_MALFORMED', `unknown directory role ${role}`);
+  const signingKey = Uint8Array.from(r.bytes(32));
+  const agreementKey = Uint8Array.from(r.bytes(32));
+  let name: string;
+  try {
+    name = fromUtf8(r.lengthPrefixed(32), 'directory name');
+    r.end();
+  } catch (cause) {
+    throw new MeshError('DIRECTORY_MALFORMED', 'directory entry is malformed', { cause });
+  }
+  if (!isValidName(name)) throw new MeshError('DIRECTORY_MALFORMED', `directory name "${name}" is not valid`);
+  return { role, signingKey, agreementKey, name };
+}
+
+/** The feed a household's directory entries live in. */
+export function directoryFeed(householdKey: Uint8Array): Uint8Array {
+  const h = createHash('sha256').update(utf8('citizen-directory-v1')).update(keyId(householdKey)).digest();
+  return new Uint8Array(h.subarray(0, 8));
+}
+
+/** A household as the directory knows it. */
+export interface KnownHousehold extends PublicIdentity {
+  name: string;
+  id: Uint8Array;
+  members: Map<string, KnownMember>;
+  /** Seq of the entry that set the household's own keys. */
+  seq: number;
+}
+
+export interface KnownMember extends PublicIdentity {
+  name: string;
+  household: KnownHousehold;
+  role: DirectoryRole;
+  seq: number;
+}
+
+/**
+ * An in-memory index of verified directory entries: key id → full key (for verifying records
+ * by members), `member@household` → keys (for sealing). Built from the store at start and kept
+ * up to date as directory records arrive. Give it only verified records.
+ */
+export class Directory {
+  private readonly households = new Map<string, KnownHousehold>(); // by key id hex
+  private readonly keys = new Map<string, Uint8Array[]>(); // signing key id hex → keys
+  private readonly agreementKeys = new Map<string, KnownMember | KnownHousehold>(); // X25519 key id hex → owner
+
+  /** Apply a verified Directory record; returns false when it is not one the directory can use. */
+  apply(record: Record, authorKey: Uint8Array): boolean {
+    if (record.kind !== RecordKind.Directory) return false;
+    let entry: DirectoryEntry;
+    try {
+      entry = decodeDirectoryEntry(record.payload);
+    } catch {
+      return false;
+    }
+    if (!equalBytes(record.feed, directoryFeed(authorKey))) return false;
+    if (entry.role === DirectoryRole.Household) {
+      if (!equalBytes(entry.signingKey, authorKey)) return false;
+      const id = keyId(authorKey);
+      const existing = this.households.get(toHex(id));
+      if (existing && existing.seq >= record.seq) return false;
+      const household: KnownHousehold = existing ?? {
+        name: entry.name,
+        id,
+        signingKey: authorKey,
+        agreementKey: entry.agreementKey,
+        members: new Map(),
+        seq: record.seq,
+      };
+      household.name = entry.name;
+      (household as { agreementKey: Uint8Array }).agreementKey = entry.agreementKey;
+      household.seq = record.seq;
+      this.households.set(toHex(id), household);
+      this.addKey(authorKey);
+      this.agreementKeys.set(toHex(keyId(entry.agreementKey)), household);
+      return true;
+    }
+    const household = this.households.get(toHex(keyId(authorKey)));
+    if (!household) return false;
+    const existing = household.members.get(entry.name);
+    if (existing && existing.seq >= record.seq) return false;
+    const member: KnownMember = {
+      name: entry.name,
+      household,
+      role: entry.role,
+      signingKey: entry.signingKey,
+      agreementKey: entry.agreementKey,
+      seq: record.seq,
+    };
+    household.members.set(entry.name, member);
+    this.addKey(entry.signingKey);
+    this.agreementKeys.set(toHex(keyId(entry.agreementKey)), member);
+    return true;
+  }
+
+  private addKey(signingKey: Uint8Array): void {
+    const k = toHex(keyId(signingKey));
+    const list = this.keys.get(k) ?? [];
+    if (!list.some((x) => equalBytes(x, signingKey))) list.push(signingKey);
+    this.keys.set(k, list);
+  }
+
+  /** Full signing keys known for a key id (the KeyResolver that verifyRecord needs). */
+  resolveKey = (authorId: Uint8Array): Uint8Array[] => this.keys.get(toHex(authorId)) ?? [];
+
+  /** Households with this name (names are chosen freely, so there can be more than one). */
+  householdsNamed(name: string): KnownHousehold[] {
+    return [...this.households.values()].filter((h) => h.name === name);
+  }
+
+  household(id: Uint8Array): KnownHousehold | undefined {
+    return this.households.get(toHex(id));
+  }
+
+  /** The member behind `member@household`, if exactly known. */
+  member(address: string): KnownMember | undefined {
+    const at = address.indexOf('@');
+    if (at < 1) return undefined;
+    const member = address.slice(0, at);
+    const household = address.slice(at + 1);
+    for (const h of this.householdsNamed(household)) {
+      const m = h.members.get(member);
+      if (m) return m;
+    }
+    return undefined;
+  }
+
+  /** Who owns an X25519 key id (for naming the sender or recipients of sealed mail). */
+  ownerOfAgreementKey(id: Uint8Array): KnownMember | KnownHousehold | undefined {
+    return this.agreementKeys.get(toHex(id));
+  }
+
+  /** Member or household owning a signing key id. */
+  ownerOfSigningKey(id: Uint8Array): KnownMember | KnownHousehold | undefined {
+    const h = this.households.get(toHex(id));
+    if (h) return h;
+    for (const household of this.households.values()) {
+      for (const m of household.members.values()) if (equalBytes(keyId(m.signingKey), id)) return m;
+    }
+    return undefined;
+  }
+
+  get householdCount(): number {
+    return this.households.size;
+  }
+
+  allHouseholds(): KnownHousehold[] {
+    return [...this.households.values()];
+  }
+}

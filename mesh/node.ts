@@ -1,0 +1,225 @@
+/**
+ * A mesh node: one household's identity, record store, directory and documents, composed
+ * with no globals, so many nodes can live in one process (the simulator runs hundreds).
+ * Everything with a side effect — clock, randomness, store — is passed in; `apps/daemon`
+ * wires the concrete parts.
+ *
+ * Records enter in two ways: `publish` (written here, signed by a local identity, stored
+ * durably before the promise resolves) and `ingest` (bytes from a neighbour: decoded,
+ * verified, deduplicated, stored). A record whose author is not known yet waits in a bounded
+ * pending set until the directory entry that names its key arrives.
+ */
+import { EventEmitter } from 'node:events';
+import { toHex } from './bytes.ts';
+import { unixSeconds, type Clock } from './clock.ts';
+import { defaultEd25519, type SignatureScheme } from './ed25519.ts';
+import { MeshError } from './errors.ts';
+import { Directory, DirectoryRole, directoryFeed, encodeDirectoryEntry } from './directory.ts';
+import { secureRandom, type Identity, type RandomBytes } from './identity.ts';
+import { createRecord, decodeRecord, verifyRecord, Priority, RecordKind, type Record, type RecordFields } from './record.ts';
+import type { RecordStore } from './record-store.ts';
+
+export interface MeshNodeOptions {
+  /** The household's name (SPEC §3). */
+  householdName: string;
+  /** Most records kept waiting for their author's key. */
+  pendingLimit?: number;
+  maxClockSkewS?: number;
+}
+
+export interface MeshNodeDeps {
+  household: Identity;
+  store: RecordStore;
+  clock: Clock;
+  random?: RandomBytes;
+  scheme?: SignatureScheme;
+}
+
+/** What became of one record offered to `ingest`. */
+export interface IngestResult {
+  id: string | null;
+  status: 'stored' | 'duplicate' | 'fork' | 'quota' | 'expired' | 'pending' | 'rejected';
+  /** The MeshError code when rejected. */
+  code?: string;
+}
+
+/** Fields of a record to publish; seq and time are assigned by the node. */
+export type PublishFields = Omit<RecordFields, 'seq' | 'time'>;
+
+interface MeshNodeEvents {
+  /** A record was stored (published here or ingested), after the directory saw it. */
+  record: [record: Record];
+}
+
+export class MeshNode extends EventEmitter<MeshNodeEvents> {
+  readonly directory = new Directory();
+  readonly household: Identity;
+  readonly householdName: string;
+  readonly store: RecordStore;
+  readonly random: RandomBytes;
+  private readonly clock: Clock;
+  private readonly scheme: SignatureScheme;
+  private readonly pending = new Map<string, Record>();
+  private readonly pendingLimit: number;
+  private readonly maxClockSkewS: number | undefined;
+  private publishQueue: Promise<unknown> = Promise.resolve();
+  private started = false;
+  /** Counts of rejected records by reason code, for /metrics. */
+  readonly rejected = new Map<string, number>();
+
+  constructor(options: MeshNodeOptions, deps: MeshNodeDeps) {
+    super();
+    this.householdName = options.householdName;
+    this.pendingLimit = options.pendingLimit ?? 1000;
+    this.maxClockSkewS = options.maxClockSkewS;
+    this.household = deps.household;
+    this.store = deps.store;
+    this.clock = deps.clock;
+    this.random = deps.random ?? secureRandom;
+    this.scheme = deps.scheme ?? defaultEd25519;
+  }
+
+  /** Load the directory from the store and announce the household if it is new or renamed. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    const directoryRecords: Record[] = [];
+    for await (const record of this.store.records()) {
+      if (record.kind === RecordKind.Directory) directoryRecords.push(record);
+    }
+    // Household entries first, then members, each in seq order, so every key is known in time.
+    directoryRecords.sort((a, b) => Number(a.authorKey === null) - Number(b.authorKey === null) || a.seq - b.seq);
+    for (const record of directoryRecords) this.applyVerified(record, false);
+    this.started = true;
+    const me = this.directory.household(this.household.id);
+    if (!me || me.name !== this.householdName || toHex(me.agreementKey) !== toHex(this.household.agreementKey)) {
+      await this.publish(this.household, {
+        kind: RecordKind.Directory,
+        feed: directoryFeed(this.household.signingKey),
+        fullKey: true,
+        priority: Priority.Normal,
+        payload: encodeDirectoryEntry({
+          role: DirectoryRole.Household,
+          signingKey: this.household.signingKey,
+          agreementKey: this.household.agreementKey,
+          name: this.householdName,
+        }),
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.publishQueue.catch(() => undefined);
+    this.started = false;
+  }
+
+  now(): number {
+    return unixSeconds(this.clock);
+  }
+
+  /**
+   * Sign and durably store a new record by `author` (a local identity). The seq is the next
+   * one in the author's feed. Resolves once the record is on disk (LevelDB sync write).
+   */
+  publish(author: Identity, fields: PublishFields): Promise<Record> {
+    const run = async () => {
+      const seq = (await this.store.latestSeq(author.id, fields.feed)) + 1;
+      const record = createRecord({ ...fields, seq, time: this.now() }, author);
+      const [result] = await this.store.put([record], { sync: true, now: this.now() });
+      if (!result || (result.status !== 'stored' && result.status !== 'duplicate')) {
+        throw new MeshError(`PUBLISH_${(result?.status ?? 'failed').toUpperCase()}`, `the record could not be stored (${result?.status ?? 'no result'})`);
+      }
+      this.applyVerified(record, true);
+      return record;
+    };
+    const next = this.publishQueue.then(run, run);
+    this.publishQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Certify a member's keys with the household key (a directory entry), unless already done. */
+  async certifyMember(name: string, member: Identity, role = DirectoryRole.Member): Promise<void> {
+    const known = this.directory.household(this.household.id)?.members.get(name);
+    if (known && toHex(known.signingKey) === toHex(member.signingKey) && toHex(known.agreementKey) === toHex(member.agreementKey)) return;
+    await this.publish(this.household, {
+      kind: RecordKind.Directory,
+      feed: directoryFeed(this.household.signingKey),
+      priority: Priority.Normal,
+      payload: encodeDirectoryEntry({ role, signingKey: member.signingKey, agreementKey: member.agreementKey, name }),
+    });
+  }
+
+  /** Offer records received from elsewhere. Bad ones are counted and reported, never thrown. */
+  async ingest(frames: Uint8Array[]): Promise<IngestResult[]> {
+    const results: IngestResult[] = [];
+    const verified: Record[] = [];
+    for (const bytes of frames) {
+      let record: Record;
+      try {
+        record = decodeRecord(bytes);
+      } catch (err) {
+        results.push(this.reject(null, err));
+        continue;
+      }
+      results.push(this.verifyOrHold(record, verified));
+    }
+    await this.storeVerified(verified, results);
+    return results;
+  }
+
+  private verifyOrHold(record: Record, verified: Record[]): IngestResult {
+    const id = toHex(record.id);
+    try {
+      verifyRecord(record, { now: this.now(), resolveKey: this.directory.resolveKey, scheme: this.scheme, maxClockSkewS: this.maxClockSkewS });
+    } catch (err) {
+      if (err instanceof MeshError && err.code === 'RECORD_UNKNOWN_AUTHOR') {
+        if (this.pending.size >= this.pendingLimit) return this.reject(id, new MeshError('PENDING_FULL', 'too many records wait for unknown authors'));
+        this.pending.set(id, record);
+        return { id, status: 'pending' };
+      }
+      return this.reject(id, err);
+    }
+    verified.push(record);
+    return { id, status: 'stored' };
+  }
+
+  private async storeVerified(verified: Record[], results: IngestResult[]): Promise<void> {
+    if (verified.length === 0) return;
+    const outcomes = await this.store.put(verified, { sync: false, now: this.now() });
+    const byId = new Map(outcomes.map((o) => [toHex(o.id), o.status]));
+    let directoryChanged = false;
+    for (const record of verified) {
+      const status = byId.get(toHex(record.id)) ?? 'rejected';
+      const result = results.find((r) => r.id === toHex(record.id) && r.status === 'stored');
+      if (result) result.status = status as IngestResult['status'];
+      if (status === 'stored') directoryChanged = this.applyVerified(record, true) || directoryChanged;
+    }
+    if (directoryChanged && this.pending.size > 0) {
+      const waiting = [...this.pending.values()];
+      this.pending.clear();
+      const again: Record[] = [];
+      const retry = waiting.map((r) => this.verifyOrHold(r, again));
+      await this.storeVerified(again, retry);
+    }
+  }
+
+  /** Feed a stored, verified record to the directory; returns true when the directory changed. */
+  private applyVerified(record: Record, announce: boolean): boolean {
+    let changed = false;
+    if (record.kind === RecordKind.Directory) {
+      const key = record.authorKey ?? this.directory.resolveKey(record.author)[0];
+      if (key) changed = this.directory.apply(record, key);
+    }
+    if (announce) this.emit('record', record);
+    return changed;
+  }
+
+  private reject(id: string | null, err: unknown): IngestResult {
+    const code = err instanceof MeshError ? err.code : 'INTERNAL';
+    this.rejected.set(code, (this.rejected.get(code) ?? 0) + 1);
+    return { id, status: 'rejected', code };
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+}
