@@ -1,0 +1,61 @@
+/**
+ * Every error the HTTP API answers, in the one shape SPEC §4 names:
+ * `{"error": "<machine code>", "message": "<human sentence>"}`.
+ *
+ * AppErrors keep their status and code (lowercased, so the API's codes read alike:
+ * ACCOUNT_EXISTS → "account_exists"). Fastify's own client errors (bad JSON, schema
+ * validation, body too large, wrong media type) map by status. Anything else is a bug: it
+ * answers 500 with a fixed sentence, never the error's message or stack.
+ */
+
+/** The body of every error answer. */
+export interface ErrorBody {
+  error: string;
+  message: string;
+}
+
+const CODES: Readonly<Record<number, string>> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  408: 'request_timeout',
+  409: 'conflict',
+  411: 'length_required',
+  413: 'payload_too_large',
+  414: 'uri_too_long',
+  415: 'unsupported_media_type',
+  421: 'misdirected_request',
+  429: 'too_many_requests',
+  431: 'headers_too_large',
+  503: 'unavailable',
+};
+
+interface AppErrorLike {
+  name: 'AppError';
+  code: string;
+  status: number;
+  message: string;
+}
+
+function isAppError(error: unknown): error is AppErrorLike {
+  const e = error as Partial<AppErrorLike> | null;
+  return typeof e === 'object' && e !== null && e.name === 'AppError' && typeof e.code === 'string' && typeof e.status === 'number';
+}
+
+const validStatus = (status: unknown): status is number => typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599;
+
+/** The status and body to answer for `error` (thrown by a route, a hook or fastify itself). */
+export function errorReply(error: unknown): { status: number; body: ErrorBody } {
+  if (isAppError(error)) {
+    const status = validStatus(error.status) ? error.status : 500;
+    return { status, body: { error: error.code.toLowerCase(), message: error.message } };
+  }
+  const e = error as { statusCode?: unknown; validation?: unknown; message?: unknown } | null;
+  const status = e && validStatus(e.statusCode) ? e.statusCode : 500;
+  if (status >= 500) return { status, body: { error: CODES[status] ?? 'internal_error', message: 'the node hit an internal error; see its log' } };
+  const text = typeof e?.message === 'string' && e.message.length > 0 && e.message.length <= 300 ? e.message : 'the request was not understood';
+  return { status, body: { error: CODES[status] ?? `http_${status}`, message: text } };
+}
