@@ -1,0 +1,126 @@
+/**
+ * Checks on the Yjs update inside a DocumentUpdate record, made before it may touch a Y.Doc.
+ *
+ * Yjs converges when every (client, clock) names one piece of content everywhere. A signed
+ * record proves who wrote it, not which Yjs client ids it uses, so a writer could otherwise
+ * publish content under someone else's client id and make replicas disagree depending on
+ * which arrived first. Here each author owns exactly one Yjs client id per document, derived
+ * from the author's key id (53 bits, so grinding a key to collide with a victim is out of
+ * reach), and an update may only create structs of its author's client. Deletions may name
+ * any client: writers may delete each other's content, and deletions commute.
+ *
+ * The update must decode completely (structs and delete set) and use no Skip structs and no
+ * sub-documents; the result is the clock range its structs occupy. A SpanIndex of those
+ * ranges spots two different records claiming the same clocks (a fork: a cloned or stolen
+ * key, or a device that lost its state), which the replica then leaves out.
+ */
+import * as Y from 'yjs';
+import { MeshError } from './errors.ts';
+import { KEY_ID_LENGTH } from './identity.ts';
+
+/** The Yjs client id a replica uses when it is not writing: no author maps to it. */
+export const READER_CLIENT_ID = 0;
+
+/** The clocks `[from, to)` of one client that an update creates. */
+export interface UpdateSpan {
+  readonly client: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** The Yjs client id of an author in every document: 53 bits of the key id, never 0. */
+export function clientIdFor(author: Uint8Array): number {
+  if (author.length !== KEY_ID_LENGTH) throw new MeshError('DOCUMENT_INVALID', `author id must be ${KEY_ID_LENGTH} bytes`);
+  const view = new DataView(author.buffer, author.byteOffset, author.byteLength);
+  const id = (view.getUint32(0) & 0x1fffff) * 2 ** 32 + view.getUint32(4);
+  return id === READER_CLIENT_ID ? 1 : id;
+}
+
+/**
+ * Decode a Yjs (v1) update from `author` and check it. Returns the span of clocks it creates,
+ * or null for an update that only deletes. Throws MeshError: DOCUMENT_BAD_UPDATE (does not
+ * decode), DOCUMENT_FOREIGN_CLIENT (creates structs of another client), DOCUMENT_UNSUPPORTED
+ * (Skip structs or sub-documents).
+ */
+export function inspectUpdate(update: Uint8Array, author: Uint8Array): UpdateSpan | null {
+  let decoded: { structs: Array<Y.Item | Y.GC | Y.Skip> };
+  try {
+    // Reads every struct and the delete set: anything Yjs would choke on throws here,
+    // before the update is applied (a half-applied update cannot be taken back).
+    decoded = Y.decodeUpdate(update);
+  } catch (cause) {
+    throw new MeshError('DOCUMENT_BAD_UPDATE', 'document update is not a valid Yjs update', { cause });
+  }
+  const client = clientIdFor(author);
+  let from = Number.POSITIVE_INFINITY;
+  let to = 0;
+  for (const struct of decoded.structs) {
+    if (struct.id.client !== client) {
+      throw new MeshError('DOCUMENT_FOREIGN_CLIENT', "document update creates content under another author's client id");
+    }
+    if (struct instanceof Y.Skip || (struct instanceof Y.Item && struct.content instanceof Y.ContentDoc)) {
+      throw new MeshError('DOCUMENT_UNSUPPORTED', 'document update holds a Skip struct or a sub-document');
+    }
+    const end = struct.id.clock + struct.length;
+    if (!(struct.length >= 1) || !Number.isSafeInteger(end)) {
+      throw new MeshError('DOCUMENT_BAD_UPDATE', 'document update holds a struct of impossible length');
+    }
+    from = Math.min(from, struct.id.clock);
+    to = Math.max(to, end);
+  }
+  return decoded.structs.length === 0 ? null : { client, from, to };
+}
+
+/**
+ * The clock spans of a document's counted updates, per Yjs client, sorted by first clock,
+ * to find the updates another one overlaps. Honest spans never overlap, so a lookup walks
+ * back only over spans that could still reach the new one (bounded by the longest span).
+ */
+export class SpanIndex<T extends { readonly span: UpdateSpan | null }> {
+  readonly #lists = new Map<number, { items: T[]; maxLength: number; maxTo: number }>();
+
+  add(item: T): void {
+    const span = item.span;
+    if (!span) return;
+    let list = this.#lists.get(span.client);
+    if (!list) this.#lists.set(span.client, (list = { items: [], maxLength: 0, maxTo: 0 }));
+    list.items.splice(firstStartingAt(list.items, span.from), 0, item);
+    list.maxLength = Math.max(list.maxLength, span.to - span.from);
+    list.maxTo = Math.max(list.maxTo, span.to);
+  }
+
+  /** Indexed items other than `self` whose spans overlap `span`. */
+  overlapping(span: UpdateSpan, self?: T): T[] {
+    const list = this.#lists.get(span.client);
+    if (!list) return [];
+    const found: T[] = [];
+    for (let i = firstStartingAt(list.items, span.to) - 1; i >= 0; i--) {
+      const item = list.items[i]!;
+      const other = item.span!;
+      if (other.from + list.maxLength <= span.from) break;
+      if (other.to > span.from && item !== self) found.push(item);
+    }
+    return found;
+  }
+
+  /** One past the highest clock of `client` that any indexed span claims (0 if none). */
+  end(client: number): number {
+    return this.#lists.get(client)?.maxTo ?? 0;
+  }
+
+  clear(): void {
+    this.#lists.clear();
+  }
+}
+
+/** Index of the first item whose span starts at or after `clock` (items sorted by start). */
+function firstStartingAt(items: ReadonlyArray<{ readonly span: UpdateSpan | null }>, clock: number): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (items[mid]!.span!.from < clock) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
