@@ -31,7 +31,7 @@ export class ByteWriter {
 
   private reserve(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    let size = Math.max(this.buf.length * 2, 16); // from 16: doubling 0 never grows
     while (size < this.len + n) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.len));

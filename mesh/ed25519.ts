@@ -2,12 +2,13 @@
  * Ed25519 signatures behind one small interface, with two implementations that must agree on
  * every input: `nobleEd25519` (@noble/curves, strict RFC 8032 decoding) and `nodeEd25519`
  * (Node's OpenSSL binding, several times faster). Node's binding gets the same canonical-
- * encoding checks in front of it (S < L, canonical y for A and R, no negative zero), so both
+ * encoding checks in front of it (S < L, canonical y for A and R, no negative zero, no
+ * small-order key) and noble's word on whatever it refuses (the cofactor rule), so both
  * accept exactly the same signatures and a record verifies identically on every node.
  * The default is the faster one; the benchmark prints both.
  */
 import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519, ED25519_TORSION_SUBGROUP } from '@noble/curves/ed25519.js';
 import { concatBytes } from './bytes.ts';
 
 export interface SignatureScheme {
@@ -41,6 +42,9 @@ const P_LE = Uint8Array.from(Buffer.from('edffffffffffffffffffffffffffffffffffff
 const ONE_LE = new Uint8Array(32);
 ONE_LE[0] = 1;
 const P_MINUS_ONE_LE = Uint8Array.from(Buffer.from('ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'hex'));
+// The canonical encodings of the eight small-order points. noble rejects them as keys; OpenSSL
+// does not (with A = identity, R = [S]B verifies for every message).
+const SMALL_ORDER = new Set(ED25519_TORSION_SUBGROUP);
 
 /** a < b for 32-byte little-endian numbers. */
 function lessThanLE(a: Uint8Array, b: Uint8Array): boolean {
@@ -74,7 +78,9 @@ class KeyCache {
     let key = this.map.get(k);
     if (key === undefined) {
       try {
-        key = createPublicKey({ key: Buffer.from(concatBytes(SPKI_PREFIX, publicKey)), format: 'der', type: 'spki' });
+        key = SMALL_ORDER.has(Buffer.from(publicKey).toString('hex'))
+          ? null
+          : createPublicKey({ key: Buffer.from(concatBytes(SPKI_PREFIX, publicKey)), format: 'der', type: 'spki' });
       } catch {
         key = null;
       }
@@ -106,10 +112,15 @@ export function createNodeEd25519(cacheSize = 4096): SignatureScheme {
       const key = cache.get(publicKey);
       if (key === null) return false;
       try {
-        return nodeVerify(null, message, key, signature);
+        if (nodeVerify(null, message, key, signature)) return true;
       } catch {
-        return false;
+        // fall through to the reference check
       }
+      // OpenSSL checks [S]B = R + [k]A, noble checks it times the cofactor 8 (RFC 8032 allows
+      // both). They differ only when A or R has a small-order component, which no honest
+      // signer produces and which costs a scalar multiplication to detect; so only a rejection
+      // pays for the reference check, and both accept exactly the same signatures.
+      return nobleEd25519.verify(signature, message, publicKey);
     },
   };
 }

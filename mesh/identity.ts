@@ -105,9 +105,12 @@ export class Identity implements PublicIdentity {
     if (!d || d.version !== 1 || typeof d.ed25519_seed !== 'string' || typeof d.x25519_secret !== 'string') {
       throw new MeshError('KEY_FILE_INVALID', 'key file is not a version-1 Citizen key');
     }
-    const seed = fromHex(d.ed25519_seed, 'ed25519 seed');
-    const secret = fromHex(d.x25519_secret, 'x25519 secret');
-    return new Identity(seed, secret, scheme);
+    try {
+      return new Identity(fromHex(d.ed25519_seed, 'ed25519 seed'), fromHex(d.x25519_secret, 'x25519 secret'), scheme);
+    } catch (cause) {
+      // Bad hex or a wrong length: still "not a valid key file" to the caller.
+      throw new MeshError('KEY_FILE_INVALID', 'key file holds a malformed key', { cause });
+    }
   }
 
   /** Public fields only: secrets never reach logs or API answers. */

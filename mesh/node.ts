@@ -185,7 +185,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private async storeVerified(verified: Record[], results: IngestResult[]): Promise<void> {
     if (verified.length === 0) return;
     const outcomes = await this.store.put(verified, { sync: false, now: this.now() });
-    const byId = new Map(outcomes.map((o) => [toHex(o.id), o.status]));
+    // The first outcome per id counts: a later copy in the same batch is a 'duplicate' of it.
+    const byId = new Map<string, string>();
+    for (const o of outcomes) if (!byId.has(toHex(o.id))) byId.set(toHex(o.id), o.status);
     let directoryChanged = false;
     for (const record of verified) {
       const status = byId.get(toHex(record.id)) ?? 'rejected';

@@ -24,7 +24,7 @@ export const statusCommand: Command = {
         throw new AppError('NODE_UNREACHABLE', `the node (pid ${running.pid}) does not answer at ${running.portal}`, 503, { cause });
       }
       if (!response.ok) throw new AppError('NODE_ERROR', `the node answered ${response.status} at ${running.portal}/api/status`, 503);
-      io.out(JSON.stringify({ ...(await response.json()), running: true }, null, 2));
+      io.out(JSON.stringify({ ...((await response.json()) as object), running: true }, null, 2));
       return 0;
     }
     const node = await openNode(dir);
