@@ -15,6 +15,9 @@ import { unixSeconds, type Clock } from './clock.ts';
 import { defaultEd25519, type SignatureScheme } from './ed25519.ts';
 import { MeshError } from './errors.ts';
 import { Directory, DirectoryRole, directoryFeed, encodeDirectoryEntry } from './directory.ts';
+import type { DocumentInit, DocumentReplica } from './document.ts';
+import { Documents, type DocumentsOptions } from './documents.ts';
+import type * as Y from 'yjs';
 import { secureRandom, type Identity, type RandomBytes } from './identity.ts';
 import { createRecord, decodeRecord, verifyRecord, Priority, RecordKind, type Record, type RecordFields } from './record.ts';
 import type { RecordStore } from './record-store.ts';
@@ -25,6 +28,7 @@ export interface MeshNodeOptions {
   /** Most records kept waiting for their author's key. */
   pendingLimit?: number;
   maxClockSkewS?: number;
+  documents?: DocumentsOptions;
 }
 
 export interface MeshNodeDeps {
@@ -53,6 +57,8 @@ interface MeshNodeEvents {
 
 export class MeshNode extends EventEmitter<MeshNodeEvents> {
   readonly directory = new Directory();
+  /** The CRDT documents this node holds (chat rooms, blogs, lists), rebuilt from the store at start. */
+  readonly documents: Documents;
   readonly household: Identity;
   readonly householdName: string;
   readonly store: RecordStore;
@@ -72,6 +78,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.householdName = options.householdName;
     this.pendingLimit = options.pendingLimit ?? 1000;
     this.maxClockSkewS = options.maxClockSkewS;
+    this.documents = new Documents(options.documents);
     this.household = deps.household;
     this.store = deps.store;
     this.clock = deps.clock;
@@ -85,6 +92,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     const directoryRecords: Record[] = [];
     for await (const record of this.store.records()) {
       if (record.kind === RecordKind.Directory) directoryRecords.push(record);
+      else this.documents.apply(record); // document records converge in any order
     }
     // Household entries first, then members, each in seq order, so every key is known in time.
     directoryRecords.sort((a, b) => Number(a.authorKey === null) - Number(b.authorKey === null) || a.seq - b.seq);
@@ -121,9 +129,45 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
    * one in the author's feed. Resolves once the record is on disk (LevelDB sync write).
    */
   publish(author: Identity, fields: PublishFields): Promise<Record> {
-    const run = async () => {
-      const seq = (await this.store.latestSeq(author.id, fields.feed)) + 1;
-      const record = createRecord({ ...fields, seq, time: this.now() }, author);
+    return this.commitLocal(author, fields.feed, (seq, time) => createRecord({ ...fields, seq, time }, author));
+  }
+
+  /** Create a document owned by `author`; resolves once its genesis is on disk. */
+  async createDocument(author: Identity, init: DocumentInit): Promise<DocumentReplica> {
+    const { replica, genesis } = this.documents.create(author, init, { time: this.now(), random: this.random });
+    await this.commitLocal(author, genesis.feed, () => genesis);
+    return replica;
+  }
+
+  /**
+   * Change a document as `author` and publish the change as one record. Resolves to null when
+   * `mutate` changed nothing. Throws MeshError DOCUMENT_UNKNOWN or the replica's refusal
+   * (e.g. the author may not write).
+   */
+  updateDocument(author: Identity, feed: Uint8Array, mutate: (doc: Y.Doc) => void): Promise<Record | null> {
+    return this.commitLocal(author, feed, (seq, time) => this.replica(feed).makeUpdate(author, mutate, { seq, time }));
+  }
+
+  /** Let more authors write a document (only its owner can). */
+  grantWriters(owner: Identity, feed: Uint8Array, writers: Uint8Array[]): Promise<Record> {
+    return this.commitLocal(owner, feed, (seq, time) => this.replica(feed).grantWriters(owner, writers, { seq, time }));
+  }
+
+  private replica(feed: Uint8Array): DocumentReplica {
+    const replica = this.documents.get(feed);
+    if (!replica?.meta) throw new MeshError('DOCUMENT_UNKNOWN', `no document ${toHex(feed)} is held here`);
+    return replica;
+  }
+
+  /**
+   * Make and store a local record, one at a time so seq numbers never collide: `make` gets the
+   * author's next seq in the feed and the time, and may return null for "nothing to publish".
+   */
+  private commitLocal<T extends Record | null>(author: Identity, feed: Uint8Array, make: (seq: number, time: number) => T): Promise<T> {
+    const run = async (): Promise<T> => {
+      const seq = (await this.store.latestSeq(author.id, feed)) + 1;
+      const record = make(seq, this.now());
+      if (record === null) return record;
       const [result] = await this.store.put([record], { sync: true, now: this.now() });
       if (!result || (result.status !== 'stored' && result.status !== 'duplicate')) {
         throw new MeshError(`PUBLISH_${(result?.status ?? 'failed').toUpperCase()}`, `the record could not be stored (${result?.status ?? 'no result'})`);
@@ -210,6 +254,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (record.kind === RecordKind.Directory) {
       const key = record.authorKey ?? this.directory.resolveKey(record.author)[0];
       if (key) changed = this.directory.apply(record, key);
+    } else {
+      this.documents.apply(record);
     }
     if (announce) this.emit('record', record);
     return changed;

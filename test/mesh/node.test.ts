@@ -110,4 +110,30 @@ describe('mesh/node', () => {
     assert.equal(results[3]!.code, 'PENDING_FULL');
     void rose;
   });
+
+  it('carries documents: created and edited on one node, identical on a neighbour and after a restart', async () => {
+    const rose = await makeNode('rose', clock, 41);
+    const oak = await makeNode('oak', clock, 42);
+    const alice = Identity.generate(seededRandom(43));
+    const dan = Identity.generate(seededRandom(44));
+    await rose.certifyMember('alice', alice);
+    await oak.certifyMember('dan', dan);
+    const room = await rose.createDocument(alice, { type: 'chat-room', name: 'street', writers: [alice.id] });
+    const feed = room.meta!.feed;
+    await rose.updateDocument(alice, feed, (doc) => doc.getArray<string>('messages').push(['hello']));
+    assert.equal(await rose.updateDocument(alice, feed, () => undefined), null, 'no change, no record');
+    await assert.rejects(rose.updateDocument(dan, feed, (doc) => doc.getArray<string>('messages').push(['x'])));
+    await rose.grantWriters(alice, feed, [dan.id]);
+    // oak learns everything, in reverse order; dan then writes on oak.
+    await oak.ingest((await allRecords(rose)).reverse().map((r) => r.bytes));
+    await oak.updateDocument(dan, feed, (doc) => doc.getArray<string>('messages').push(['hi from oak']));
+    await rose.ingest((await allRecords(oak)).map((r) => r.bytes));
+    const content = (n: MeshNode) => n.documents.get(feed)!.ydoc.getArray<string>('messages').toJSON();
+    assert.deepEqual(content(rose), content(oak));
+    assert.equal(content(rose).length, 2);
+    await rose.stop();
+    const again = new MeshNode({ householdName: 'rose' }, { household: rose.household, store: rose.store, clock });
+    await again.start();
+    assert.deepEqual(content(again), content(oak));
+  });
 });
