@@ -218,6 +218,10 @@ class Batch {
   readonly flagged = new Set<string>();
   readonly usage = new Map<string, { author: Uint8Array; usage: QuotaUsage; changed: boolean }>();
   readonly heads = new Map<string, { key: Uint8Array; seq: number }>();
+  /** Read ahead for the whole batch with getMany (one round trip each instead of one per record). */
+  readonly present = new Set<string>();
+  readonly holderIds = new Map<string, Uint8Array>();
+  readonly storedHeads = new Map<string, number>();
   constructor(readonly totals: Totals) {}
 }
 
@@ -347,10 +351,29 @@ export class RecordStore {
     if (now !== undefined && !Number.isFinite(now)) throw new MeshError('STORE_INVALID', 'now must be Unix seconds');
     return this.serialize(async () => {
       const batch = new Batch({ ...this.totals });
+      await this.readAhead(records, batch);
       const results: PutResult[] = [];
       for (const record of records) results.push({ id: record.id, status: await this.admit(record, now, batch) });
       await this.commit(batch, sync);
       return results;
+    });
+  }
+
+  /** Which ids are held, which positions are taken and each feed's head, for every record at once. */
+  private async readAhead(records: readonly Record[], batch: Batch): Promise<void> {
+    const positions = records.map((r) => positionKey(r.author, r.feed, r.seq));
+    const headKeys = records.map((r) => concatBytes(r.author, r.feed));
+    const [held, holders, heads] = await Promise.all([
+      this.recs.getMany(records.map((r) => r.id)),
+      this.bySeq.getMany(positions),
+      this.heads.getMany(headKeys),
+    ]);
+    records.forEach((r, i) => {
+      if (held[i] !== undefined) batch.present.add(toHex(r.id));
+      const holder = holders[i];
+      if (holder !== undefined) batch.holderIds.set(toHex(positions[i]!), holder);
+      const head = heads[i];
+      batch.storedHeads.set(toHex(headKeys[i]!), head === undefined ? -1 : decodeCounters(head, 1, 'feed heads')[0]!);
     });
   }
 
@@ -359,10 +382,11 @@ export class RecordStore {
     if (batch.seen.has(idHex)) return 'duplicate';
     batch.seen.add(idHex);
     if (now !== undefined && record.expires !== null && record.expires <= now) return 'expired';
-    if (await this.recs.has(record.id)) return 'duplicate';
+    if (batch.present.has(idHex)) return 'duplicate';
     const position = positionKey(record.author, record.feed, record.seq);
     const positionHex = toHex(position);
-    const holder = batch.positions.get(positionHex) ?? (await this.recordAt(position));
+    const holderId = batch.holderIds.get(positionHex);
+    const holder = batch.positions.get(positionHex) ?? (holderId && (await this.readRecord(holderId)));
     if (holder) {
       if (!isFork(holder, record)) return 'duplicate';
       await this.keepForkEvidence(holder, record, position, batch);
@@ -380,7 +404,7 @@ export class RecordStore {
     batch.totals.bytes += record.bytes.length;
     const headKey = concatBytes(record.author, record.feed);
     const headHex = toHex(headKey);
-    const head = batch.heads.get(headHex)?.seq ?? (await this.headOf(headKey));
+    const head = batch.heads.get(headHex)?.seq ?? batch.storedHeads.get(headHex) ?? (await this.headOf(headKey));
     if (record.seq > head) batch.heads.set(headHex, { key: headKey, seq: record.seq });
     return 'stored';
   }
@@ -463,12 +487,6 @@ export class RecordStore {
     ops.push({ type: 'put', sublevel: this.meta, key: 'totals', value: encodeCounters([t.records, t.bytes, t.authors, t.flagged]) });
     await this.db.batch(ops, durable(sync));
     this.totals = t;
-  }
-
-  /** The stored record at a position, if any. */
-  private async recordAt(position: Uint8Array): Promise<Record | undefined> {
-    const id = await this.bySeq.get(position);
-    return id === undefined ? undefined : this.readRecord(id);
   }
 
   /** The record with this id, or undefined; throws STORE_CORRUPT when its bytes are damaged. */
