@@ -92,7 +92,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
   for (const account of await accounts.list()) await memberIdentity(account.name);
 
-  const mail = new Mailbox({ node, memberIdentity });
+  const mail = new Mailbox({ node, memberIdentity, isLocalMember: async (name) => (await accounts.get(name)) !== null });
   const services: NodeServices = {
     household: node.householdName,
     mail,

@@ -30,6 +30,8 @@ export interface MailboxDeps {
   node: MeshNode;
   /** The member's identity (keys kept by the daemon), certified in the directory. */
   memberIdentity(name: string): Promise<Identity>;
+  /** True when `name` has an account here (it may have been added since the node started). */
+  isLocalMember?(name: string): Promise<boolean>;
 }
 
 interface OpenedMail {
@@ -65,6 +67,9 @@ export class Mailbox implements MailService {
       }
       if (!isValidName(household)) {
         throw new AppError('no_gateway', `"${address}" is an internet address and this mesh has no mail gateway yet`);
+      }
+      if (household === node.householdName && !node.directory.member(address) && (await this.deps.isLocalMember?.(member))) {
+        await this.deps.memberIdentity(member); // certifies a member added while the node runs
       }
       const known = node.directory.member(address);
       if (!known) throw new AppError('unknown_recipient', `no member "${address}" is known in the mesh (yet)`);

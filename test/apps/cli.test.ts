@@ -146,6 +146,38 @@ describe('citizen CLI and daemon (real processes)', function () {
       assert.equal(body.user, 'alice');
       assert.equal(body.household, 'rose');
 
+      // Mail to another member of the household, through the API, sealed in the store.
+      const addBob = await citizen(['user', 'add', 'bob', '--password-stdin', '--data', dir], 'bobs password 123\n');
+      assert.equal(addBob.code, 0, addBob.stderr);
+      const session = { cookie: cookie.split(';')[0]! };
+      const sent = await fetch(`${base}/api/mail`, {
+        method: 'POST',
+        headers: { ...session, 'content-type': 'application/json' },
+        body: JSON.stringify({ to: ['bob@rose'], subject: 'Tea?', body: 'At four.' }),
+      });
+      assert.equal(sent.status, 201);
+      const { id } = (await sent.json()) as { id: string };
+      const bobLogin = await fetch(`${base}/api/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'bob', password: 'bobs password 123' }),
+      });
+      assert.equal(bobLogin.status, 200);
+      const bobCookie = (bobLogin.headers.get('set-cookie') ?? '').split(';')[0]!;
+      const inbox = (await (await fetch(`${base}/api/mail?folder=inbox`, { headers: { cookie: bobCookie } })).json()) as Array<{
+        id: string;
+        from: string;
+        subject: string;
+      }>;
+      assert.deepEqual(inbox.map((m) => [m.id, m.from, m.subject]), [[id, 'alice@rose', 'Tea?']]);
+      const unknown = await fetch(`${base}/api/mail`, {
+        method: 'POST',
+        headers: { ...session, 'content-type': 'application/json' },
+        body: JSON.stringify({ to: ['zed@rose'], subject: 's', body: 'b' }),
+      });
+      assert.equal(unknown.status, 400);
+      assert.equal(((await unknown.json()) as { error: string }).error, 'unknown_recipient');
+
       const status = await citizen(['status', '--data', dir]);
       assert.equal(status.code, 0, status.stderr);
       const s = JSON.parse(status.stdout);
