@@ -17,6 +17,8 @@ import { renderMetrics } from './metrics.ts';
 import type { NodeServices, StatusView } from './services.ts';
 import { createSessions } from './sessions.ts';
 
+const EXPIRY_INTERVAL_MS = 10 * 60 * 1000;
+
 export interface DaemonOptions {
   dataDir: string;
   /** Where the portal and API listen. */
@@ -143,6 +145,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   log(`Portal: ${url}`);
   if (setupLink) log(`Create the first (admin) account: ${setupLink}`);
 
+  // Expired records leave the store (and free their authors' quotas) every few minutes.
+  const expiry = setInterval(() => {
+    node.store.expire(node.now()).catch((err: unknown) => log(`expiry failed: ${(err as Error).message}`));
+  }, EXPIRY_INTERVAL_MS);
+  expiry.unref();
+
   let stopped = false;
   return {
     url,
@@ -151,6 +159,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      clearInterval(expiry);
       await app.close();
       await node.stop();
       await node.store.close();
