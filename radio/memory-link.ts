@@ -63,7 +63,6 @@ export interface MemoryMedium {
 interface Member {
   name: string;
   link: MemoryLink;
-  options: MemoryLinkOptions;
 }
 
 class MemoryLink implements Link {
@@ -154,7 +153,15 @@ export function createMemoryMedium(options: MemoryMediumOptions): MemoryMedium {
       for (const member of members.values()) {
         if (member.name === from || !canHear(from, member.name)) continue;
         if (loss?.(from, member.name, frame)) continue;
-        member.link.deliver(Uint8Array.from(frame), from, clock.now());
+        try {
+          member.link.deliver(Uint8Array.from(frame), from, clock.now());
+        } catch (err) {
+          // A throwing listener is a bug in its owner: surface it (as an uncaught error, like
+          // EventEmitter) without keeping the frame from the other receivers.
+          setImmediate(() => {
+            throw err;
+          });
+        }
       }
     });
   };
@@ -172,7 +179,7 @@ export function createMemoryMedium(options: MemoryMediumOptions): MemoryMedium {
       const mtu = linkOptions.mtu ?? 255;
       if (!Number.isInteger(mtu) || mtu < 1) throw new RadioError('LINK_OPTIONS_INVALID', `mtu must be a positive integer, got ${mtu}`);
       const link = new MemoryLink(name, linkOptions, transmit);
-      members.set(name, { name, link, options: linkOptions });
+      members.set(name, { name, link });
       return link;
     },
     connect(a, b) {

@@ -113,6 +113,7 @@ class UdpLinkImpl implements UdpLink {
   readonly #stats = createLinkStats();
   #socket: Socket | undefined;
   #bound: UdpEndpoint | undefined;
+  #starting: Promise<void> | undefined;
   /** Tail of the serialised send queue (preset emulation). */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -150,6 +151,14 @@ class UdpLinkImpl implements UdpLink {
 
   async start(): Promise<void> {
     if (this.#socket) return;
+    // Concurrent start() calls share one bind, so no second socket is made and leaked.
+    this.#starting ??= this.#bind().finally(() => {
+      this.#starting = undefined;
+    });
+    return this.#starting;
+  }
+
+  async #bind(): Promise<void> {
     const { bind } = this.#options;
     const socket = createSocket({ type: isIP(bind.host) === 6 ? 'udp6' : 'udp4', ipv6Only: isIP(bind.host) === 6 });
     await new Promise<void>((resolve, reject) => {
@@ -163,8 +172,7 @@ class UdpLinkImpl implements UdpLink {
         resolve();
       });
     });
-    const a = socket.address();
-    this.#bound = { host: bind.host, port: a.port };
+    this.#bound = { host: bind.host, port: socket.address().port };
     this.#socket = socket;
     socket.on('message', (msg, rinfo) => this.#receive(msg, rinfo));
     // A socket error after bind means the medium is gone: go down rather than crash.
@@ -173,6 +181,7 @@ class UdpLinkImpl implements UdpLink {
   }
 
   async stop(): Promise<void> {
+    await this.#starting?.catch(() => undefined);
     const socket = this.#socket;
     if (socket) await this.#close(socket);
   }

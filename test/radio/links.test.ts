@@ -283,6 +283,36 @@ describe('radio/udp-link', () => {
     assert.equal(inbox.frames[0]!.meta.from, `[::1]:${a.address()!.port}`);
   });
 
+  it('drops and counts a frame from a peer that is larger than its MTU (preset 255 < 1200)', async () => {
+    const [portA, portB] = (await freeUdpPorts(2)) as [number, number];
+    const host = '127.0.0.1';
+    const lora = createUdpLink({ bind: { host, port: portA }, peers: [{ host, port: portB }], preset: findPreset('ShortTurbo') }, { clock, sleep: async () => {} });
+    const fast = createUdpLink({ bind: { host, port: portB }, peers: [{ host, port: portA }] }, { clock });
+    started.push(lora, fast);
+    await Promise.all([lora.start(), fast.start()]);
+    const inbox = collect(lora);
+    await fast.send(new Uint8Array(300));
+    await waitUntil(() => lora.stats().dropped === 1, 'the oversize frame to be dropped');
+    await fast.send(new Uint8Array(255));
+    await inbox.waitFor(1);
+    assert.equal(inbox.frames.length, 1);
+    assert.equal(inbox.frames[0]!.frame.length, 255);
+  });
+
+  it('concurrent start() calls bind one socket; stop() during start waits for it', async () => {
+    const [a, b] = await udpMesh(2, {});
+    started.push(a!, b!);
+    let ups = 0;
+    a!.on('up', () => ups++);
+    await Promise.all([a!.start(), a!.start(), a!.start()]);
+    assert.equal(ups, 1);
+    const starting = b!.start();
+    await b!.stop();
+    await starting;
+    assert.equal(b!.up, false);
+    await udpStopAndCheckReleased(a!);
+  });
+
   it('fails to start with LINK_START_FAILED when the port is taken', async () => {
     const taken = await bindSocket('127.0.0.1', 0);
     try {
