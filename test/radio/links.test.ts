@@ -146,6 +146,18 @@ describe('radio/memory-link', () => {
     await inC.waitFor(1);
   });
 
+  it('a receiver with a smaller MTU drops and counts a larger frame', async () => {
+    const medium = createMemoryMedium({ clock });
+    const big = medium.attach('big', { mtu: 1000 });
+    const small = medium.attach('small');
+    assert.throws(() => medium.attach('zero', { mtu: 0 }), { code: 'LINK_OPTIONS_INVALID' });
+    await Promise.all([big.start(), small.start()]);
+    const inbox = collect(small);
+    await big.send(new Uint8Array(300));
+    await waitUntil(() => small.stats().dropped === 1, 'the large frame to be dropped');
+    assert.equal(inbox.frames.length, 0);
+  });
+
   it('reports rssi/snr and airtime when configured; names are unique', async () => {
     const medium = createMemoryMedium({ clock });
     const preset = findPreset('LongFast');
