@@ -418,7 +418,7 @@ function squareMod(p: Poly, f: Poly): Poly {
 /** True when monic f divides x^(2^64) − x, i.e. has deg f distinct roots in GF(2^64). */
 function splitsDistinct(f: Poly): boolean {
   const df = degree(f);
-  let p = new Uint32Array(2 * Math.max(df, 2));
+  let p: Poly = new Uint32Array(2 * Math.max(df, 2));
   p[3] = 1; // x
   p = reduce(p, f);
   const x = p.slice();
@@ -495,7 +495,7 @@ function findRoots(f: Poly, roots: bigint[], rng: { state: number }): boolean {
   }
   for (let attempt = 0; attempt < 64; attempt++) {
     // t = Σ_{i<64} (βx)^(2^i) mod f
-    let p = new Uint32Array(2 * Math.max(df, 2));
+    let p: Poly = new Uint32Array(2 * Math.max(df, 2));
     p[2] = nextWord(rng);
     p[3] = nextWord(rng);
     p = reduce(p, f);
