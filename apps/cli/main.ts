@@ -5,7 +5,8 @@
 import { airtimeCommand } from './airtime.ts';
 import { helpText, parse, type Command, type Io } from './command.ts';
 import { initCommand } from './init.ts';
-import { radioCommand, simCommand } from './later.ts';
+import { simCommand } from './later.ts';
+import { radioCommand } from './radio.ts';
 import { startCommand } from './start.ts';
 import { statusCommand } from './status.ts';
 import { userCommand } from './user.ts';
