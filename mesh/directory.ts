@@ -9,7 +9,8 @@
  *
  *   off  size    field
  *   0    1       version = 1
- *   1    1       role: 0 household (self-signed: subject = author), 1 member, 2 device
+ *   1    1       role: 0 household (self-signed: subject = author), 1 member, 2 device,
+ *                 3 vouch (the author household knows and trusts the subject household)
  *   2    32      subject Ed25519 public key
  *   34   32      subject X25519 public key
  *   66   varint  name length (1..32), then the name: [a-z0-9-]
@@ -17,7 +18,8 @@
  * The record carrying a household entry has flag K (full author key), so it verifies with no
  * prior knowledge; member and device entries are signed by the household key and verify once
  * the household entry is known. A later entry (higher seq) for the same subject replaces an
- * earlier one.
+ * earlier one. Vouches are how trust grows: sync gives households vouched for by us, or by
+ * households we vouch for, a larger share of scarce airtime than strangers.
  */
 import { createHash } from 'node:crypto';
 import { ByteReader, ByteWriter, equalBytes, fromUtf8, toHex, utf8 } from './bytes.ts';
@@ -31,6 +33,7 @@ export enum DirectoryRole {
   Household = 0,
   Member = 1,
   Device = 2,
+  Vouch = 3,
 }
 
 export interface DirectoryEntry {
@@ -66,7 +69,7 @@ export function decodeDirectoryEntry(payload: Uint8Array): DirectoryEntry {
   const version = r.u8();
   if (version !== DIRECTORY_VERSION) throw new MeshError('DIRECTORY_VERSION', `unknown directory entry version ${version}`);
   const role = r.u8();
-  if (role > DirectoryRole.Device) throw new MeshError('DIRECTORY_MALFORMED', `unknown directory role ${role}`);
+  if (role > DirectoryRole.Vouch) throw new MeshError('DIRECTORY_MALFORMED', `unknown directory role ${role}`);
   const signingKey = Uint8Array.from(r.bytes(32));
   const agreementKey = Uint8Array.from(r.bytes(32));
   let name: string;
@@ -111,6 +114,8 @@ export class Directory {
   private readonly households = new Map<string, KnownHousehold>(); // by key id hex
   private readonly keys = new Map<string, Uint8Array[]>(); // signing key id hex → keys
   private readonly agreementKeys = new Map<string, KnownMember | KnownHousehold>(); // X25519 key id hex → owner
+  private readonly authors = new Map<string, KnownHousehold>(); // signing key id hex (household or member) → household
+  private readonly vouches = new Map<string, Set<string>>(); // vouched household key id hex → voucher key id hexes
 
   /** Apply a verified Directory record; returns false when it is not one the directory can use. */
   apply(record: Record, authorKey: Uint8Array): boolean {
@@ -139,12 +144,20 @@ export class Directory {
       (household as { agreementKey: Uint8Array }).agreementKey = entry.agreementKey;
       household.seq = record.seq;
       this.households.set(toHex(id), household);
+      this.authors.set(toHex(id), household);
       this.addKey(authorKey);
       this.agreementKeys.set(toHex(keyId(entry.agreementKey)), household);
       return true;
     }
     const household = this.households.get(toHex(keyId(authorKey)));
     if (!household) return false;
+    if (entry.role === DirectoryRole.Vouch) {
+      const subject = toHex(keyId(entry.signingKey));
+      const vouchers = this.vouches.get(subject) ?? new Set<string>();
+      if (vouchers.has(toHex(household.id))) return false;
+      this.vouches.set(subject, vouchers.add(toHex(household.id)));
+      return true;
+    }
     const existing = household.members.get(entry.name);
     if (existing && existing.seq >= record.seq) return false;
     const member: KnownMember = {
@@ -156,6 +169,7 @@ export class Directory {
       seq: record.seq,
     };
     household.members.set(entry.name, member);
+    this.authors.set(toHex(keyId(entry.signingKey)), household);
     this.addKey(entry.signingKey);
     this.agreementKeys.set(toHex(keyId(entry.agreementKey)), member);
     return true;
@@ -206,6 +220,16 @@ export class Directory {
       for (const m of household.members.values()) if (equalBytes(keyId(m.signingKey), id)) return m;
     }
     return undefined;
+  }
+
+  /** The household an author (household or member signing key id) belongs to. */
+  householdOfAuthor(id: Uint8Array): KnownHousehold | undefined {
+    return this.authors.get(toHex(id));
+  }
+
+  /** Key ids (hex) of the households that vouched for `household`. */
+  vouchersOf(household: Uint8Array): ReadonlySet<string> {
+    return this.vouches.get(toHex(household)) ?? new Set();
   }
 
   get householdCount(): number {

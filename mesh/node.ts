@@ -10,7 +10,7 @@
  * pending set until the directory entry that names its key arrives.
  */
 import { EventEmitter } from 'node:events';
-import { toHex } from './bytes.ts';
+import { fromHex, toHex } from './bytes.ts';
 import { unixSeconds, type Clock } from './clock.ts';
 import { defaultEd25519, type SignatureScheme } from './ed25519.ts';
 import { MeshError } from './errors.ts';
@@ -51,8 +51,12 @@ export interface IngestResult {
 export type PublishFields = Omit<RecordFields, 'seq' | 'time'>;
 
 interface MeshNodeEvents {
-  /** A record was stored (published here or ingested), after the directory saw it. */
-  record: [record: Record];
+  /**
+   * A record was stored (published here or ingested), after the directory saw it. `source`
+   * is what the caller of `ingest` named as the record's origin (sync passes its link);
+   * undefined for records published here.
+   */
+  record: [record: Record, source: unknown];
 }
 
 export class MeshNode extends EventEmitter<MeshNodeEvents> {
@@ -192,8 +196,44 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     });
   }
 
-  /** Offer records received from elsewhere. Bad ones are counted and reported, never thrown. */
-  async ingest(frames: Uint8Array[]): Promise<IngestResult[]> {
+  /**
+   * Vouch for another household: this household knows it, so sync gives its records a larger
+   * share of scarce airtime (mesh/send-queue.ts). Throws HOUSEHOLD_UNKNOWN for a name not in
+   * the directory, HOUSEHOLD_AMBIGUOUS when several households carry it.
+   */
+  async vouch(householdName: string): Promise<void> {
+    const named = this.directory.householdsNamed(householdName).filter((h) => toHex(h.id) !== toHex(this.household.id));
+    if (named.length === 0) throw new MeshError('HOUSEHOLD_UNKNOWN', `no household "${householdName}" is known yet`);
+    if (named.length > 1) throw new MeshError('HOUSEHOLD_AMBIGUOUS', `${named.length} households are named "${householdName}"`);
+    const subject = named[0]!;
+    if (this.directory.vouchersOf(subject.id).has(toHex(this.household.id))) return;
+    await this.publish(this.household, {
+      kind: RecordKind.Directory,
+      feed: directoryFeed(this.household.signingKey),
+      priority: Priority.Normal,
+      payload: encodeDirectoryEntry({ role: DirectoryRole.Vouch, signingKey: subject.signingKey, agreementKey: subject.agreementKey, name: subject.name }),
+    });
+  }
+
+  /**
+   * How much this node trusts an author's household, as a fair-share weight: 4 for itself and
+   * households it vouched for, 2 for households vouched for by those, 1 for households
+   * vouched for by anyone known, 0.25 for strangers.
+   */
+  trustOf(household: Uint8Array): number {
+    const me = toHex(this.household.id);
+    if (toHex(household) === me) return 4;
+    const vouchers = this.directory.vouchersOf(household);
+    if (vouchers.has(me)) return 4;
+    for (const v of vouchers) if (this.directory.vouchersOf(fromHex(v)).has(me)) return 2;
+    return vouchers.size > 0 ? 1 : 0.25;
+  }
+
+  /**
+   * Offer records received from elsewhere. Bad ones are counted and reported, never thrown.
+   * `source` is passed on to 'record' listeners (sync uses it to know where a record came from).
+   */
+  async ingest(frames: Uint8Array[], source?: unknown): Promise<IngestResult[]> {
     const results: IngestResult[] = [];
     const verified: Record[] = [];
     for (const bytes of frames) {
@@ -206,7 +246,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       }
       results.push(this.verifyOrHold(record, verified));
     }
-    await this.storeVerified(verified, results);
+    await this.storeVerified(verified, results, source);
     return results;
   }
 
@@ -226,7 +266,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     return { id, status: 'stored' };
   }
 
-  private async storeVerified(verified: Record[], results: IngestResult[]): Promise<void> {
+  private async storeVerified(verified: Record[], results: IngestResult[], source: unknown): Promise<void> {
     if (verified.length === 0) return;
     const outcomes = await this.store.put(verified, { sync: false, now: this.now() });
     // The first outcome per id counts: a later copy in the same batch is a 'duplicate' of it.
@@ -237,19 +277,19 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       const status = byId.get(toHex(record.id)) ?? 'rejected';
       const result = results.find((r) => r.id === toHex(record.id) && r.status === 'stored');
       if (result) result.status = status as IngestResult['status'];
-      if (status === 'stored') directoryChanged = this.applyVerified(record, true) || directoryChanged;
+      if (status === 'stored') directoryChanged = this.applyVerified(record, true, source) || directoryChanged;
     }
     if (directoryChanged && this.pending.size > 0) {
       const waiting = [...this.pending.values()];
       this.pending.clear();
       const again: Record[] = [];
       const retry = waiting.map((r) => this.verifyOrHold(r, again));
-      await this.storeVerified(again, retry);
+      await this.storeVerified(again, retry, source);
     }
   }
 
   /** Feed a stored, verified record to the directory; returns true when the directory changed. */
-  private applyVerified(record: Record, announce: boolean): boolean {
+  private applyVerified(record: Record, announce: boolean, source?: unknown): boolean {
     let changed = false;
     if (record.kind === RecordKind.Directory) {
       const key = record.authorKey ?? this.directory.resolveKey(record.author)[0];
@@ -257,7 +297,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     } else {
       this.documents.apply(record);
     }
-    if (announce) this.emit('record', record);
+    if (announce) this.emit('record', record, source);
     return changed;
   }
 

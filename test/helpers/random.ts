@@ -28,3 +28,15 @@ export function shuffle<T>(items: T[], random: RandomBytes): T[] {
   }
   return a;
 }
+
+/** A seeded uniform [0, 1) source (mulberry32), for code that takes `random: () => number`. */
+export function seededFloat(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
