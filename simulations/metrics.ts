@@ -1,0 +1,182 @@
+/**
+ * What a run measured, as SPEC §5 `metrics.json` writes it: deliveries and their latency,
+ * the channel's frames, bytes and airtime, duty cycle per node and collisions.
+ *
+ * Duty cycle is measured independently of the governor that enforces it: from the log of
+ * every transmission, `max_duty_cycle` is the highest share of any rolling hour (any start
+ * instant, not calendar hours) one node spent transmitting, and `duty_cycle_violations`
+ * counts transmissions at whose end the hour before held more than the region's legal duty
+ * cycle.
+ */
+import type { Channel } from './channel.ts';
+import type { World } from './world.ts';
+
+export const HOUR_MS = 3_600_000;
+
+/** First delivery times of every (message, node) pair that should be delivered. */
+export class DeliveryRecorder {
+  /** latency[message][node]: seconds from writing to storing, NaN until delivered. DMs keep one slot. */
+  readonly #latency: Float32Array[];
+  delivered = 0;
+
+  constructor(readonly world: World) {
+    const n = world.scenario.nodes;
+    this.#latency = world.messages.map((m) => new Float32Array(m.to >= 0 ? 1 : n).fill(NaN));
+  }
+
+  /** Record that `message` reached `node` at virtual time `nowMs`; repeats and unexpected pairs are ignored. */
+  deliver(message: number, node: number, nowMs: number): void {
+    const m = this.world.messages[message];
+    if (!m || node === m.from) return;
+    let slot: number;
+    if (m.to >= 0) {
+      if (node !== m.to) return;
+      slot = 0;
+    } else slot = node;
+    const row = this.#latency[message]!;
+    if (!Number.isNaN(row[slot]!)) return;
+    row[slot] = Math.max(0, nowMs - m.time) / 1000;
+    this.delivered++;
+  }
+
+  /** Whether `message` has reached `node`. */
+  has(message: number, node: number): boolean {
+    const m = this.world.messages[message]!;
+    const row = this.#latency[message]!;
+    return m.to >= 0 ? node === m.to && !Number.isNaN(row[0]!) : !Number.isNaN(row[node]!);
+  }
+
+  /** Every latency recorded, seconds. */
+  latencies(): Float64Array {
+    const out = new Float64Array(this.delivered);
+    let k = 0;
+    for (const row of this.#latency) for (const v of row) if (!Number.isNaN(v)) out[k++] = v;
+    return out;
+  }
+
+  /** Delivery ratio over time: at each sample instant, delivered pairs / pairs of messages written by then. */
+  timeline(samples = 100): { t_s: number; ratio: number }[] {
+    const { messages, durationMs } = this.world;
+    const n = this.world.scenario.nodes;
+    const deliveredAt: number[] = [];
+    this.#latency.forEach((row, i) => {
+      const m = messages[i]!;
+      for (const v of row) if (!Number.isNaN(v)) deliveredAt.push(m.time + v * 1000);
+    });
+    deliveredAt.sort((a, b) => a - b);
+    const out: { t_s: number; ratio: number }[] = [];
+    let d = 0;
+    let e = 0;
+    let mi = 0;
+    for (let s = 1; s <= samples; s++) {
+      const t = (durationMs * s) / samples;
+      while (mi < messages.length && messages[mi]!.time <= t) e += messages[mi++]!.to >= 0 ? 1 : n - 1;
+      while (d < deliveredAt.length && deliveredAt[d]! <= t) d++;
+      out.push({ t_s: round(t / 1000, 3), ratio: e === 0 ? 1 : round(d / e, 4) });
+    }
+    return out;
+  }
+}
+
+/** One strategy's figures (SPEC §5). */
+export interface StrategyMetrics {
+  messages: number;
+  expected: number;
+  delivered: number;
+  delivery_ratio: number;
+  latency_s: { p50: number; p90: number; p99: number; max: number };
+  frames: number;
+  bytes_on_air: number;
+  airtime_s: number;
+  airtime_per_delivery_ms: number;
+  max_duty_cycle: number;
+  duty_cycle_violations: number;
+  collisions: number;
+}
+
+export function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  const at = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
+  return sorted[at]!;
+}
+
+/**
+ * The highest airtime share of any `windowMs` window for one node, and how many of its
+ * transmissions end a window holding more than `legal` of it. Transmissions are in start
+ * order and do not overlap (one radio).
+ */
+export function dutyCycleOf(starts: readonly number[], lengths: readonly number[], windowMs: number, legal: number): { max: number; violations: number } {
+  const n = starts.length;
+  if (n === 0) return { max: 0, violations: 0 };
+  const ends = starts.map((s, i) => s + lengths[i]!);
+  const prefix = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) prefix[i + 1] = prefix[i]! + lengths[i]!;
+  /** Airtime inside [a, b). */
+  const within = (a: number, b: number, lo: number, hi: number): number => {
+    // lo: first tx with end > a; hi: first tx with start >= b.
+    if (hi <= lo) return 0;
+    let sum = prefix[hi]! - prefix[lo]!;
+    sum -= Math.max(0, a - starts[lo]!);
+    sum -= Math.max(0, ends[hi - 1]! - b);
+    return Math.max(0, sum);
+  };
+  let max = 0;
+  let violations = 0;
+  // Windows starting at each transmission's start.
+  let hi = 0;
+  for (let i = 0; i < n; i++) {
+    const a = starts[i]!;
+    const b = a + windowMs;
+    if (hi < i) hi = i;
+    while (hi < n && starts[hi]! < b) hi++;
+    max = Math.max(max, within(a, b, i, hi));
+  }
+  // Windows ending at each transmission's end (also the violation check).
+  let lo = 0;
+  for (let i = 0; i < n; i++) {
+    const b = ends[i]!;
+    const a = b - windowMs;
+    while (lo < i && ends[lo]! <= a) lo++;
+    const used = within(a, b, lo, i + 1);
+    max = Math.max(max, used);
+    if (used > legal * windowMs + 1e-6) violations++;
+  }
+  return { max: max / windowMs, violations };
+}
+
+/** The SPEC §5 figures of one finished run. */
+export function summarise(world: World, recorder: DeliveryRecorder, channel: Channel): StrategyMetrics {
+  const latencies = recorder.latencies().sort();
+  let maxDuty = 0;
+  let violations = 0;
+  for (let i = 0; i < channel.size; i++) {
+    const d = dutyCycleOf(channel.txStarts[i]!, channel.txLengths[i]!, HOUR_MS, world.radio.limits.dutyCycle);
+    maxDuty = Math.max(maxDuty, d.max);
+    violations += d.violations;
+  }
+  const s = channel.stats;
+  return {
+    messages: world.messages.length,
+    expected: world.expected,
+    delivered: recorder.delivered,
+    delivery_ratio: world.expected === 0 ? 1 : round(recorder.delivered / world.expected, 4),
+    latency_s: {
+      p50: round(percentile(latencies, 0.5), 1),
+      p90: round(percentile(latencies, 0.9), 1),
+      p99: round(percentile(latencies, 0.99), 1),
+      max: round(latencies.length ? latencies[latencies.length - 1]! : 0, 1),
+    },
+    frames: s.frames,
+    bytes_on_air: s.bytesOnAir,
+    airtime_s: round(s.airtimeMs / 1000, 3),
+    airtime_per_delivery_ms: recorder.delivered === 0 ? 0 : round(s.airtimeMs / recorder.delivered, 1),
+    max_duty_cycle: round(maxDuty, 4),
+    duty_cycle_violations: violations,
+    collisions: s.collisions,
+  };
+}
