@@ -5,7 +5,7 @@
 import { airtimeCommand } from './airtime.ts';
 import { helpText, parse, type Command, type Io } from './command.ts';
 import { initCommand } from './init.ts';
-import { simCommand } from './later.ts';
+import { simCommand } from './sim.ts';
 import { radioCommand } from './radio.ts';
 import { startCommand } from './start.ts';
 import { statusCommand } from './status.ts';
