@@ -2,7 +2,8 @@
  * The import directions of DESIGN.md, enforced by `npm run lint`.
  * An arrow is "may import"; each layer may also import itself and npm packages.
  *
- *   apps        -> gateway, firmware-bridge, mesh, radio, hardware
+ *   apps        -> gateway, firmware-bridge, simulations, mesh, radio, hardware
+ *                  (simulations: apps/cli runs the simulator, `citizen sim`, SPEC §2)
  *   gateway     -> mesh, radio
  *   simulations -> mesh, radio, hardware
  *   mesh        -> radio
@@ -11,7 +12,7 @@
  *   hardware    -> (nothing)
  */
 const layers = {
-  apps: ['apps', 'gateway', 'firmware-bridge', 'mesh', 'radio', 'hardware'],
+  apps: ['apps', 'gateway', 'firmware-bridge', 'simulations', 'mesh', 'radio', 'hardware'],
   gateway: ['gateway', 'mesh', 'radio'],
   simulations: ['simulations', 'mesh', 'radio', 'hardware'],
   mesh: ['mesh', 'radio'],
