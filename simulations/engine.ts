@@ -136,6 +136,7 @@ export class Simulator {
    */
   async runAsync(untilMs: number): Promise<void> {
     const queue = this.#queue;
+    await this.settle();
     for (;;) {
       const top = queue.peek();
       if (!top || top.time > untilMs) break;
@@ -151,7 +152,6 @@ export class Simulator {
       await this.settle();
     }
     this.now = Math.max(this.now, untilMs);
-    await this.settle();
   }
 
   /** Let real promises and immediates run until two event-loop turns schedule nothing new. */
