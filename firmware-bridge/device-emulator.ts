@@ -69,7 +69,7 @@ export interface EmulatedDeviceOptions {
   preset?: string;
   /** Hold each transmission for its LoRa time on air. Default false (as fast as possible). */
   airtime?: boolean;
-  /** Debug text printed at the start of each connection, as a serial console does. */
+  /** Debug text printed when a client starts talking, as a serial console does. */
   consoleText?: boolean;
 }
 
@@ -230,7 +230,14 @@ class EmulatedDeviceImpl implements EmulatedDevice {
       onFrame: (payload) => this.#fromClient(session, payload),
       onText: () => undefined,
     });
+    // A serial console prints its log until the client starts talking; printed on the first
+    // bytes from the client, since a serial port flushes what arrived before it was opened.
+    let printConsole = options.consoleText ?? this.#options.consoleText ?? false;
     socket.on('data', (chunk) => {
+      if (printConsole) {
+        printConsole = false;
+        socket.write(`INFO  | ??:??:?? 0 Emulated Meshtastic ${EMULATOR_FIRMWARE_VERSION}\r\nDEBUG | ??:??:?? 0 [Router] node ${nodeIdOf(this.nodeNum)}\r\n`);
+      }
       const before = decoder.stats().skippedBytes;
       decoder.push(chunk);
       this.#stats.skippedBytes += decoder.stats().skippedBytes - before;
@@ -238,9 +245,6 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     const end = () => this.#sessions.delete(session);
     socket.on('close', end);
     socket.on('error', end);
-    if (options.consoleText ?? this.#options.consoleText) {
-      socket.write(`INFO  | ??:??:?? 0 Emulated Meshtastic ${EMULATOR_FIRMWARE_VERSION} booting\r\nDEBUG | ??:??:?? 0 [Router] node ${nodeIdOf(this.nodeNum)}\r\n`);
-    }
   }
 
   clientCount(): number {

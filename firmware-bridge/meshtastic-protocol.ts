@@ -14,7 +14,7 @@
  * - the device answers each packet from the client with a `QueueStatus` naming its id.
  */
 import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
-import { Admin, Config, Mesh, Portnums } from '@meshtastic/protobufs';
+import { Admin, Config, Mesh, Portnums, Telemetry } from '@meshtastic/protobufs';
 import { findPreset, type LoraModulation } from '../radio/lora-airtime.ts';
 import { BridgeError } from './errors.ts';
 
@@ -59,6 +59,24 @@ export function decodeAdmin(bytes: Uint8Array): Admin.AdminMessage {
     return fromBinary(Admin.AdminMessageSchema, bytes);
   } catch (err) {
     throw new BridgeError('PROTOBUF_INVALID', `not an AdminMessage protobuf: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Decodes a Routing message (ACKs and errors); throws BridgeError `PROTOBUF_INVALID`. */
+export function decodeRouting(bytes: Uint8Array): Mesh.Routing {
+  try {
+    return fromBinary(Mesh.RoutingSchema, bytes);
+  } catch (err) {
+    throw new BridgeError('PROTOBUF_INVALID', `not a Routing protobuf: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Decodes a Telemetry message; throws BridgeError `PROTOBUF_INVALID`. */
+export function decodeTelemetry(bytes: Uint8Array): Telemetry.Telemetry {
+  try {
+    return fromBinary(Telemetry.TelemetrySchema, bytes);
+  } catch (err) {
+    throw new BridgeError('PROTOBUF_INVALID', `not a Telemetry protobuf: ${(err as Error).message}`, { cause: err });
   }
 }
 
