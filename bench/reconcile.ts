@@ -5,7 +5,7 @@
  * bits, and the CPU time of both peers together. Messages fit a LoRa budget of 200 bytes;
  * one line repeats a case with a UDP budget of 1100.
  */
-import { createIdSet, Reconciler, type MutableIdSet } from '../mesh/reconcile.ts';
+import { createIdSet, encodeReconcileMessage, Reconciler, type MutableIdSet } from '../mesh/reconcile.ts';
 import type { Report } from './harness.ts';
 
 export interface ReconcileBenchOptions {
@@ -81,7 +81,7 @@ export function runSession(a: MutableIdSet, b: MutableIdSet, expected: { onlyA: 
   }
   const cpuMs = performance.now() - started;
   const correct = done && sameSet(weLack, expected.onlyA) && sameSet(theyLack, expected.onlyB);
-  return { messages, bytes, fixedBytes: fixedBytes + 2, cpuMs, correct };
+  return { messages, bytes, fixedBytes: fixedBytes + encodeReconcileMessage({ type: 'done' }).length, cpuMs, correct };
 }
 
 function sameSet(found: Set<bigint>, expected: bigint[]): boolean {

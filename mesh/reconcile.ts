@@ -21,7 +21,8 @@
  *
  * How the responder proceeds, per range, when a decode fails:
  *  1. grow: ask for more syndromes (sketches are prefixes of larger ones, so nothing sent
- *     is wasted), about 20% more each round;
+ *     is wasted), √(2c) more each round, or at once as many as the count difference
+ *     proves are missing (exact when one side holds the whole difference);
  *  2. probe: once a range without an estimate holds PROBE_AFTER syndromes, reconcile its
  *     first 1/8 (a range PROBE_BITS deeper), which estimates the range's difference as 8×
  *     what the probe found;
@@ -36,11 +37,10 @@
  * Message layout, version 1 (varint = unsigned LEB128, canonical; u32 big-endian):
  *
  *   off  size   field
- *   0    1      version = 1
- *   1    1      type: 1 OPEN, 2 SKETCH (initiator → responder), 3 REQUEST, 4 DONE
- *                     (responder → initiator)
- *   2    varint entry count (OPEN: exactly 1; DONE: absent, the message ends at 2)
- *   .    …      entries
+ *   0    1      bits 7-4: version = 1; bits 3-0: type: 1 OPEN, 2 SKETCH (initiator →
+ *               responder), 3 REQUEST, 4 DONE (responder → initiator)
+ *   1    …      entries, up to the end of the message: OPEN exactly one, SKETCH and
+ *               REQUEST 1..MAX_ENTRIES, DONE none
  *
  *   OPEN and SKETCH entry                  REQUEST entry
  *     1      depth (0..64)                   1      depth (0..64)
@@ -268,18 +268,21 @@ function sketchEntryHeaderLength(entry: RangeRef & { from: number; count?: numbe
   return 1 + prefixBytes(entry.depth) + varintLength(entry.from) + counted + varintLength(k);
 }
 
-/** Bytes of a message header: version, type and an entry count (< 2^14). */
-const MESSAGE_HEADER = 4;
+/** Bytes of a message header: version and type. */
+const MESSAGE_HEADER = 1;
+
+function header(type: MessageType): number {
+  return (RECONCILE_VERSION << 4) | type;
+}
 
 export function encodeReconcileMessage(message: ReconcileMessage): Uint8Array {
   const w = new ByteWriter(64);
-  w.u8(RECONCILE_VERSION);
   switch (message.type) {
     case 'done':
-      w.u8(MessageType.Done);
+      w.u8(header(MessageType.Done));
       return w.finish();
     case 'request':
-      w.u8(MessageType.Request).varint(message.entries.length);
+      w.u8(header(MessageType.Request));
       for (const e of message.entries) {
         writeRange(w, e);
         w.varint(e.from).varint(e.to);
@@ -287,7 +290,7 @@ export function encodeReconcileMessage(message: ReconcileMessage): Uint8Array {
       return w.finish();
     case 'open':
     case 'sketch':
-      w.u8(message.type === 'open' ? MessageType.Open : MessageType.Sketch).varint(message.entries.length);
+      w.u8(header(message.type === 'open' ? MessageType.Open : MessageType.Sketch));
       for (const e of message.entries) writeSketchEntry(w, e);
       return w.finish();
   }
@@ -314,32 +317,35 @@ export function decodeReconcileMessage(bytes: Uint8Array): ReconcileMessage {
 }
 
 function decodeUnchecked(r: ByteReader): ReconcileMessage {
-  const version = r.u8();
+  const first = r.u8();
+  const version = first >>> 4;
+  const type = first & 0x0f;
   if (version !== RECONCILE_VERSION) throw new MeshError('RECONCILE_VERSION', `unknown reconcile version ${version}`);
-  const type = r.u8();
   if (type === MessageType.Done) {
     r.end();
     return { type: 'done' };
   }
   if (type !== MessageType.Open && type !== MessageType.Sketch && type !== MessageType.Request) throw malformed(`unknown type ${type}`);
-  const n = r.varint();
-  if (n < 1 || n > MAX_ENTRIES) throw malformed(`${n} entries`);
-  if (type === MessageType.Open && n !== 1) throw malformed('an opening has one entry');
+  if (r.remaining === 0) throw malformed('no entries');
+  const more = (count: number): boolean => {
+    if (r.remaining === 0) return false;
+    if (count >= MAX_ENTRIES) throw malformed(`more than ${MAX_ENTRIES} entries`);
+    return true;
+  };
   if (type === MessageType.Request) {
     const entries: RequestEntry[] = [];
-    for (let i = 0; i < n; i++) {
+    while (more(entries.length)) {
       const range = readRange(r);
       const from = r.varint();
       const to = r.varint();
       if (from >= to || to > MAX_SKETCH_CAPACITY) throw malformed(`bad syndrome interval [${from}, ${to})`);
       entries.push({ ...range, from, to });
     }
-    r.end();
     return { type: 'request', entries };
   }
   const entries: SketchEntry[] = [];
-  for (let i = 0; i < n; i++) entries.push(readSketchEntry(r));
-  r.end();
+  while (more(entries.length)) entries.push(readSketchEntry(r));
+  if (type === MessageType.Open && entries.length !== 1) throw malformed('an opening has one entry');
   return type === MessageType.Open ? { type: 'open', entries: [entries[0]!] } : { type: 'sketch', entries };
 }
 
@@ -844,9 +850,12 @@ export class Reconciler {
   }
 }
 
-/** The next capacity of a growing range: about 20% more. */
+/**
+ * The next capacity of a growing range. A round costs about one syndrome in headers and a
+ * step of s leaves about s/2 unused, so steps of about √(2c) balance the two.
+ */
 function grow(c: number): number {
-  return c + Math.max(1, Math.ceil(c / 5));
+  return c + Math.max(2, Math.round(Math.sqrt(2 * c)));
 }
 
 function unexpected(what: string): MeshError {
