@@ -27,6 +27,10 @@
  *   refuses to send (DUTY_CYCLE_LIMIT) instead of queueing.
  * - Transmit queue of 16 packets (MAX_TX_QUEUE); packets beyond are dropped.
  * - A node that powers off loses its queue and its packet history (both live in RAM).
+ * - Gateways (MQTT uplink and downlink): a gateway publishes every new packet it hears or
+ *   sends to the broker; the other online gateways receive it 50 ms later and treat it as
+ *   heard (delivered if addressed to them, then broadcast on LoRa with the hop limit it
+ *   arrived with, after an original's contention window).
  *
  * Left out: want_ack and retransmissions (reliable DMs with up to 3 retries, implicit ACKs),
  * next-hop routing of DMs (firmware 2.6), ROUTER/REPEATER roles and their shorter windows,
@@ -52,6 +56,8 @@ const SNR_MIN = -20;
 const SNR_MAX = 10;
 const MAX_TX_QUEUE = 16;
 const HISTORY_MS = 10 * 60_000;
+/** Latency of the internet path between two gateways (via the MQTT broker), ms. */
+export const INTERNET_LATENCY_MS = 50;
 
 export interface FloodOptions {
   /** Hops a packet may be relayed (default 3). */
@@ -92,6 +98,7 @@ export function createFloodStrategy(context: StrategyContext, options: FloodOpti
   const preset = world.radio.preset;
   const slotMs = 8.5 * symbolTimeMs(preset) + 0.2 + 0.4 + 7;
   const n = world.scenario.nodes;
+  const gateways = new Set(world.scenario.gateways);
   const counters = { queue_drops: 0, duty_cycle_drops: 0, cancelled_rebroadcasts: 0, rebroadcasts: 0 };
   let nextId = 1;
   /** Per node, per message: hops away it was first heard at (for tests). */
@@ -150,19 +157,24 @@ export function createFloodStrategy(context: StrategyContext, options: FloodOpti
     channel.transmit(i, q.packet.bytes, airtime, q.packet);
   }
 
-  function receive(i: number, tx: Transmission, snr: number): void {
-    const packet = tx.payload as FloodPacket;
-    const node = nodes[i]!;
-    if (wasSeen(node, packet.id)) {
-      const at = node.queue.findIndex((q) => q.packet.id === packet.id);
-      if (at >= 0) {
-        sim.cancel(node.queue[at]!.event ?? undefined);
-        node.queue.splice(at, 1);
-        counters.cancelled_rebroadcasts++;
-      }
-      return;
+  /** MQTT: a gateway passes a new packet to every other online gateway. */
+  function uplink(from: number, packet: FloodPacket): void {
+    if (!gateways.has(from)) return;
+    for (const g of gateways) {
+      if (g !== from) sim.after(INTERNET_LATENCY_MS, () => downlink(g, packet));
     }
+  }
+
+  function downlink(i: number, packet: FloodPacket): void {
+    const node = nodes[i]!;
+    if (!channel.online[i] || wasSeen(node, packet.id)) return;
     remember(node, packet.id);
+    accept(i, packet);
+    if (packet.to !== i) enqueue(i, packet, null);
+  }
+
+  function accept(i: number, packet: FloodPacket): void {
+    const node = nodes[i]!;
     if (packet.to === -1 || packet.to === i) {
       if (hopsHeard[i]![packet.message] === undefined) hopsHeard[i]![packet.message] = packet.hopStart - packet.hopLimit;
       if (packet.parts === 1) recorder.deliver(packet.message, i, sim.now);
@@ -176,6 +188,23 @@ export function createFloodStrategy(context: StrategyContext, options: FloodOpti
         }
       }
     }
+  }
+
+  function receive(i: number, tx: Transmission, snr: number): void {
+    const packet = tx.payload as FloodPacket;
+    const node = nodes[i]!;
+    if (wasSeen(node, packet.id)) {
+      const at = node.queue.findIndex((q) => q.packet.id === packet.id);
+      if (at >= 0) {
+        sim.cancel(node.queue[at]!.event ?? undefined);
+        node.queue.splice(at, 1);
+        counters.cancelled_rebroadcasts++;
+      }
+      return;
+    }
+    remember(node, packet.id);
+    accept(i, packet);
+    uplink(i, packet);
     if (packet.to === i || packet.hopLimit <= 0) return;
     enqueue(i, { ...packet, hopLimit: packet.hopLimit - 1 }, snr);
   }
@@ -203,6 +232,7 @@ export function createFloodStrategy(context: StrategyContext, options: FloodOpti
         };
         remember(nodes[m.from]!, packet.id);
         enqueue(m.from, packet, null);
+        uplink(m.from, packet);
       }
     },
     setOnline(i, on) {
