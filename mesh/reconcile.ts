@@ -67,8 +67,13 @@ export const DEFAULT_MAX_SESSION_BYTES = 256 * 1024;
 export const MAX_RANGES = 2048;
 /** Entries in one message. */
 export const MAX_ENTRIES = 256;
-/** Smallest message budget: header and one entry with a single syndrome at the deepest range. */
-export const MIN_MESSAGE_BYTES = 48;
+/**
+ * Smallest message budget: the header and one entry with a single syndrome at the deepest
+ * range (1 + 1 + 8 + 2 + 8 + 4 + 2 + 8 = 34 bytes), with a margin.
+ */
+export const MIN_MESSAGE_BYTES = 40;
+/** Largest maxDecodeCapacity a reconciler accepts: decoding 128 syndromes takes a few hundred ms. */
+export const MAX_DECODE_CAPACITY = 128;
 /** A range without an estimate grows to this many syndromes before it is probed. */
 const PROBE_AFTER = 16;
 /** The probe is the first 1/2^PROBE_BITS of a range. */
@@ -452,7 +457,7 @@ function within(a: RangeRef, b: RangeRef): boolean {
 export interface ReconcilerOptions {
   /** Largest message, in bytes (e.g. 200 for LoRa, 1100 for UDP); at least MIN_MESSAGE_BYTES. */
   maxMessageBytes: number;
-  /** Most syndromes per range, which bounds decode time (~c^2 products): 1..MAX_SKETCH_CAPACITY, default 64. */
+  /** Most syndromes per range, which bounds decode time (~c^2 products): 16..MAX_DECODE_CAPACITY, default 64. Both peers should use the same. */
   maxDecodeCapacity?: number;
   /** Most bytes in and out in one session; default 256 KiB. */
   maxSessionBytes?: number;
@@ -523,8 +528,8 @@ export class Reconciler {
     if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < MIN_MESSAGE_BYTES) {
       throw new MeshError('RECONCILE_OPTIONS', `maxMessageBytes must be an integer ≥ ${MIN_MESSAGE_BYTES}`);
     }
-    if (!Number.isInteger(maxDecodeCapacity) || maxDecodeCapacity < PROBE_AFTER || maxDecodeCapacity > MAX_SKETCH_CAPACITY) {
-      throw new MeshError('RECONCILE_OPTIONS', `maxDecodeCapacity must be an integer in ${PROBE_AFTER}..${MAX_SKETCH_CAPACITY}`);
+    if (!Number.isInteger(maxDecodeCapacity) || maxDecodeCapacity < PROBE_AFTER || maxDecodeCapacity > MAX_DECODE_CAPACITY) {
+      throw new MeshError('RECONCILE_OPTIONS', `maxDecodeCapacity must be an integer in ${PROBE_AFTER}..${MAX_DECODE_CAPACITY}`);
     }
     if (!Number.isInteger(maxSessionBytes) || maxSessionBytes < maxMessageBytes) {
       throw new MeshError('RECONCILE_OPTIONS', 'maxSessionBytes must be an integer ≥ maxMessageBytes');
@@ -791,6 +796,7 @@ export class Reconciler {
         if (range.unbalance > c) return this.#request(range, range.unbalance);
         if (c < limit || (range.depth + PROBE_BITS > 64 && c < this.#maxCapacity)) return this.#request(range, grow(c));
         if (range.probe) return this.#split(range, Math.max(range.estimate ?? 0, 2 * c));
+        if (range.depth + PROBE_BITS > 64) throw new MeshError('RECONCILE_CAPACITY', `range ${range.key} cannot be probed or grown further`);
         range.mode = 'probing';
         const probe = { depth: range.depth + PROBE_BITS, prefix: range.prefix << BigInt(PROBE_BITS) };
         range.probe = this.#newChild(probe, Math.max(2, Math.round(c / 2 ** PROBE_BITS)));
@@ -830,6 +836,7 @@ export class Reconciler {
 
   /** Ask for all children but the last; the range's own sketch stands for the last. */
   #split(range: Range, estimate: number): void {
+    if (range.depth >= 64) throw new MeshError('RECONCILE_CAPACITY', `range ${range.key} cannot be split`);
     let bits = 1;
     while (estimate / 2 ** bits > this.#maxCapacity / 2 && range.depth + bits < 64 && bits < 8) bits++;
     range.mode = 'split';
@@ -878,7 +885,7 @@ class SketchPacker {
         this.#flush();
         room = this.maxBytes - this.#size - sketchEntryHeaderLength(base, to - from);
       }
-      const k = Math.min(to - from, Math.floor(room / 8));
+      const k = Math.max(1, Math.min(to - from, Math.floor(room / 8))); // ≥ 1: MIN_MESSAGE_BYTES leaves room for one
       const entry: SketchEntry = { ...range, from, syndromes: sketch.syndromes.slice(2 * from, 2 * (from + k)) };
       if (from === 0) {
         entry.count = sketch.count;

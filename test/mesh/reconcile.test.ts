@@ -179,7 +179,7 @@ describe('reconcile: sessions', () => {
         fc.integer({ min: 0, max: 400 }),
         fc.integer({ min: 0, max: 40 }),
         fc.integer({ min: 0, max: 40 }),
-        fc.constantFrom(48, 64, 200, 1100),
+        fc.constantFrom(40, 64, 200, 1100),
         fc.integer(),
         (n, onlyA, onlyB, budget, s) => {
           const sets = makeSets(n, onlyA, onlyB, s);
