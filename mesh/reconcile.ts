@@ -750,7 +750,9 @@ export class Reconciler {
       checksum ^= bigHash(id);
     }
     range.unbalance = Math.abs(balance);
-    const elements = diff.decode();
+    // The new elements are (theirs − ours) = balance apart and (theirs + ours) in number.
+    const residual = balance;
+    const elements = diff.decode(c, (count) => count >= Math.abs(residual) && (count - residual) % 2 === 0);
     if (!elements) return false;
     for (const id of elements) {
       if (!inRange(id, range.depth, range.prefix) || this.#found.has(id)) return false;

@@ -232,9 +232,11 @@ export class Sketch {
   /**
    * The elements, or null when the sketch holds more than `maxElements` (default: the
    * capacity) or cannot be decoded. See the file header for the chance of a wrong answer.
+   * `admissible`, if given, is asked about the number of elements before the (costly) root
+   * finding: a caller who knows, say, the parity of the count saves work on hopeless sketches.
    */
-  decode(maxElements = this.capacity): bigint[] | null {
-    return decodeSyndromes(this.syndromes, this.capacity, Math.min(maxElements, this.capacity));
+  decode(maxElements = this.capacity, admissible?: (count: number) => boolean): bigint[] | null {
+    return decodeSyndromes(this.syndromes, this.capacity, Math.min(maxElements, this.capacity), admissible);
   }
 }
 
@@ -295,10 +297,10 @@ function trim(p: Poly): Poly {
 }
 
 /** Decode syndromes (s1, s3, … as word pairs) of a sketch with `capacity`; see Sketch.decode. */
-function decodeSyndromes(syndromes: Uint32Array, capacity: number, maxElements: number): bigint[] | null {
+function decodeSyndromes(syndromes: Uint32Array, capacity: number, maxElements: number, admissible?: (count: number) => boolean): bigint[] | null {
   const sums = powerSums(syndromes, capacity);
   const { locator, L } = berlekampMassey(sums, 2 * capacity);
-  if (L > maxElements) return null;
+  if (L > maxElements || (admissible && !admissible(L))) return null;
   if (L === 0) return []; // all power sums 0: the empty set
   // Reversal x^L·C(1/x) is monic with the elements as roots; C beyond its degree is 0.
   const f = new Uint32Array(2 * (L + 1));
