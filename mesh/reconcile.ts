@@ -53,8 +53,12 @@
  *     8k     syndromes s(2·from+1), …, each 8 bytes big-endian
  *
  * Bounds: entries per message ≤ MAX_ENTRIES, syndrome indices < maxDecodeCapacity, ranges
- * per session ≤ MAX_RANGES, bytes per session ≤ maxSessionBytes. Hostile bytes throw a
- * MeshError with a RECONCILE_* code and nothing else.
+ * per session ≤ MAX_RANGES, bytes per session ≤ maxSessionBytes, sketch work per session
+ * ≤ WORK_FACTOR passes over the set at full capacity. Hostile bytes throw a MeshError with a
+ * RECONCILE_* code and nothing else: MALFORMED and VERSION (bytes), UNEXPECTED (a message
+ * the session did not ask for), STATE (after DONE, or open() twice), CAPACITY, LIMIT and
+ * BUDGET (bounds), INCONSISTENT (a peer whose sketches do not add up). After any error the
+ * session is over. After DONE further messages throw RECONCILE_STATE; drop them.
  */
 import { ByteReader, ByteWriter, varintLength } from './bytes.ts';
 import { MeshError } from './errors.ts';
@@ -74,6 +78,12 @@ export const MAX_ENTRIES = 256;
 export const MIN_MESSAGE_BYTES = 40;
 /** Largest maxDecodeCapacity a reconciler accepts: decoding 128 syndromes takes a few hundred ms. */
 export const MAX_DECODE_CAPACITY = 128;
+/**
+ * Sketch products a session may spend, in units of (set size + 1024) × maxDecodeCapacity:
+ * an honest session computes each level of its range tree once (a few levels); a peer that
+ * asks for sketches the cache has dropped runs into this instead of taking the CPU.
+ */
+const WORK_FACTOR = 8;
 /** A range without an estimate grows to this many syndromes before it is probed. */
 const PROBE_AFTER = 16;
 /** The probe is the first 1/2^PROBE_BITS of a range. */
@@ -516,6 +526,9 @@ export class Reconciler {
   /** Our sketches by range (initiator: cache of answered ranges; responder: ranges in play). */
   readonly #sketches = new Map<string, RangeSketch>();
   #cachedWeight = 0;
+  /** Products spent on our sketches (ids × syndromes), against #maxWork. */
+  #work = 0;
+  #maxWork = 0;
   // Responder state.
   readonly #ranges = new Map<string, Range>();
   /** Elements of the difference found so far: true = we hold it (they lack it). */
@@ -600,7 +613,10 @@ export class Reconciler {
   }
 
   #ids(): BigUint64Array {
-    this.#snapshot ??= snapshotOf(this.#set);
+    if (!this.#snapshot) {
+      this.#snapshot = snapshotOf(this.#set);
+      this.#maxWork = WORK_FACTOR * (this.#snapshot.length + 1024) * this.#maxCapacity;
+    }
     return this.#snapshot;
   }
 
@@ -617,6 +633,10 @@ export class Reconciler {
       sketch = new RangeSketch(toWordArray(ids));
       this.#sketches.set(key, sketch);
       this.#cachedWeight += sketch.weight;
+    }
+    this.#work += Math.max(0, capacity - sketch.capacity) * sketch.count;
+    if (this.#work > this.#maxWork) {
+      throw new MeshError('RECONCILE_BUDGET', 'session exceeds its work budget (a peer asking for the same sketches again and again)');
     }
     sketch.growTo(capacity);
     return sketch;
