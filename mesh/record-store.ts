@@ -671,6 +671,14 @@ export class RecordStore {
     await this.local.put(checkLocalKey(key), value, durable(options.sync ?? false));
   }
 
+  /** Node-local entries whose key starts with `prefix`, in key order. */
+  async listLocal(prefix: string): Promise<Array<[key: string, value: string]>> {
+    this.assertOpen();
+    const out: Array<[string, string]> = [];
+    for await (const [key, value] of this.local.iterator({ gte: checkLocalKey(prefix), lt: `${prefix}\uffff` })) out.push([key, value]);
+    return out;
+  }
+
   /** Remove node-local state. */
   async deleteLocal(key: string): Promise<void> {
     this.assertOpen();

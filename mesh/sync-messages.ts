@@ -14,13 +14,16 @@
  *     9    32    the household's Ed25519 public key (its key id must equal the sender field)
  *     41   4     time, Unix seconds, big-endian (replays: must rise, and be near our clock)
  *     45   var   records held (varint)
- *     .    1     flags: bit 0 gateway (has an internet link)
+ *     .    1     flags: bit 0 gateway (has an internet link); bit 1 ask (the sender heard
+ *                 neighbours it could not verify yet: they should beacon back)
  *     .    64    Ed25519 signature over "citizen-beacon-v1" ‖ every byte before it
  *
  *   2 RECONCILE — one message of a set-reconciliation session (mesh/reconcile.ts):
  *     9    8     target: key id of the peer it is for; all zero = every neighbour (an opening)
  *     17   1     session number, chosen by the session's initiator
- *     18   n     the reconciler's message
+ *     18   1     flags: bit 0 set when sent by the session's initiator (opening, answers to
+ *                requests), clear when sent by a responder (requests)
+ *     19   n     the reconciler's message
  *
  *   3 WANT — "I lack these records; whoever holds them, send them":
  *     9    1     count, 1..64
@@ -58,6 +61,7 @@ export interface BeaconMessage {
   time: number;
   records: number;
   gateway: boolean;
+  ask: boolean;
   /** The signed bytes (domain excluded) and the signature, for `verifyBeacon`. */
   signed: Uint8Array;
   signature: Uint8Array;
@@ -69,6 +73,8 @@ export interface ReconcileMessage {
   /** All zero for an opening heard by every neighbour. */
   target: Uint8Array;
   session: number;
+  /** Sent by the session's initiator (else by a responder). */
+  fromInitiator: boolean;
   body: Uint8Array;
 }
 
@@ -95,21 +101,22 @@ function header(type: SyncType, sender: Uint8Array, size: number): ByteWriter {
 }
 
 /** A signed beacon for `household`. */
-export function encodeBeacon(household: Identity, fields: { time: number; records: number; gateway: boolean }): Uint8Array {
+export function encodeBeacon(household: Identity, fields: { time: number; records: number; gateway: boolean; ask?: boolean }): Uint8Array {
   const unsigned = header(SyncType.Beacon, household.id, 110)
     .bytes(household.signingKey)
     .u32(fields.time)
     .varint(fields.records)
-    .u8(fields.gateway ? 1 : 0)
+    .u8((fields.gateway ? 1 : 0) | (fields.ask ? 2 : 0))
     .finish();
   return concatBytes(unsigned, household.sign(concatBytes(BEACON_DOMAIN, unsigned)));
 }
 
-export function encodeReconcile(sender: Uint8Array, target: Uint8Array, session: number, body: Uint8Array): Uint8Array {
+export function encodeReconcile(sender: Uint8Array, target: Uint8Array, session: number, fromInitiator: boolean, body: Uint8Array): Uint8Array {
   if (target.length !== KEY_ID_LENGTH) throw new MeshError('SYNC_INVALID', `a target key id is ${KEY_ID_LENGTH} bytes`);
-  return header(SyncType.Reconcile, sender, KEY_ID_LENGTH + 1 + body.length)
+  return header(SyncType.Reconcile, sender, KEY_ID_LENGTH + 2 + body.length)
     .bytes(target)
     .u8(session & 0xff)
+    .u8(fromInitiator ? 1 : 0)
     .bytes(body)
     .finish();
 }
@@ -148,12 +155,13 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
         const signedLength = bytes.length - r.remaining;
         const signature = Uint8Array.from(r.bytes(SIGNATURE_BYTES));
         r.end();
-        return { type, sender, signingKey, time, records, gateway: (flags & 1) === 1, signed: bytes.slice(0, signedLength), signature };
+        return { type, sender, signingKey, time, records, gateway: (flags & 1) === 1, ask: (flags & 2) === 2, signed: bytes.slice(0, signedLength), signature };
       }
       case SyncType.Reconcile: {
         const target = Uint8Array.from(r.bytes(KEY_ID_LENGTH));
         const session = r.u8();
-        return { type, sender, target, session, body: Uint8Array.from(r.bytes(r.remaining)) };
+        const flags = r.u8();
+        return { type, sender, target, session, fromInitiator: (flags & 1) === 1, body: Uint8Array.from(r.bytes(r.remaining)) };
       }
       case SyncType.Want: {
         const count = r.u8();

@@ -39,7 +39,7 @@ export const startCommand: Command = {
   },
   async run(args, io) {
     const portal = parseHostPort(stringOption(args, 'portal') ?? '127.0.0.1:8080', '--portal');
-    const unavailable = ['link', 'p2p-listen', 'p2p-peer'].filter((o) => listOption(args, o).length > 0);
+    const unavailable = ['p2p-listen', 'p2p-peer'].filter((o) => listOption(args, o).length > 0);
     for (const o of ['lan', 'smtp-listen', 'mail-domain', 'smtp-relay']) if (args.values[o] !== undefined) unavailable.push(o);
     if (unavailable.length > 0) {
       throw new AppError('NOT_AVAILABLE', `--${unavailable[0]} is not available in this version yet: the node runs without links for now`, 2);
@@ -48,6 +48,7 @@ export const startCommand: Command = {
       dataDir: resolve(dataDirOf(args, io)),
       portal,
       hostNames: listOption(args, 'host-name'),
+      links: listOption(args, 'link'),
       log: io.out,
     });
     const signal = await io.stopSignal();

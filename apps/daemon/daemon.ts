@@ -7,12 +7,15 @@ import { Level } from 'level';
 import { toHex } from '../../mesh/bytes.ts';
 import { systemClock, type Clock } from '../../mesh/clock.ts';
 import { MeshNode } from '../../mesh/node.ts';
+import { DEFAULT_QUOTA } from '../../mesh/quota.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
+import { Sync, type SyncOptions } from '../../mesh/sync.ts';
 import { AppError } from '../errors.ts';
 import { Mailbox } from '../mail/mailbox.ts';
 import { createAccounts } from './accounts.ts';
 import { DataDir, nameFromHost } from './data-dir.ts';
 import { createHttpApi } from './http-api.ts';
+import { openLinks, type LinkFactoryDeps, type OpenedLink } from './links.ts';
 import { renderMetrics } from './metrics.ts';
 import type { NodeServices, StatusView } from './services.ts';
 import { createSessions } from './sessions.ts';
@@ -26,6 +29,12 @@ export interface DaemonOptions {
   /** Extra host names the portal answers to (besides IP literals and localhost). */
   hostNames?: string[];
   clock?: Clock;
+  /** Link specs (SPEC §2) to sync over. */
+  links?: string[];
+  /** Builds Meshtastic links (firmware-bridge/), when available. */
+  meshtastic?: LinkFactoryDeps['meshtastic'];
+  /** Sync tuning (tests shorten the timers). */
+  sync?: SyncOptions;
   /** Lines for the person who started the node. */
   log?: (line: string) => void;
 }
@@ -33,18 +42,31 @@ export interface DaemonOptions {
 export interface Daemon {
   url: string;
   node: MeshNode;
+  sync: Sync;
   setupLink: string | null;
   stop(): Promise<void>;
 }
 
 /** The status object of SPEC §4, from a node (running or opened read-only by the CLI). */
-export async function statusOf(node: MeshNode): Promise<StatusView> {
+export async function statusOf(node: MeshNode, running?: { sync: Sync; links: OpenedLink[] }): Promise<StatusView> {
   const stats = await node.store.stats();
+  const syncStats = running?.sync.stats();
+  const links = (running?.links ?? []).map(({ link, governor, region }, i) => {
+    const s = syncStats!.links[i]!;
+    const used = governor?.used();
+    return {
+      ...s,
+      neighbour_list: running!.sync.neighbours(link).map((n) => ({ id: n.id, name: n.name, verified: n.verified, gateway: n.gateway, last_heard: new Date(n.lastHeard).toISOString(), ...(n.rssi !== undefined ? { rssi: n.rssi } : {}), ...(n.snr !== undefined ? { snr: n.snr } : {}) })),
+      region,
+      duty_cycle: used ? { used_ms: Math.round(used.airtimeMs), fraction: Number(used.fraction.toFixed(6)) } : null,
+    };
+  });
   return {
     household: node.householdName,
     node_id: toHex(node.household.id),
     fingerprint: node.household.fingerprint,
-    links: [],
+    links,
+    sync_queue: syncStats?.queue ?? 0,
     records: stats.records,
     households_known: node.directory.householdCount,
     p2p: null,
@@ -72,8 +94,18 @@ export async function openNode(dir: DataDir, clock: Clock = systemClock): Promis
       { cause },
     );
   }
-  const store = await RecordStore.open(db, { quotaFor: (author) => (toHex(author) === toHex(household.id) ? null : undefined) });
-  const node = new MeshNode({ householdName: config.household }, { household, store, clock });
+  // Quotas follow trust (mesh/node.ts trustOf): the household's own keys are unlimited, a
+  // stranger may keep a quarter of the default, a household we vouch for four times as much.
+  let node: MeshNode | undefined;
+  const store = await RecordStore.open(db, {
+    quotaFor: (author) => {
+      const owner = node?.directory.householdOfAuthor(author);
+      if (toHex(author) === toHex(household.id) || (owner && toHex(owner.id) === toHex(household.id))) return null;
+      const trust = owner && node ? node.trustOf(owner.id) : 0.25;
+      return { records: Math.round(DEFAULT_QUOTA.records * trust), bytes: Math.round(DEFAULT_QUOTA.bytes * trust) };
+    },
+  });
+  node = new MeshNode({ householdName: config.household }, { household, store, clock });
   await node.start();
   return node;
 }
@@ -85,6 +117,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   if (running) throw new AppError('ALREADY_RUNNING', `a node is already running for ${dir.path} (pid ${running.pid}, ${running.portal})`, 409);
   const clock = options.clock ?? systemClock;
   const node = await openNode(dir, clock);
+  let links: OpenedLink[];
+  try {
+    links = openLinks(options.links ?? [], { clock, ...(options.meshtastic ? { meshtastic: options.meshtastic } : {}) });
+  } catch (err) {
+    await node.stop();
+    await node.store.close();
+    throw err;
+  }
+  const sync = new Sync({ node, clock, timer: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) } }, options.sync);
+  for (const { link } of links) sync.addLink(link);
   const accounts = createAccounts(dir.accountsPath);
   // Accounts may be added by `citizen user add` while the node runs: certify members on use.
   const memberIdentity = async (name: string) => {
@@ -95,11 +137,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   for (const account of await accounts.list()) await memberIdentity(account.name);
 
   const mail = new Mailbox({ node, memberIdentity, isLocalMember: async (name) => (await accounts.get(name)) !== null });
+  await mail.flushOutbox();
   const services: NodeServices = {
     household: node.householdName,
     mail,
-    status: () => statusOf(node),
-    metrics: async () => renderMetrics(node, await statusOf(node)),
+    status: () => statusOf(node, { sync, links }),
+    metrics: async () => renderMetrics(node, await statusOf(node, { sync, links })),
   };
   let setupToken: { value: string; consume(): void } | null = null;
   if (!(await accounts.hasAdmin())) {
@@ -134,6 +177,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       { cause },
     );
   }
+  await sync.start();
+  for (const { link } of links) {
+    try {
+      await link.start();
+      log(`Link up: ${link.spec}`);
+    } catch (err) {
+      await app.close();
+      await sync.stop();
+      for (const l of links) await l.link.stop();
+      await node.stop();
+      await node.store.close();
+      throw new AppError('LINK_FAILED', `cannot bring up --link ${link.spec}: ${(err as Error).message}`, 500, { cause: err });
+    }
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.portal.port;
   const host = options.portal.host.includes(':') ? `[${options.portal.host}]` : options.portal.host;
@@ -147,7 +204,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   // Expired records leave the store (and free their authors' quotas) every few minutes.
   const expiry = setInterval(() => {
-    node.store.expire(node.now()).catch((err: unknown) => log(`expiry failed: ${(err as Error).message}`));
+    node.store
+      .expire(node.now())
+      .then(() => sync.refresh())
+      .catch((err: unknown) => log(`expiry failed: ${(err as Error).message}`));
   }, EXPIRY_INTERVAL_MS);
   expiry.unref();
 
@@ -155,12 +215,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   return {
     url,
     node,
+    sync,
     setupLink,
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(expiry);
       await app.close();
+      await sync.stop();
+      for (const { link } of links) await link.stop();
       await node.stop();
       await node.store.close();
       dir.clearRunning();

@@ -26,7 +26,21 @@ export function renderMetrics(node: MeshNode, status: StatusView): string {
   const link = (l: StatusView['links'][number]) => `{link="${escapeLabel(l.spec)}"}`;
   family('citizen_link_frames_sent_total', 'counter', 'Frames sent per link.', status.links.map((l) => [link(l), l.frames_out]));
   family('citizen_link_frames_received_total', 'counter', 'Frames received per link.', status.links.map((l) => [link(l), l.frames_in]));
+  const extra = (l: StatusView['links'][number], key: string) => (typeof (l as Record<string, unknown>)[key] === 'number' ? ((l as Record<string, unknown>)[key] as number) : 0);
+  family('citizen_link_bytes_sent_total', 'counter', 'Bytes sent per link.', status.links.map((l) => [link(l), extra(l, 'bytes_out')]));
+  family('citizen_link_bytes_received_total', 'counter', 'Bytes received per link.', status.links.map((l) => [link(l), extra(l, 'bytes_in')]));
   family('citizen_link_airtime_ms_total', 'counter', 'Airtime used per link, in milliseconds.', status.links.map((l) => [link(l), l.airtime_ms]));
-  family('citizen_sync_queue_length', 'gauge', 'Records queued for sending.', [['', 0]]);
+  family('citizen_link_neighbours', 'gauge', 'Neighbours heard (signed beacon) per link.', status.links.map((l) => [link(l), l.neighbours]));
+  family(
+    'citizen_link_dropped_total',
+    'counter',
+    'Frames and messages dropped per link, by reason.',
+    status.links.flatMap((l) =>
+      Object.entries(((l as Record<string, unknown>).dropped ?? {}) as Record<string, number>).map(
+        ([reason, n]): [string, number] => [`{link="${escapeLabel(l.spec)}",reason="${escapeLabel(reason)}"}`, n],
+      ),
+    ),
+  );
+  family('citizen_sync_queue_length', 'gauge', 'Records queued for sending.', [['', typeof status.sync_queue === 'number' ? status.sync_queue : 0]]);
   return lines.join('\n') + '\n';
 }

@@ -13,6 +13,8 @@ export interface MailView {
   /** ISO 8601. */
   date: string;
   read: boolean;
+  /** Where a sent mail is, when the mesh can tell: `waiting for keys` until its recipients are known. */
+  state?: string;
 }
 
 export interface MailInput {

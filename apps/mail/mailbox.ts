@@ -5,6 +5,11 @@
  *
  * Addresses (SPEC §3): `member@household` inside the mesh. Internet addresses need a gateway
  * (a later issue) and are refused with a clear error until one exists.
+ *
+ * Mail to a member of another household whose keys have not reached this node yet waits in a
+ * node-local outbox (the sender's own plaintext, on the sender's own node, never synced) and
+ * is sealed and published as soon as the directory learns every recipient's keys. Its id is
+ * the outbox id until then; the Sent folder shows it with `state: "waiting for keys"`.
  */
 import { createHash } from 'node:crypto';
 import { toHex, utf8 } from '../../mesh/bytes.ts';
@@ -34,6 +39,17 @@ export interface MailboxDeps {
   isLocalMember?(name: string): Promise<boolean>;
 }
 
+const OUTBOX = 'mail-outbox/';
+
+interface OutboxEntry {
+  user: string;
+  to: string[];
+  subject: string;
+  body: string;
+  /** Unix seconds. */
+  created: number;
+}
+
 interface OpenedMail {
   content: MailContent;
   from: string;
@@ -44,7 +60,29 @@ export class Mailbox implements MailService {
   /** Opened mails by reader and record id: a record never changes, so neither does its plaintext. */
   private readonly cache = new Map<string, OpenedMail | null>();
 
-  constructor(private readonly deps: MailboxDeps) {}
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: MailboxDeps) {
+    // A new directory entry may complete the keys a waiting mail needs.
+    deps.node.on('record', (record) => {
+      if (record.kind === RecordKind.Directory) void this.flushOutbox();
+    });
+  }
+
+  /** Send every waiting mail whose recipients are all known now. */
+  flushOutbox(): Promise<void> {
+    const run = async () => {
+      for (const [key, value] of await this.deps.node.store.listLocal(OUTBOX)) {
+        const entry = JSON.parse(value) as OutboxEntry;
+        if (entry.to.some((address) => !this.deps.node.directory.member(address))) continue;
+        const record = await this.publish(entry.user, entry.to, entry);
+        await this.deps.node.store.putLocal(`mail-sent-as/${key.slice(OUTBOX.length)}`, toHex(record.id));
+        await this.deps.node.store.deleteLocal(key);
+      }
+    };
+    this.flushing = this.flushing.then(run, run);
+    return this.flushing;
+  }
 
   private address(member: string): string {
     return `${member}@${this.deps.node.householdName}`;
@@ -57,7 +95,7 @@ export class Mailbox implements MailService {
     if (to.length > MAX_MAIL_RECIPIENTS) throw new AppError('too_many_recipients', `a mail can have at most ${MAX_MAIL_RECIPIENTS} recipients`);
     if (utf8(input.subject).length > MAX_SUBJECT_BYTES) throw new AppError('subject_too_long', `the subject is longer than ${MAX_SUBJECT_BYTES} bytes`);
     if (input.body.length > MAX_BODY_CHARS) throw new AppError('body_too_long', `the body is longer than ${MAX_BODY_CHARS} characters; send long texts as a file`);
-    const keys: Uint8Array[] = [];
+    let waiting = false;
     for (const address of to) {
       const at = address.indexOf('@');
       const member = address.slice(0, at);
@@ -71,14 +109,29 @@ export class Mailbox implements MailService {
       if (household === node.householdName && !node.directory.member(address) && (await this.deps.isLocalMember?.(member))) {
         await this.deps.memberIdentity(member); // certifies a member added while the node runs
       }
-      const known = node.directory.member(address);
-      if (!known) throw new AppError('unknown_recipient', `no member "${address}" is known in the mesh (yet)`);
-      keys.push(known.agreementKey);
+      if (node.directory.member(address)) continue;
+      // Our own household's members are all known here: an unknown one is a mistake.
+      if (household === node.householdName) throw new AppError('unknown_recipient', `no member "${address}" in this household`);
+      waiting = true;
     }
+    if (waiting) {
+      const outboxId = toHex(node.random(16));
+      const entry: OutboxEntry = { user, to, subject: input.subject, body: input.body, created: node.now() };
+      await node.store.putLocal(`${OUTBOX}${outboxId}`, JSON.stringify(entry), { sync: true });
+      return { id: outboxId };
+    }
+    const record = await this.publish(user, to, input);
+    return { id: toHex(record.id) };
+  }
+
+  /** Seal to every recipient and the sender, and publish. All recipients must be known. */
+  private async publish(user: string, to: string[], input: { subject: string; body: string }): Promise<Record> {
+    const { node } = this.deps;
+    const keys = to.map((address) => node.directory.member(address)!.agreementKey);
     const sender = await this.deps.memberIdentity(user);
     if (!keys.some((k) => toHex(k) === toHex(sender.agreementKey))) keys.push(sender.agreementKey);
     const plaintext = encodeMail({ from: this.address(user), to, subject: input.subject, body: input.body });
-    const record = await node.publish(sender, {
+    return node.publish(sender, {
       kind: RecordKind.Mail,
       feed: mailFeed(sender.id),
       sealed: true,
@@ -86,7 +139,6 @@ export class Mailbox implements MailService {
       ttl: MAIL_TTL_S,
       payload: seal(plaintext, keys, sender.id, node.random),
     });
-    return { id: toHex(record.id) };
   }
 
   async list(user: string, folder: 'inbox' | 'sent'): Promise<MailView[]> {
@@ -111,6 +163,22 @@ export class Mailbox implements MailService {
         date: new Date(record.time * 1000).toISOString(),
         read,
       });
+    }
+    if (folder === 'sent') {
+      for (const [key, value] of await node.store.listLocal(OUTBOX)) {
+        const entry = JSON.parse(value) as OutboxEntry;
+        if (entry.user !== user) continue;
+        views.push({
+          id: key.slice(OUTBOX.length),
+          from: address,
+          to: entry.to,
+          subject: entry.subject,
+          body: entry.body,
+          date: new Date(entry.created * 1000).toISOString(),
+          read: true,
+          state: 'waiting for keys',
+        });
+      }
     }
     return views.sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : a.id.localeCompare(b.id)));
   }

@@ -3,59 +3,13 @@
  * `citizen start`, then the HTTP API over a real socket on 127.0.0.1 (SPEC §2–4).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { citizen, startNode, stopNode } from '../helpers/citizen.ts';
 import { freePort } from '../helpers/net.ts';
-
-const BIN = join(import.meta.dirname, '../../bin/citizen.mjs');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function citizen(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
-
-/** Start a node and wait (bounded: 30 s) until it prints its portal address. */
-async function startNode(args: string[], cwd?: string): Promise<{ child: ChildProcessWithoutNullStreams; output: () => string }> {
-  const env = { ...process.env };
-  delete env.CITIZEN_DATA;
-  const child = spawn(process.execPath, [BIN, 'start', ...args], { cwd, env });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start in 30 s:\n${output}`)), 30_000);
-    const check = () => {
-      if (/Portal: http/.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout.on('data', check);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`node exited with ${code}:\n${output}`));
-    });
-  });
-  child.removeAllListeners('close');
-  return { child, output: () => output };
-}
 
 function rawGet(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -70,10 +24,7 @@ function rawGet(port: number, path: string, headers: Record<string, string>): Pr
 }
 
 function stop(child: ChildProcessWithoutNullStreams): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.on('close', (code) => resolve(code));
-    child.kill('SIGTERM');
-  });
+  return stopNode({ child, output: () => '' });
 }
 
 describe('citizen CLI and daemon (real processes)', function () {
@@ -214,7 +165,7 @@ describe('citizen CLI and daemon (real processes)', function () {
 
   it('npm start-style first run creates the household and prints a one-time admin link', async () => {
     const port = await freePort();
-    const node = await startNode(['--portal', `127.0.0.1:${port}`], dir);
+    const node = await startNode(['--portal', `127.0.0.1:${port}`], { cwd: dir });
     try {
       // No flags but the port: the default data dir is ./data of the working directory.
       assert.ok(existsSync(join(dir, 'data', 'config.json')));

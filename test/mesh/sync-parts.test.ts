@@ -46,8 +46,8 @@ describe('mesh/sync-messages', () => {
     assert.equal(b.gateway, true);
     assert.equal(verifyBeacon(b, nodeEd25519), true);
 
-    const r = decodeSyncMessage(encodeReconcile(household.id, EVERYONE, 7, Uint8Array.of(1, 2, 3)));
-    assert.deepEqual(r, { type: SyncType.Reconcile, sender: household.id, target: EVERYONE, session: 7, body: Uint8Array.of(1, 2, 3) });
+    const r = decodeSyncMessage(encodeReconcile(household.id, EVERYONE, 7, true, Uint8Array.of(1, 2, 3)));
+    assert.deepEqual(r, { type: SyncType.Reconcile, sender: household.id, target: EVERYONE, session: 7, fromInitiator: true, body: Uint8Array.of(1, 2, 3) });
     const w = decodeSyncMessage(encodeWant(household.id, [1n, 2n ** 64n - 1n]));
     assert.deepEqual(w, { type: SyncType.Want, sender: household.id, ids: [1n, 2n ** 64n - 1n] });
     const rec = decodeSyncMessage(encodeRecordMessage(household.id, Uint8Array.of(9, 9)));
@@ -70,7 +70,7 @@ describe('mesh/sync-messages', () => {
   it('decodes any bytes to a message or a SYNC_* error, nothing else', () => {
     const valid = [
       encodeBeacon(household, { time: 1, records: 0, gateway: false }),
-      encodeReconcile(household.id, household.id, 1, Uint8Array.of(5)),
+      encodeReconcile(household.id, household.id, 1, false, Uint8Array.of(5)),
       encodeWant(household.id, [5n]),
       encodeRecordMessage(household.id, Uint8Array.of(1)),
     ];

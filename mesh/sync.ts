@@ -1,0 +1,657 @@
+/**
+ * Sync: how records move between households, over any `Link` (radio, UDP, libp2p).
+ *
+ * Per link, a node:
+ *  - announces itself with a short signed BEACON, and learns its neighbours from theirs;
+ *  - runs a Trickle timer (RFC 6206). When it fires, the node broadcasts a RECONCILE opening:
+ *    a summary of every record it holds whose size grows with the expected difference, not
+ *    with the store (mesh/reconcile.ts). Each neighbour that hears it works out the
+ *    difference; what the opener lacks is pushed, what the neighbour lacks is asked for with
+ *    a WANT. A neighbour that finds no difference counts it as consistent, and k consistent
+ *    summaries in an interval keep the node quiet; any difference resets the timer to Imin;
+ *  - forwards new records eagerly: a fresh record heard on a link is rebroadcast once after a
+ *    random delay unless another neighbour is heard sending it first (so in a clique one
+ *    rebroadcast serves all, and on a line each hop sends it once);
+ *  - pushes records through a bounded queue ordered by priority and, within a priority, by
+ *    trust-weighted fair shares per household (mesh/send-queue.ts), so a flood from one
+ *    author cannot take the airtime of everyone else.
+ *
+ * Delay tolerance needs nothing special: records stay in the store until they expire; a
+ * neighbour that appears (a beacon, a link coming up) makes the Trickle timer reset, and the
+ * next reconciliation carries whatever it lacks. Nothing depends on end-to-end paths.
+ *
+ * The link owns airtime: it holds each frame for its time on air and gates it through the
+ * duty-cycle governor. Sync awaits each send, so a slow link simply moves less.
+ *
+ * Hostile input is dropped with a counted reason (see `LinkSyncStats.dropped`); per-link
+ * state (neighbours, sessions, partial messages, queue) is bounded.
+ */
+import { createFragmenter, createReassembler, type Fragmenter, type Reassembler } from '../radio/fragmentation.ts';
+import type { Timer } from '../radio/duty-cycle.ts';
+import type { FrameMeta, Link } from '../radio/link.ts';
+import { equalBytes, fromHex, toHex } from './bytes.ts';
+import { unixSeconds, type Clock } from './clock.ts';
+import { defaultEd25519, type SignatureScheme } from './ed25519.ts';
+import { MeshError } from './errors.ts';
+import { HeardFilter } from './heard-filter.ts';
+import type { MeshNode } from './node.ts';
+import { Priority, type Record } from './record.ts';
+import { createIdSet, Reconciler, type MutableIdSet } from './reconcile.ts';
+import { SendQueue } from './send-queue.ts';
+import {
+  decodeSyncMessage,
+  encodeBeacon,
+  encodeReconcile,
+  encodeRecordMessage,
+  encodeWant,
+  EVERYONE,
+  MAX_WANT_IDS,
+  recordShortId,
+  SHORT_ID_BYTES,
+  SyncType,
+  verifyBeacon,
+  type BeaconMessage,
+  type ReconcileMessage,
+  type SyncMessage,
+} from './sync-messages.ts';
+import { Trickle } from './trickle.ts';
+
+/** Timing of one class of link. */
+export interface LinkTiming {
+  /** Trickle: shortest and longest interval between summaries, and the redundancy constant. */
+  iminMs: number;
+  imaxMs: number;
+  k: number;
+  /** A beacon goes out with a summary when the last one is older than this. */
+  beaconIntervalMs: number;
+  /** Most random delay before an eager forward or a reply to a WANT (others may answer first). */
+  forwardDelayMs: number;
+  /** A neighbour not heard for this long is forgotten. */
+  neighbourTimeoutMs: number;
+}
+
+/** Links slower than 1 Mbit/s (LoRa): summaries rarely, forwards after contention delays. */
+export const SLOW_LINK: LinkTiming = {
+  iminMs: 20_000,
+  imaxMs: 3_600_000,
+  k: 1,
+  beaconIntervalMs: 3_600_000,
+  forwardDelayMs: 8_000,
+  neighbourTimeoutMs: 3 * 3_600_000,
+};
+
+/** LAN, UDP, internet: the same protocol, more often. */
+export const FAST_LINK: LinkTiming = {
+  iminMs: 500,
+  imaxMs: 30_000,
+  k: 1,
+  beaconIntervalMs: 30_000,
+  forwardDelayMs: 30,
+  neighbourTimeoutMs: 120_000,
+};
+
+export interface SyncOptions {
+  slow?: Partial<LinkTiming>;
+  fast?: Partial<LinkTiming>;
+  /** This node has an internet link (said in its beacons). */
+  gateway?: boolean;
+  /** Records younger than this are forwarded eagerly; older ones move by reconciliation. Default 900 s. */
+  eagerWindowS?: number;
+  /** Neighbours remembered per link. Default 256. */
+  maxNeighbours?: number;
+  /** Reconciliation sessions held per link. Default 16. */
+  maxSessions?: number;
+  /** Beacons more than this far from our clock are refused. Default 900 s. */
+  maxClockSkewS?: number;
+}
+
+export interface SyncDeps {
+  node: MeshNode;
+  /** Milliseconds since the epoch (virtual in the simulator). */
+  clock: Clock;
+  timer: Timer;
+  /** Uniform in [0, 1). Default Math.random (only jitter depends on it). */
+  random?: () => number;
+  scheme?: SignatureScheme;
+}
+
+export interface Neighbour {
+  /** Household key id, hex. */
+  id: string;
+  /** The household's name, when the directory knows it. */
+  name: string | null;
+  /** A valid beacon was heard from it. */
+  verified: boolean;
+  gateway: boolean;
+  records: number;
+  lastHeard: number;
+  rssi?: number;
+  snr?: number;
+}
+
+export interface LinkSyncStats {
+  spec: string;
+  up: boolean;
+  neighbours: number;
+  frames_out: number;
+  frames_in: number;
+  bytes_out: number;
+  bytes_in: number;
+  airtime_ms: number;
+  messages_out: number;
+  messages_in: number;
+  records_pushed: number;
+  records_received: number;
+  queue: number;
+  trickle_interval_ms: number;
+  summaries_sent: number;
+  summaries_suppressed: number;
+  /** Messages and frames thrown away, by reason. */
+  dropped: { [reason: string]: number };
+}
+
+export interface SyncStats {
+  links: LinkSyncStats[];
+  /** Records queued on all links. */
+  queue: number;
+}
+
+interface Session {
+  number: number;
+  reconciler: Reconciler;
+  touched: number;
+}
+
+interface LinkState {
+  link: Link;
+  timing: LinkTiming;
+  slow: boolean;
+  fragmenter: Fragmenter;
+  reassembler: Reassembler;
+  queue: SendQueue;
+  trickle: Trickle;
+  /** Records queued for this link lately: one broadcast serves every neighbour asking at once. */
+  sentRecently: HeardFilter;
+  neighbours: Map<string, Neighbour>;
+  /** Per neighbour: the newest beacon time seen, and the signatures seen at that time. */
+  lastBeaconTime: Map<string, { time: number; signatures: Set<string> }>;
+  /** Sessions this node answers (key: peer hex). */
+  answering: Map<string, Session>;
+  /** Sessions this node opened (key: peer hex), all for `openedSession`. */
+  opened: Map<string, Session>;
+  openedSession: number;
+  forwards: Map<bigint, unknown>;
+  lastBeaconAt: number;
+  beaconTimer: unknown;
+  pumping: boolean;
+  unsubscribe: (() => void)[];
+  counters: { messagesOut: number; messagesIn: number; pushed: number; received: number; summaries: number };
+  dropped: Map<string, number>;
+}
+
+export class Sync {
+  readonly #node: MeshNode;
+  readonly #clock: Clock;
+  readonly #timer: Timer;
+  readonly #random: () => number;
+  readonly #scheme: SignatureScheme;
+  readonly #options: Required<Omit<SyncOptions, 'slow' | 'fast'>>;
+  readonly #slow: LinkTiming;
+  readonly #fast: LinkTiming;
+  readonly #links = new Map<Link, LinkState>();
+  /** Short ids of every record held, for reconciliation, and the full id behind each. */
+  readonly #ids: MutableIdSet = createIdSet();
+  readonly #fullIds = new Map<bigint, Uint8Array>();
+  #running = false;
+  #onRecord = (record: Record, source: unknown): void => this.#recordStored(record, source);
+
+  constructor(deps: SyncDeps, options: SyncOptions = {}) {
+    this.#node = deps.node;
+    this.#clock = deps.clock;
+    this.#timer = deps.timer;
+    this.#random = deps.random ?? Math.random;
+    this.#scheme = deps.scheme ?? defaultEd25519;
+    this.#slow = { ...SLOW_LINK, ...options.slow };
+    this.#fast = { ...FAST_LINK, ...options.fast };
+    this.#options = {
+      gateway: options.gateway ?? false,
+      eagerWindowS: options.eagerWindowS ?? 900,
+      maxNeighbours: options.maxNeighbours ?? 256,
+      maxSessions: options.maxSessions ?? 16,
+      maxClockSkewS: options.maxClockSkewS ?? 900,
+    };
+  }
+
+  /** Load the ids of every stored record and begin syncing on the links added so far. */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    await this.refresh();
+    this.#running = true;
+    this.#node.on('record', this.#onRecord);
+    for (const state of this.#links.values()) if (state.link.up) this.#linkUp(state);
+  }
+
+  /** Rebuild the id set from the store (after records expired). */
+  async refresh(): Promise<void> {
+    const fresh = new Map<bigint, Uint8Array>();
+    for await (const id of this.#node.store.ids()) fresh.set(recordShortId(id), id);
+    for (const short of [...this.#fullIds.keys()]) {
+      if (!fresh.has(short)) {
+        this.#fullIds.delete(short);
+        this.#ids.delete(short);
+      }
+    }
+    for (const [short, id] of fresh) {
+      if (!this.#fullIds.has(short)) {
+        this.#fullIds.set(short, id);
+        this.#ids.add(short);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#node.off('record', this.#onRecord);
+    for (const state of this.#links.values()) this.#linkDown(state);
+  }
+
+  /** Sync over `link` too. The link's own start/stop stays with the caller. */
+  addLink(link: Link): void {
+    if (this.#links.has(link)) return;
+    const slow = link.bitRate < 1_000_000;
+    const timing = slow ? this.#slow : this.#fast;
+    const state: LinkState = {
+      link,
+      timing,
+      slow,
+      fragmenter: createFragmenter({ mtu: link.mtu }, { random: (n) => this.#node.random(n) }),
+      reassembler: createReassembler({}, { clock: this.#clock }),
+      queue: new SendQueue({ weightOf: (household) => this.#node.trustOf(fromHex(household)) }),
+      trickle: new Trickle(timing, { timer: this.#timer, random: this.#random }, () => this.#summarise(state)),
+      sentRecently: new HeardFilter({ maxAgeMs: 2 * timing.iminMs }, this.#clock),
+      neighbours: new Map(),
+      lastBeaconTime: new Map(),
+      answering: new Map(),
+      opened: new Map(),
+      openedSession: Math.floor(this.#random() * 256),
+      forwards: new Map(),
+      lastBeaconAt: -Infinity,
+      beaconTimer: null,
+      pumping: false,
+      unsubscribe: [],
+      counters: { messagesOut: 0, messagesIn: 0, pushed: 0, received: 0, summaries: 0 },
+      dropped: new Map(),
+    };
+    state.unsubscribe.push(
+      link.on('frame', (frame, meta) => this.#frame(state, frame, meta)),
+      link.on('up', () => this.#running && this.#linkUp(state)),
+      link.on('down', () => this.#linkDown(state)),
+    );
+    this.#links.set(link, state);
+    if (this.#running && link.up) this.#linkUp(state);
+  }
+
+  removeLink(link: Link): void {
+    const state = this.#links.get(link);
+    if (!state) return;
+    this.#linkDown(state);
+    for (const off of state.unsubscribe) off();
+    this.#links.delete(link);
+  }
+
+  /** Neighbours heard on a link (verified by beacon or not), freshest first. */
+  neighbours(link: Link): Neighbour[] {
+    const state = this.#links.get(link);
+    if (!state) return [];
+    this.#forgetOldNeighbours(state);
+    return [...state.neighbours.values()].sort((a, b) => b.lastHeard - a.lastHeard);
+  }
+
+  stats(): SyncStats {
+    const links = [...this.#links.values()].map((s) => this.#linkStats(s));
+    return { links, queue: links.reduce((n, l) => n + l.queue, 0) };
+  }
+
+  #linkStats(state: LinkState): LinkSyncStats {
+    const ls = state.link.stats();
+    const reassembly = state.reassembler.stats();
+    const dropped: { [reason: string]: number } = Object.fromEntries(state.dropped);
+    for (const [reason, n] of Object.entries(reassembly.dropped)) if (n > 0) dropped[`fragment-${reason}`] = n;
+    if (state.queue.dropped > 0) dropped['queue-full'] = state.queue.dropped;
+    this.#forgetOldNeighbours(state);
+    return {
+      spec: state.link.spec,
+      up: state.link.up,
+      neighbours: [...state.neighbours.values()].filter((n) => n.verified).length,
+      frames_out: ls.framesOut,
+      frames_in: ls.framesIn,
+      bytes_out: ls.bytesOut,
+      bytes_in: ls.bytesIn,
+      airtime_ms: Math.round(ls.airtimeMs * 1000) / 1000,
+      messages_out: state.counters.messagesOut,
+      messages_in: state.counters.messagesIn,
+      records_pushed: state.counters.pushed,
+      records_received: state.counters.received,
+      queue: state.queue.recordCount,
+      trickle_interval_ms: state.trickle.intervalMs,
+      summaries_sent: state.counters.summaries,
+      summaries_suppressed: state.trickle.suppressions,
+      dropped,
+    };
+  }
+
+  // ---- link life ----
+
+  #linkUp(state: LinkState): void {
+    state.trickle.start();
+    this.#sendBeacon(state);
+  }
+
+  #linkDown(state: LinkState): void {
+    state.trickle.stop();
+    if (state.beaconTimer !== null) this.#timer.clearTimeout(state.beaconTimer);
+    state.beaconTimer = null;
+    for (const handle of state.forwards.values()) this.#timer.clearTimeout(handle);
+    state.forwards.clear();
+    state.answering.clear();
+    state.opened.clear();
+  }
+
+  // ---- sending ----
+
+  #send(state: LinkState, message: Uint8Array): void {
+    state.queue.pushControl(message);
+    this.#pump(state);
+  }
+
+  #pump(state: LinkState): void {
+    if (state.pumping || !state.link.up) return;
+    state.pumping = true;
+    void (async () => {
+      try {
+        for (let message = state.queue.shift(); message; message = state.queue.shift()) {
+          if (!state.link.up) break;
+          for (const frame of state.fragmenter.split(message)) await state.link.send(frame);
+          state.counters.messagesOut++;
+        }
+      } catch (err) {
+        this.#drop(state, err instanceof Error && 'code' in err ? `send-${String(err.code).toLowerCase()}` : 'send-failed');
+      } finally {
+        state.pumping = false;
+      }
+      // A send failure or a push during the last await may have left messages behind.
+      if (state.link.up && state.queue.length > 0) this.#pump(state);
+    })();
+  }
+
+  #sendBeacon(state: LinkState): void {
+    state.lastBeaconAt = this.#clock.now();
+    const ask = [...state.neighbours.values()].some((n) => !n.verified);
+    this.#send(state, encodeBeacon(this.#node.household, { time: unixSeconds(this.#clock), records: this.#ids.size, gateway: this.#options.gateway, ask }));
+  }
+
+  /** Beacon now, or once Imin has passed since the last one (beacons are the costliest control message). */
+  #beaconSoon(state: LinkState): void {
+    const wait = state.lastBeaconAt + state.timing.iminMs - this.#clock.now();
+    if (wait <= 0) return this.#sendBeacon(state);
+    if (state.beaconTimer !== null) return;
+    state.beaconTimer = this.#timer.setTimeout(() => {
+      state.beaconTimer = null;
+      if (state.link.up) this.#sendBeacon(state);
+    }, wait);
+  }
+
+  /** The Trickle timer fired: open a reconciliation with every neighbour. */
+  #summarise(state: LinkState): void {
+    if (!state.link.up) return;
+    const unverified = [...state.neighbours.values()].some((n) => !n.verified);
+    if (unverified || this.#clock.now() - state.lastBeaconAt >= state.timing.beaconIntervalMs) this.#beaconSoon(state);
+    if (!this.#hasNeighbours(state)) return; // nobody to reconcile with; the next beacon heard resets the timer
+    state.openedSession = (state.openedSession + 1) & 0xff;
+    state.opened.clear();
+    state.counters.summaries++;
+    for (const body of this.#newReconciler(state).open()) {
+      this.#send(state, encodeReconcile(this.#node.household.id, EVERYONE, state.openedSession, true, body));
+    }
+  }
+
+  #newReconciler(state: LinkState): Reconciler {
+    // What fits in one frame after the fragment header (1) and the RECONCILE header (19).
+    const maxMessageBytes = Math.min(state.link.mtu, state.slow ? 255 : 1200) - 1 - 19;
+    return new Reconciler(this.#ids, { maxMessageBytes });
+  }
+
+  /** Queue a record for `state`'s link, unless it is queued or went out moments ago. */
+  async #pushRecord(state: LinkState, short: bigint): Promise<void> {
+    if (state.sentRecently.has(short) || state.queue.has(short)) return;
+    const id = this.#fullIds.get(short);
+    if (!id) return;
+    const record = await this.#node.store.get(id);
+    if (!record || state.sentRecently.has(short) || state.queue.has(short)) return;
+    const household = this.#node.directory.householdOfAuthor(record.author);
+    const queued = state.queue.pushRecord({
+      shortId: short,
+      message: encodeRecordMessage(this.#node.household.id, record.bytes),
+      priority: record.priority,
+      household: household ? toHex(household.id) : toHex(record.author),
+    });
+    if (queued) {
+      state.sentRecently.add(short);
+      state.counters.pushed++;
+      this.#pump(state);
+    }
+  }
+
+  /** Push after a random delay in [0, maxMs), cancelled if a neighbour is heard sending it. */
+  #pushLater(state: LinkState, short: bigint, maxMs: number): void {
+    if (state.forwards.has(short) || state.queue.has(short) || state.sentRecently.has(short)) return;
+    if (state.forwards.size >= 4096) return; // reconciliation will carry the rest
+    const handle = this.#timer.setTimeout(() => {
+      state.forwards.delete(short);
+      void this.#pushRecord(state, short);
+    }, this.#random() * maxMs);
+    state.forwards.set(short, handle);
+  }
+
+  // ---- receiving ----
+
+  #frame(state: LinkState, frame: Uint8Array, meta: FrameMeta): void {
+    const bytes = state.reassembler.receive(meta.from ?? 'unknown', frame);
+    if (!bytes) return;
+    let message: SyncMessage;
+    try {
+      message = decodeSyncMessage(bytes);
+    } catch (err) {
+      this.#drop(state, err instanceof MeshError ? err.code.toLowerCase().replaceAll('_', '-') : 'sync-malformed');
+      return;
+    }
+    if (equalBytes(message.sender, this.#node.household.id)) {
+      this.#drop(state, 'own-echo');
+      return;
+    }
+    state.counters.messagesIn++;
+    void this.#handle(state, message, meta).catch((err: unknown) => {
+      this.#drop(state, err instanceof MeshError ? err.code.toLowerCase().replaceAll('_', '-') : 'internal');
+    });
+  }
+
+  async #handle(state: LinkState, message: SyncMessage, meta: FrameMeta): Promise<void> {
+    switch (message.type) {
+      case SyncType.Beacon:
+        return this.#beacon(state, message, meta);
+      case SyncType.Reconcile:
+        this.#heardFrom(state, toHex(message.sender), meta);
+        return this.#reconcile(state, message);
+      case SyncType.Want:
+        this.#heardFrom(state, toHex(message.sender), meta);
+        for (const short of message.ids) if (this.#fullIds.has(short)) this.#pushLater(state, short, state.timing.forwardDelayMs / 2);
+        return;
+      case SyncType.Record:
+        this.#heardFrom(state, toHex(message.sender), meta);
+        return this.#record(state, message.record);
+    }
+  }
+
+  #beacon(state: LinkState, beacon: BeaconMessage, meta: FrameMeta): void {
+    const peer = toHex(beacon.sender);
+    const now = unixSeconds(this.#clock);
+    if (Math.abs(beacon.time - now) > this.#options.maxClockSkewS) return this.#drop(state, 'beacon-clock');
+    // Replays: an older beacon, or the very same one again (two in one second differ in content).
+    const last = state.lastBeaconTime.get(peer);
+    const signature = toHex(beacon.signature);
+    if (last && (beacon.time < last.time || (beacon.time === last.time && last.signatures.has(signature)))) {
+      return this.#drop(state, 'beacon-replayed');
+    }
+    if (!verifyBeacon(beacon, this.#scheme)) return this.#drop(state, 'beacon-forged');
+    if (last?.time === beacon.time) last.signatures.add(signature);
+    else state.lastBeaconTime.set(peer, { time: beacon.time, signatures: new Set([signature]) });
+    if (state.lastBeaconTime.size > this.#options.maxNeighbours * 2) {
+      state.lastBeaconTime.delete(state.lastBeaconTime.keys().next().value!);
+    }
+    const known = state.neighbours.get(peer);
+    const neighbour = this.#heardFrom(state, peer, meta);
+    neighbour.verified = true;
+    neighbour.gateway = beacon.gateway;
+    neighbour.records = beacon.records;
+    if (!known?.verified || beacon.ask) {
+      // A new neighbour, or one that cannot verify us yet: introduce ourselves and reconcile soon.
+      this.#beaconSoon(state);
+      state.trickle.inconsistent();
+    } else if (beacon.records !== this.#ids.size) {
+      state.trickle.inconsistent();
+    }
+  }
+
+  #heardFrom(state: LinkState, peer: string, meta: FrameMeta): Neighbour {
+    let neighbour = state.neighbours.get(peer);
+    if (!neighbour) {
+      if (state.neighbours.size >= this.#options.maxNeighbours) this.#forgetOldNeighbours(state, true);
+      neighbour = { id: peer, name: null, verified: false, gateway: false, records: 0, lastHeard: 0 };
+      state.neighbours.set(peer, neighbour);
+      // Heard, but not by beacon (we missed it): ask for one with ours.
+      this.#beaconSoon(state);
+    }
+    neighbour.lastHeard = meta.receivedAt;
+    if (meta.rssi !== undefined) neighbour.rssi = meta.rssi;
+    if (meta.snr !== undefined) neighbour.snr = meta.snr;
+    neighbour.name ??= this.#node.directory.household(fromHex(peer))?.name ?? null;
+    return neighbour;
+  }
+
+  #forgetOldNeighbours(state: LinkState, evictOne = false): void {
+    const cutoff = this.#clock.now() - state.timing.neighbourTimeoutMs;
+    let oldest: Neighbour | undefined;
+    for (const n of state.neighbours.values()) {
+      if (n.lastHeard < cutoff) state.neighbours.delete(n.id);
+      else if (!oldest || n.lastHeard < oldest.lastHeard) oldest = n;
+    }
+    if (evictOne && oldest && state.neighbours.size >= this.#options.maxNeighbours) state.neighbours.delete(oldest.id);
+  }
+
+  #hasNeighbours(state: LinkState): boolean {
+    this.#forgetOldNeighbours(state);
+    return state.neighbours.size > 0;
+  }
+
+  async #reconcile(state: LinkState, message: ReconcileMessage): Promise<void> {
+    const peer = toHex(message.sender);
+    const opening = equalBytes(message.target, EVERYONE);
+    if (!opening && !equalBytes(message.target, this.#node.household.id)) return; // between two others
+    // From the peer as initiator: a session we answer. From the peer as responder: one we opened.
+    const answering = message.fromInitiator;
+    const sessions = answering ? state.answering : state.opened;
+    let session = sessions.get(peer);
+    if (answering) {
+      if (!session || session.number !== message.session) {
+        if (!opening) return this.#drop(state, 'reconcile-stale');
+        session = { number: message.session, reconciler: this.#newReconciler(state), touched: 0 };
+        this.#keepSession(sessions, peer, session);
+      }
+    } else {
+      if (opening || message.session !== state.openedSession) return this.#drop(state, 'reconcile-stale');
+      if (!session) {
+        // First reply from this peer: a fresh opener in the state our opening put it in.
+        const reconciler = this.#newReconciler(state);
+        reconciler.open();
+        session = { number: message.session, reconciler, touched: 0 };
+        this.#keepSession(sessions, peer, session);
+      }
+    }
+    session.touched = this.#clock.now();
+    let result: ReturnType<Reconciler['receive']>;
+    try {
+      result = session.reconciler.receive(message.body);
+    } catch (err) {
+      sessions.delete(peer);
+      throw err;
+    }
+    for (const reply of result.replies) {
+      this.#send(state, encodeReconcile(this.#node.household.id, message.sender, message.session, !answering, reply));
+    }
+    const different = result.theyLack.length > 0 || result.weLack.length > 0;
+    for (const short of result.theyLack) void this.#pushRecord(state, short);
+    this.#want(state, result.weLack);
+    if (different) state.trickle.inconsistent();
+    else if (result.done && opening) state.trickle.consistent();
+    if (result.done) sessions.delete(peer);
+  }
+
+  #keepSession(sessions: Map<string, Session>, peer: string, session: Session): void {
+    sessions.delete(peer);
+    if (sessions.size >= this.#options.maxSessions) {
+      let oldest: string | undefined;
+      let when = Infinity;
+      for (const [key, s] of sessions) if (s.touched < when) [oldest, when] = [key, s.touched];
+      if (oldest !== undefined) sessions.delete(oldest);
+    }
+    sessions.set(peer, session);
+  }
+
+  #want(state: LinkState, ids: readonly bigint[]): void {
+    const missing = ids.filter((id) => !this.#fullIds.has(id));
+    const perMessage = Math.max(1, Math.min(MAX_WANT_IDS, Math.floor((Math.min(state.link.mtu, 255) - 1 - 10) / SHORT_ID_BYTES)));
+    for (let i = 0; i < missing.length; i += perMessage) {
+      this.#send(state, encodeWant(this.#node.household.id, missing.slice(i, i + perMessage)));
+    }
+  }
+
+  async #record(state: LinkState, bytes: Uint8Array): Promise<void> {
+    state.counters.received++;
+    const [result] = await this.#node.ingest([bytes], state.link);
+    if (!result) return;
+    if (result.id && result.status !== 'stored') {
+      // A copy of something we hold, sent after we decided to send it too: its sender served
+      // the neighbours we meant to serve (Trickle's suppression), so we stay quiet.
+      const short = recordShortId(fromHex(result.id));
+      state.queue.remove(short);
+      const pending = state.forwards.get(short);
+      if (pending !== undefined) {
+        this.#timer.clearTimeout(pending);
+        state.forwards.delete(short);
+      }
+    }
+    if (result.status === 'rejected') this.#drop(state, `record-${(result.code ?? 'rejected').toLowerCase().replaceAll('_', '-')}`);
+    else if (result.status !== 'stored' && result.status !== 'pending') this.#drop(state, `record-${result.status}`);
+  }
+
+  /** A record was stored: remember its id, forward it if fresh, and let neighbours know. */
+  #recordStored(record: Record, source: unknown): void {
+    const short = recordShortId(record.id);
+    if (!this.#fullIds.has(short)) {
+      this.#fullIds.set(short, record.id);
+      this.#ids.add(short);
+    }
+    const fresh = record.time >= unixSeconds(this.#clock) - this.#options.eagerWindowS;
+    for (const state of this.#links.values()) {
+      if (!state.link.up) continue;
+      state.trickle.inconsistent();
+      if (!fresh || record.priority === Priority.Bulk || !this.#hasNeighbours(state)) continue;
+      if (source === undefined) void this.#pushRecord(state, short); // ours: nobody has it yet
+      else this.#pushLater(state, short, state.timing.forwardDelayMs);
+    }
+  }
+
+  #drop(state: LinkState, reason: string): void {
+    state.dropped.set(reason, (state.dropped.get(reason) ?? 0) + 1);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Sync between real MeshNodes over in-memory links on virtual time: records travel hop by
+ * hop, a node that was away catches up by reconciliation, one rebroadcast serves a clique,
+ * hostile frames are dropped with a reason, and an idle network is quiet.
+ */
+import assert from 'node:assert/strict';
+import { MemoryLevel } from 'memory-level';
+import { toHex, utf8 } from '../../mesh/bytes.ts';
+import { Identity } from '../../mesh/identity.ts';
+import { MeshNode } from '../../mesh/node.ts';
+import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
+import { RecordStore } from '../../mesh/record-store.ts';
+import { Sync, type SyncOptions } from '../../mesh/sync.ts';
+import { encodeFragment } from '../../radio/fragmentation.ts';
+import type { Link } from '../../radio/link.ts';
+import { createMemoryMedium, type MemoryMedium } from '../../radio/memory-link.ts';
+import { seededFloat, seededRandom } from '../helpers/random.ts';
+import { VirtualTime } from '../helpers/virtual-time.ts';
+
+interface Peer {
+  name: string;
+  node: MeshNode;
+  sync: Sync;
+  link: Link;
+}
+
+async function makePeer(name: string, medium: MemoryMedium, time: VirtualTime, seed: number, options: SyncOptions = {}): Promise<Peer> {
+  const random = seededRandom(seed);
+  const store = await RecordStore.open(new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }));
+  const node = new MeshNode({ householdName: name }, { household: Identity.generate(random), store, clock: time, random });
+  await node.start();
+  const link = medium.attach(name, { mtu: 255, bitRate: 1_000 });
+  const sync = new Sync({ node, clock: time, timer: time, random: seededFloat(seed) }, options);
+  sync.addLink(link);
+  await sync.start();
+  await link.start();
+  return { name, node, sync, link };
+}
+
+async function post(peer: Peer, text: string, priority = Priority.Normal): Promise<Record> {
+  return peer.node.publish(peer.node.household, {
+    kind: RecordKind.Message,
+    feed: peer.node.household.id,
+    priority,
+    payload: utf8(text),
+    ttl: 86_400,
+  });
+
+}
+
+async function holds(peer: Peer, record: Record): Promise<boolean> {
+  return peer.node.store.has(record.id);
+}
+
+function line(medium: MemoryMedium, names: string[]): void {
+  for (let i = 1; i < names.length; i++) medium.connect(names[i - 1]!, names[i]!);
+}
+
+describe('mesh/sync over memory links (virtual time)', function () {
+  this.timeout(60_000);
+
+  it('carries a record hop by hop along a line whose ends cannot hear each other', async () => {
+    const time = new VirtualTime();
+    const medium = createMemoryMedium({ clock: time, hearsAll: false });
+    const names = ['a', 'b', 'c', 'd'];
+    line(medium, names);
+    const peers: Peer[] = [];
+    for (const [i, n] of names.entries()) peers.push(await makePeer(n, medium, time, 10 + i));
+    await time.run(120_000); // beacons, directories
+    const record = await post(peers[0]!, 'hello from a', Priority.Urgent);
+    await time.run(120_000);
+    for (const p of peers) assert.ok(await holds(p, record), `${p.name} holds it`);
+    // Every node knows every household (the directory spread as records).
+    for (const p of peers) assert.equal(p.node.directory.householdCount, 4, p.name);
+    assert.equal(peers[1]!.sync.stats().links[0]!.neighbours, 2);
+    assert.equal(peers[0]!.sync.stats().links[0]!.neighbours, 1);
+  });
+
+  it('a node that was away catches up on everything by reconciliation', async () => {
+    const time = new VirtualTime();
+    const medium = createMemoryMedium({ clock: time, hearsAll: false });
+    line(medium, ['a', 'b']);
+    const a = await makePeer('a', medium, time, 21);
+    const b = await makePeer('b', medium, time, 22);
+    await time.run(60_000);
+    medium.disconnect('a', 'b');
+    const posted: Record[] = [];
+    for (let i = 0; i < 60; i++) posted.push(await post(a, `while b was away ${i}`));
+    await time.run(1_800_000); // half an hour: the posts are no longer "fresh", so only reconciliation can carry them
+    assert.equal(await holds(b, posted[0]!), false);
+    medium.connect('a', 'b');
+    await time.run(3_600_000);
+    for (const r of posted) assert.ok(await holds(b, r), `b holds ${toHex(r.id).slice(0, 8)}`);
+  });
+
+  it('in a clique one rebroadcast serves everyone (the rest stay quiet)', async () => {
+    const time = new VirtualTime();
+    const medium = createMemoryMedium({ clock: time, hearsAll: true });
+    const peers: Peer[] = [];
+    for (let i = 0; i < 6; i++) peers.push(await makePeer(`n${i}`, medium, time, 30 + i));
+    await time.run(600_000);
+    const before = peers.map((p) => p.sync.stats().links[0]!.records_pushed);
+    const record = await post(peers[0]!, 'to the whole street', Priority.Urgent);
+    await time.run(300_000);
+    for (const p of peers) assert.ok(await holds(p, record), p.name);
+    const pushes = peers.reduce((n, p, i) => n + p.sync.stats().links[0]!.records_pushed - before[i]!, 0);
+    // The author's send, and at most a couple of forwards that raced: not one per node.
+    assert.ok(pushes <= 3, `records pushed: ${pushes}`);
+  });
+
+  it('drops garbage, forged and foreign frames with a counted reason', async () => {
+    const time = new VirtualTime();
+    const medium = createMemoryMedium({ clock: time, hearsAll: true });
+    const a = await makePeer('a', medium, time, 41);
+    const evil = medium.attach('evil', { mtu: 255 });
+    await evil.start();
+    await evil.send(Uint8Array.of(0x10, 0xff, 1, 2)); // whole message with an unknown version
+    await evil.send(Uint8Array.of(0x77)); // not a fragment frame
+    await evil.send(encodeFragment({ kind: 'whole', payload: Uint8Array.of(0x14, 1, 2) })); // a RECORD cut short in its header
+    await time.run(1000);
+    const dropped = a.sync.stats().links[0]!.dropped;
+    assert.equal(dropped['sync-version'], 1, JSON.stringify(dropped));
+    assert.equal(dropped['fragment-malformed'], 1, JSON.stringify(dropped));
+    assert.equal(dropped['sync-malformed'], 1, JSON.stringify(dropped));
+  });
+
+  it('an idle pair stays quiet: a few summaries and beacons per hour', async () => {
+    const time = new VirtualTime();
+    const medium = createMemoryMedium({ clock: time, hearsAll: true });
+    const a = await makePeer('a', medium, time, 51);
+    const b = await makePeer('b', medium, time, 52);
+    await time.run(4 * 3_600_000); // settle to Imax
+    const sent = () => a.link.stats().bytesOut + b.link.stats().bytesOut;
+    const frames = () => a.link.stats().framesOut + b.link.stats().framesOut;
+    const [bytes0, frames0] = [sent(), frames()];
+    await time.run(3_600_000);
+    const perHour = { bytes: sent() - bytes0, frames: frames() - frames0 };
+    assert.ok(perHour.frames <= 6, JSON.stringify(perHour));
+    assert.ok(perHour.bytes <= 600, JSON.stringify(perHour));
+  });
+});
