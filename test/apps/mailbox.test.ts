@@ -98,4 +98,23 @@ describe('apps/mail/mailbox', () => {
     assert.equal(inbox[0]!.from, 'alice@rose');
     assert.equal(inbox[0]!.subject, 'Hello oak');
   });
+
+  it('mail to a household whose keys are not known yet waits, then goes out when they arrive', async () => {
+    const rose = await household('rose', ['alice'], clock, 6);
+    const elm = await household('elm', ['erin'], clock, 7);
+    const { id: outboxId } = await rose.mailbox.send('alice', { to: ['erin@elm'], subject: 'Welcome', body: 'Glad you joined.' });
+    assert.match(outboxId, /^[0-9a-f]{32}$/);
+    const waiting = await rose.mailbox.list('alice', 'sent');
+    assert.deepEqual(waiting.map((m) => [m.id, m.subject, m.state]), [[outboxId, 'Welcome', 'waiting for keys']]);
+    assert.equal((await records(rose.node)).filter((r) => r.kind === RecordKind.Mail).length, 0, 'nothing sealed yet');
+    // elm's directory arrives (sync would bring it): the mail is sealed and published.
+    await rose.node.ingest((await records(elm.node)).map((r) => r.bytes));
+    await rose.mailbox.flushOutbox();
+    const sent = await rose.mailbox.list('alice', 'sent');
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0]!.state, undefined);
+    await elm.node.ingest((await records(rose.node)).map((r) => r.bytes));
+    const inbox = await elm.mailbox.list('erin', 'inbox');
+    assert.deepEqual(inbox.map((m) => [m.from, m.subject, m.body]), [['alice@rose', 'Welcome', 'Glad you joined.']]);
+  });
 });
