@@ -440,6 +440,15 @@ class RangeSketch {
 /** (hi, lo) words of sorted ids (a copy: the snapshot stays untouched). */
 function toWordArray(ids: BigUint64Array): Uint32Array {
   const words = new Uint32Array(2 * ids.length);
+  if (LITTLE_ENDIAN) {
+    // Read the 64-bit ids as 32-bit halves, low half first, without BigInt arithmetic.
+    const halves = new Uint32Array(ids.buffer, ids.byteOffset, 2 * ids.length);
+    for (let i = 0; i < halves.length; i += 2) {
+      words[i] = halves[i + 1]!;
+      words[i + 1] = halves[i]!;
+    }
+    return words;
+  }
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     words[2 * i] = Number(id >> 32n);
@@ -447,6 +456,8 @@ function toWordArray(ids: BigUint64Array): Uint32Array {
   }
   return words;
 }
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function rangeKey(depth: number, prefix: bigint): string {
   return `${depth}:${prefix.toString(16)}`;
@@ -534,6 +545,8 @@ export class Reconciler {
   /** Elements of the difference found so far: true = we hold it (they lack it). */
   readonly #found = new Map<bigint, boolean>();
   #requests: RequestEntry[] = [];
+  /** Syndromes asked for and not yet received, over all ranges. */
+  #outstanding = 0;
 
   constructor(set: IdSet, options: ReconcilerOptions) {
     if (!set || typeof set.has !== 'function' || typeof set.inRange !== 'function') throw new MeshError('RECONCILE_OPTIONS', 'an IdSet is required');
@@ -590,6 +603,7 @@ export class Reconciler {
         if (this.#role !== 'new') throw unexpected('an opening in a running session');
         this.#role = 'responder';
         this.#addRange({ depth: 0, prefix: 0n }, 1);
+        this.#outstanding = 1; // the opening's syndrome
         return this.#respond(message.entries);
       case 'sketch':
         if (this.#role !== 'responder') throw unexpected('sketches go to the responder');
@@ -705,6 +719,11 @@ export class Reconciler {
     const weLack: bigint[] = [];
     this.#settle(theyLack, weLack);
     const top = this.#ranges.get(rangeKey(0, 0n))!;
+    if (top.mode === 'closed') this.#requests = []; // everything is known
+    if (top.mode === 'closed' && this.#outstanding > 0) {
+      // Wait for the replies still on their way, so that DONE is the session's last word.
+      return { replies: [], theyLack, weLack, done: false };
+    }
     if (top.mode === 'closed') {
       this.#done = true;
       this.#ranges.clear();
@@ -714,6 +733,7 @@ export class Reconciler {
       return { replies: [done], theyLack, weLack, done: true };
     }
     const replies = packRequests(this.#requests, this.#maxMessageBytes);
+    for (const request of this.#requests) this.#outstanding += request.to - request.from;
     this.#requests = [];
     for (const reply of replies) this.#count(reply.length);
     return { replies, theyLack, weLack, done: false };
@@ -723,9 +743,13 @@ export class Reconciler {
   #accept(entry: SketchEntry): void {
     const range = this.#ranges.get(rangeKey(entry.depth, entry.prefix));
     if (!range) throw unexpected(`syndromes for range ${rangeKey(entry.depth, entry.prefix)} nobody asked for`);
-    if (range.mode === 'closed') return; // decoded meanwhile, as part of a larger range
     const k = entry.syndromes.length / 2;
     if (entry.from !== range.received || entry.from + k > range.requested) throw unexpected(`syndromes [${entry.from}, ${entry.from + k}) for range ${range.key}`);
+    this.#outstanding -= k;
+    if (range.mode === 'closed') {
+      range.received += k; // decoded meanwhile, as part of a larger range: only counted
+      return;
+    }
     if (entry.from === 0) {
       range.peerCount = entry.count!;
       range.peerChecksum = entry.checksum!;

@@ -54,7 +54,7 @@ function reconcile(a: MutableIdSet, b: MutableIdSet, maxMessageBytes: number): O
       outcome.transcript.push({ toResponder: true, bytes: message });
       outcome.messages++;
       outcome.bytes += message.length;
-      if (outcome.done) continue;
+      assert.ok(!outcome.done, 'DONE is the last message of a session');
       const result = responder.receive(message);
       for (const id of result.theyLack) outcome.theyLack.add(id);
       for (const id of result.weLack) outcome.weLack.add(id);
