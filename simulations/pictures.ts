@@ -54,27 +54,31 @@ export function mapSvg(world: World): string {
   const scale = size / span;
   const px = (x: number) => pad + (x - minX) * scale;
   const py = (y: number) => pad + (y - minY) * scale;
-  const height = pad * 2 + (maxY - minY) * scale + 70;
+  const height = pad * 2 + (maxY - minY) * scale + 90;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${size + 2 * pad}" height="${f1(height)}" viewBox="0 0 ${size + 2 * pad} ${f1(height)}" ${FONT}>`);
   parts.push(`<rect width="100%" height="100%" fill="#fbfbf8"/>`);
   parts.push(`<title>${esc(world.scenario.name)}: ${n} nodes</title>`);
   const { neighbours, rssi } = world.budget;
-  parts.push('<g stroke-width="1.2" stroke-opacity="0.7">');
+  const links: { i: number; j: number; margin: number }[] = [];
   for (let i = 0; i < n; i++) {
     const list = neighbours[i]!;
     for (let k = 0; k < list.length; k++) {
       const j = list[k]!;
-      if (j <= i) continue;
       const margin = rssi[i]![k]! - world.sensitivityDbm;
-      if (margin < 0) continue;
-      parts.push(`<line x1="${f1(px(world.xs[i]!))}" y1="${f1(py(world.ys[i]!))}" x2="${f1(px(world.xs[j]!))}" y2="${f1(py(world.ys[j]!))}" stroke="${marginColour(margin)}"/>`);
+      if (j > i && margin >= 0) links.push({ i, j, margin });
     }
+  }
+  // Weak links first, so the strong ones are drawn on top.
+  links.sort((a, b) => a.margin - b.margin || a.i - b.i || a.j - b.j);
+  parts.push('<g stroke-width="1.2" stroke-opacity="0.75">');
+  for (const { i, j, margin } of links) {
+    parts.push(`<line x1="${f1(px(world.xs[i]!))}" y1="${f1(py(world.ys[i]!))}" x2="${f1(px(world.xs[j]!))}" y2="${f1(py(world.ys[j]!))}" stroke="${marginColour(margin)}"/>`);
   }
   parts.push('</g>');
   for (const cut of world.cuts) {
     const x = px(cut.x);
-    parts.push(`<line x1="${f1(x)}" y1="${pad / 2}" x2="${f1(x)}" y2="${f1(height - 60)}" stroke="#555" stroke-dasharray="6 4"/>`);
+    parts.push(`<line x1="${f1(x)}" y1="${pad / 2}" x2="${f1(x)}" y2="${f1(height - 80)}" stroke="#555" stroke-dasharray="6 4"/>`);
     parts.push(`<text x="${f1(x + 4)}" y="${pad / 2 + 10}" font-size="11" fill="#555">cut ${f1(cut.fromMs / 1000)}–${f1(cut.untilMs / 1000)} s</text>`);
   }
   const gateways = new Set(world.scenario.gateways);
@@ -89,14 +93,14 @@ export function mapSvg(world: World): string {
     parts.push(`<circle cx="${x}" cy="${y}" r="${r}" fill="${fill}" stroke="#222" stroke-width="0.8"><title>node ${i}: offline ${Math.round(off * 100)}% of the run</title></circle>`);
     if (n <= 60) parts.push(`<text x="${x}" y="${f1(py(world.ys[i]!) - r - 3)}" font-size="10" text-anchor="middle" fill="#333">${i}</text>`);
   }
-  const ly = height - 45;
+  const ly = height - 65;
   const legend: [string, string][] = [['#e15759', '< 5 dB'], ['#f28e2b', '5–10 dB'], ['#edc948', '10–20 dB'], ['#59a14f', '≥ 20 dB']];
   parts.push(`<text x="${pad}" y="${f1(ly)}" font-size="12" fill="#222">link margin above sensitivity (${f1(world.sensitivityDbm)} dBm):</text>`);
   legend.forEach(([c, label], k) => {
     const x = pad + k * 110;
-    parts.push(`<line x1="${x}" y1="${f1(ly + 16)}" x2="${x + 24}" y2="${f1(ly + 16)}" stroke="${c}" stroke-width="3"/><text x="${x + 30}" y="${f1(ly + 20)}" font-size="12">${label}</text>`);
+    parts.push(`<line x1="${x}" y1="${f1(ly + 16)}" x2="${x + 24}" y2="${f1(ly + 16)}" stroke="${c}" stroke-width="3"/><text x="${x + 30}" y="${f1(ly + 20)}" font-size="12">${esc(label)}</text>`);
   });
-  parts.push(`<text x="${pad + 450}" y="${f1(ly + 20)}" font-size="12">node shade: lighter = offline longer; ring = gateway; scale ${f1(span)} m across</text>`);
+  parts.push(`<text x="${pad}" y="${f1(ly + 40)}" font-size="12">node shade: lighter = offline longer · ring = gateway · ${f1(span)} m across</text>`);
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }
@@ -144,6 +148,11 @@ export function deliverySvg(world: World, results: readonly StrategyResult[]): s
   const xMax = useHours ? hours : world.durationMs / 1000;
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${frame.w}" height="${frame.h}" viewBox="0 0 ${frame.w} ${frame.h}" ${FONT}>`, `<rect width="100%" height="100%" fill="#fff"/>`];
   parts.push(...axes(frame, `${world.scenario.name}: delivery ratio over time`, useHours ? 'time (h)' : 'time (s)', 'delivered / expected so far', xMax, 1, (v) => `${Math.round(v * 100)}%`));
+  for (const cut of world.cuts) {
+    const x0 = frame.left + (frame.pw * cut.fromMs) / world.durationMs;
+    const x1 = frame.left + (frame.pw * cut.untilMs) / world.durationMs;
+    parts.push(`<rect x="${f1(x0)}" y="${frame.top}" width="${f1(x1 - x0)}" height="${frame.ph}" fill="#999" fill-opacity="0.15"/><text x="${f1(x0 + 4)}" y="${frame.top + 14}" font-size="11" fill="#666">partition</text>`);
+  }
   const untilX = frame.left + (frame.pw * world.scenario.traffic.until_s * 1000) / world.durationMs;
   parts.push(`<line x1="${f1(untilX)}" y1="${frame.top}" x2="${f1(untilX)}" y2="${frame.top + frame.ph}" stroke="#888" stroke-dasharray="4 4"/><text x="${f1(untilX - 4)}" y="${frame.top + frame.ph - 6}" font-size="11" text-anchor="end" fill="#666">traffic stops</text>`);
   results.forEach((r, k) => {
