@@ -47,6 +47,7 @@ import {
   PACKET_HEADER_BYTES,
   Portnums,
   presetCodeOf,
+  Telemetry,
   regionCodeOf,
   type MeshPacket,
 } from './meshtastic-protocol.ts';
@@ -108,6 +109,11 @@ export interface EmulatedDevice {
   clientCount(): number;
   /** Drops every client connection (as when the radio reboots), keeps listening. */
   dropClients(): void;
+  /**
+   * Sends its clients device metrics from itself (TELEMETRY_APP), as the firmware does every
+   * few minutes: air_util_tx from what it transmitted, unless given.
+   */
+  reportTelemetry(override?: { airUtilTx?: number; channelUtilization?: number }): void;
   /** Each packet a client handed over, after the firmware's adjustments. */
   onClientPacket(listener: (packet: MeshPacket) => void): () => void;
   stats(): EmulatorStats;
@@ -158,6 +164,7 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   #attaching: Promise<EtherPort> | undefined;
   #txQueue: Promise<void> = Promise.resolve();
   #txPending = 0;
+  #txAirtimeMs = 0;
   #closed = false;
 
   constructor(options: EmulatedDeviceOptions, deps: EmulatedDeviceDeps) {
@@ -259,6 +266,28 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   onClientPacket(listener: (packet: MeshPacket) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  reportTelemetry(override: { airUtilTx?: number; channelUtilization?: number } = {}): void {
+    // The firmware counts air_util_tx as the share of the last hour it transmitted, in percent.
+    const airUtilTx = override.airUtilTx ?? (this.#txAirtimeMs / 3_600_000) * 100;
+    const channelUtilization = override.channelUtilization ?? airUtilTx;
+    const telemetry = toBinary(
+      Telemetry.TelemetrySchema,
+      create(Telemetry.TelemetrySchema, {
+        time: Math.floor(Date.now() / 1000),
+        variant: { case: 'deviceMetrics', value: { airUtilTx, channelUtilization, uptimeSeconds: 1 } },
+      }),
+    );
+    for (const s of this.#sessions) {
+      if (!s.ready) continue;
+      this.#toClient(s, {
+        from: this.nodeNum,
+        to: BROADCAST_NUM,
+        id: randomInt(1, 0x7fffffff),
+        payloadVariant: { case: 'decoded', value: { portnum: Portnums.PortNum.TELEMETRY_APP, payload: telemetry } },
+      });
+    }
   }
 
   stats(): EmulatorStats {
@@ -430,14 +459,14 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     const run = async () => {
       try {
         const bytes = toBinary(Mesh.MeshPacketSchema, p);
-        if (this.#options.airtime) {
-          const payload = p.payloadVariant.case === 'decoded' ? toBinary(Mesh.DataSchema, p.payloadVariant.value).length : 0;
-          await this.#sleep(loraAirtimeMs(modulationOf(this.#lora), Math.min(255, payload + PACKET_HEADER_BYTES)));
-        }
+        const payload = p.payloadVariant.case === 'decoded' ? toBinary(Mesh.DataSchema, p.payloadVariant.value).length : 0;
+        const airtime = loraAirtimeMs(modulationOf(this.#lora), Math.min(255, payload + PACKET_HEADER_BYTES));
+        if (this.#options.airtime) await this.#sleep(airtime);
         const port = await this.#ether();
         if (this.#closed) return;
         port.transmit({ region: this.#lora.region, preset: this.#lora.usePreset ? this.#lora.modemPreset : 255, packet: bytes });
         this.#stats.transmitted++;
+        this.#txAirtimeMs += airtime;
       } finally {
         this.#txPending--;
       }

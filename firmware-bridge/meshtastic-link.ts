@@ -358,15 +358,44 @@ class MeshtasticLinkImpl implements MeshtasticLink {
   #readTelemetry(payload: Uint8Array): void {
     try {
       const t = decodeTelemetry(payload);
-      if (t.variant.case === 'deviceMetrics') {
-        this.#airUtilTx = t.variant.value.airUtilTx;
-        this.#channelUtilization = t.variant.value.channelUtilization;
-      } else if (t.variant.case === 'localStats') {
-        this.#airUtilTx = t.variant.value.airUtilTx;
-        this.#channelUtilization = t.variant.value.channelUtilization;
+      if (t.variant.case === 'deviceMetrics' || t.variant.case === 'localStats') {
+        if (t.variant.value.airUtilTx !== undefined) this.#airUtilTx = t.variant.value.airUtilTx;
+        if (t.variant.value.channelUtilization !== undefined) this.#channelUtilization = t.variant.value.channelUtilization;
+        this.#feedGovernor();
       }
     } catch {
       this.#bridge.ignored++;
+    }
+  }
+
+  /**
+   * The radio counts everything it transmitted in the last hour (air_util_tx), including what
+   * other clients and the firmware itself sent; when that is more than our governor recorded,
+   * the difference is recorded too, so together we stay within the legal budget.
+   */
+  #feedGovernor(): void {
+    const info = this.#info;
+    if (!info || this.#deps.beforeSend || this.#airUtilTx === undefined || !Number.isFinite(this.#airUtilTx)) return;
+    const governor = this.#governorFor(info);
+    if (!Number.isFinite(governor.budgetMs)) return;
+    const reported = Math.min(1, Math.max(0, this.#airUtilTx / 100)) * governor.windowMs;
+    const missing = Math.min(reported - governor.used().airtimeMs, governor.budgetMs - governor.used().airtimeMs);
+    if (missing <= 0) return;
+    try {
+      // Record as much of it as fits now (the governor refuses to record past its budget).
+      let fit = missing;
+      if (!governor.canSend(fit)) {
+        let [low, high] = [0, missing];
+        for (let i = 0; i < 24; i++) {
+          const mid = (low + high) / 2;
+          if (governor.canSend(mid)) low = mid;
+          else high = mid;
+        }
+        fit = low;
+      }
+      if (fit > 0) governor.record(fit);
+    } catch {
+      // The report was odd (larger than any budget): ignore it rather than stop sending.
     }
   }
 

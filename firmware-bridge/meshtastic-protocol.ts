@@ -18,7 +18,7 @@ import { Admin, Config, Mesh, Portnums, Telemetry } from '@meshtastic/protobufs'
 import { findPreset, type LoraModulation } from '../radio/lora-airtime.ts';
 import { BridgeError } from './errors.ts';
 
-export { Admin, Config, Mesh, Portnums };
+export { Admin, Config, Mesh, Portnums, Telemetry };
 export type FromRadio = Mesh.FromRadio;
 export type ToRadio = Mesh.ToRadio;
 export type MeshPacket = Mesh.MeshPacket;

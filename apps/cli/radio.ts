@@ -201,8 +201,12 @@ async function emulate(args: ParsedArgs, io: Io): Promise<number> {
       (ptyPath ? ` and meshtastic+serial://${ptyPath}` : '') +
       (etherText ? `; ether ${etherText}` : '; no --ether: it hears no other device'),
   );
+  // Device metrics to the clients every minute, as the firmware sends them.
+  const telemetry = setInterval(() => device.reportTelemetry(), 60_000);
+  telemetry.unref();
   const signal = await io.stopSignal();
   io.err(`citizen radio emulate: ${signal}, stopping`);
+  clearInterval(telemetry);
   pty?.stop();
   await device.close();
   return 0;

@@ -139,6 +139,27 @@ describe('firmware-bridge/meshtastic-link', function () {
     assert.deepEqual(seen, [loraAirtimeMs(findPreset('LongFast'), 16 + 5 + 10)]);
   });
 
+  it("the radio's own air-utilisation report feeds the duty-cycle governor", async () => {
+    const ether = createMemoryEther();
+    const a = await device(ether, { nodeNum: 0x5601, region: 'EU_868' }); // 10% at 869.525 MHz, half of it ours
+    await device(ether, { nodeNum: 0x5602, region: 'EU_868' });
+    // A timer that never fires: a send that has to wait for budget stays pending, visibly.
+    const waits: number[] = [];
+    const timer = { setTimeout: (_: () => void, ms: number) => void waits.push(ms), clearTimeout: () => undefined };
+    const la = link(a.port, { timer });
+    await la.start();
+    await la.send(Uint8Array.of(1)); // within budget: goes at once
+    a.device.reportTelemetry({ airUtilTx: 5, channelUtilization: 7 }); // the radio says: 5% of the hour used
+    await waitUntil(() => la.radioReports().airUtilTx === 5, 'the report to arrive');
+    assert.equal(la.radioReports().channelUtilization, 7);
+    let sent = false;
+    void la.send(Uint8Array.of(2)).then(() => (sent = true));
+    await settle();
+    assert.equal(sent, false, 'the budget is spent: the send waits');
+    assert.ok(waits.some((ms) => ms > 1000), `waiting for the window to move on: ${waits.join(', ')}`);
+    assert.equal(la.stats().framesOut, 1);
+  });
+
   it('a radio in region UNSET: start rejects REGION_UNSET and says how to set it', async () => {
     const a = await device(createMemoryEther(), { region: 'UNSET' });
     const la = link(a.port);
