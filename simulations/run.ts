@@ -3,6 +3,7 @@
  * channel over that same world, and gather the SPEC §5 metrics.
  */
 import { Channel } from './channel.ts';
+import { createCitizenStrategy } from './citizen.ts';
 import { Simulator } from './engine.ts';
 import { SimError } from './errors.ts';
 import { createFloodStrategy } from './flood.ts';
@@ -50,6 +51,7 @@ export interface RunOptions {
 
 /** The built-in factories. */
 export const builtinFactories: { [name: string]: StrategyFactory } = {
+  citizen: (context) => createCitizenStrategy(context),
   flood: (context) => createFloodStrategy(context),
 };
 
