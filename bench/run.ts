@@ -11,6 +11,7 @@ import { benchReconcile } from './reconcile.ts';
 import { benchRecords } from './records.ts';
 import { benchSim } from './sim.ts';
 import { benchStore } from './store.ts';
+import { benchSync } from './sync.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const budgetMs = quick ? 150 : 1000;
@@ -22,6 +23,7 @@ benchCrypto(report, budgetMs);
 const { envelope } = benchRecords(report, budgetMs);
 await benchStore(report, quick ? { records: 10_000, batch: 100, syncedRecords: 500 } : { records: 100_000, batch: 100, syncedRecords: 2_000 });
 benchReconcile(report, quick ? { sizes: [10_000], differences: [1, 10, 100] } : { sizes: [10_000, 100_000], differences: [1, 10, 100, 1000] });
+await benchSync(report, { quick });
 await benchSim(report, { quick });
 
 const out = fileURLToPath(new URL('./out/results.json', import.meta.url));

@@ -14,8 +14,9 @@
  *     9    32    the household's Ed25519 public key (its key id must equal the sender field)
  *     41   4     time, Unix seconds, big-endian (replays: must rise, and be near our clock)
  *     45   var   records held (varint)
- *     .    1     flags: bit 0 gateway (has an internet link); bit 1 ask (the sender heard
- *                 neighbours it could not verify yet: they should beacon back)
+ *     .    1     flags: bit 0 gateway (has an internet link); bit 1 ask
+ *     .    8     only with ask: key id of a neighbour the sender heard but could not verify
+ *                 yet (it missed that neighbour's beacon): that neighbour should beacon back
  *     .    64    Ed25519 signature over "citizen-beacon-v1" ‖ every byte before it
  *
  *   2 RECONCILE — one message of a set-reconciliation session (mesh/reconcile.ts):
@@ -61,7 +62,8 @@ export interface BeaconMessage {
   time: number;
   records: number;
   gateway: boolean;
-  ask: boolean;
+  /** Key id of the neighbour asked to beacon back, or null. */
+  ask: Uint8Array | null;
   /** The signed bytes (domain excluded) and the signature, for `verifyBeacon`. */
   signed: Uint8Array;
   signature: Uint8Array;
@@ -101,13 +103,20 @@ function header(type: SyncType, sender: Uint8Array, size: number): ByteWriter {
 }
 
 /** A signed beacon for `household`. */
-export function encodeBeacon(household: Identity, fields: { time: number; records: number; gateway: boolean; ask?: boolean }): Uint8Array {
-  const unsigned = header(SyncType.Beacon, household.id, 110)
+export function encodeBeacon(
+  household: Identity,
+  fields: { time: number; records: number; gateway: boolean; ask?: Uint8Array | null },
+): Uint8Array {
+  const w = header(SyncType.Beacon, household.id, 120)
     .bytes(household.signingKey)
     .u32(fields.time)
     .varint(fields.records)
-    .u8((fields.gateway ? 1 : 0) | (fields.ask ? 2 : 0))
-    .finish();
+    .u8((fields.gateway ? 1 : 0) | (fields.ask ? 2 : 0));
+  if (fields.ask) {
+    if (fields.ask.length !== KEY_ID_LENGTH) throw new MeshError('SYNC_INVALID', `a key id is ${KEY_ID_LENGTH} bytes`);
+    w.bytes(fields.ask);
+  }
+  const unsigned = w.finish();
   return concatBytes(unsigned, household.sign(concatBytes(BEACON_DOMAIN, unsigned)));
 }
 
@@ -152,10 +161,11 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
         const time = r.u32();
         const records = r.varint();
         const flags = r.u8();
+        const ask = (flags & 2) === 2 ? Uint8Array.from(r.bytes(KEY_ID_LENGTH)) : null;
         const signedLength = bytes.length - r.remaining;
         const signature = Uint8Array.from(r.bytes(SIGNATURE_BYTES));
         r.end();
-        return { type, sender, signingKey, time, records, gateway: (flags & 1) === 1, ask: (flags & 2) === 2, signed: bytes.slice(0, signedLength), signature };
+        return { type, sender, signingKey, time, records, gateway: (flags & 1) === 1, ask, signed: bytes.slice(0, signedLength), signature };
       }
       case SyncType.Reconcile: {
         const target = Uint8Array.from(r.bytes(KEY_ID_LENGTH));

@@ -56,13 +56,16 @@ import {
 } from './sync-messages.ts';
 import { Trickle } from './trickle.ts';
 
+/** After a new record, the next summary comes within this many Imin. */
+const HURRY_INTERVALS = 8;
+
 /** Timing of one class of link. */
 export interface LinkTiming {
   /** Trickle: shortest and longest interval between summaries, and the redundancy constant. */
   iminMs: number;
   imaxMs: number;
   k: number;
-  /** A beacon goes out with a summary when the last one is older than this. */
+  /** A beacon goes out this often (± 10%), whatever else the node says. */
   beaconIntervalMs: number;
   /** Most random delay before an eager forward or a reply to a WANT (others may answer first). */
   forwardDelayMs: number;
@@ -77,7 +80,7 @@ export const SLOW_LINK: LinkTiming = {
   k: 1,
   beaconIntervalMs: 3_600_000,
   forwardDelayMs: 8_000,
-  neighbourTimeoutMs: 3 * 3_600_000,
+  neighbourTimeoutMs: 2.5 * 3_600_000,
 };
 
 /** LAN, UDP, internet: the same protocol, more often. */
@@ -183,6 +186,7 @@ interface LinkState {
   forwards: Map<bigint, unknown>;
   lastBeaconAt: number;
   beaconTimer: unknown;
+  beaconTick: unknown;
   pumping: boolean;
   unsubscribe: (() => void)[];
   counters: { messagesOut: number; messagesIn: number; pushed: number; received: number; summaries: number };
@@ -277,6 +281,7 @@ export class Sync {
       forwards: new Map(),
       lastBeaconAt: -Infinity,
       beaconTimer: null,
+      beaconTick: null,
       pumping: false,
       unsubscribe: [],
       counters: { messagesOut: 0, messagesIn: 0, pushed: 0, received: 0, summaries: 0 },
@@ -345,10 +350,27 @@ export class Sync {
   #linkUp(state: LinkState): void {
     state.trickle.start();
     this.#sendBeacon(state);
+    this.#scheduleBeacon(state);
+  }
+
+  /**
+   * Beacons keep neighbours known on their own timer, every beaconIntervalMs ± 10%: Trickle
+   * suppression may keep a node's summaries quiet for hours, its presence should not be.
+   */
+  #scheduleBeacon(state: LinkState): void {
+    const every = state.timing.beaconIntervalMs;
+    state.beaconTick = this.#timer.setTimeout(() => {
+      state.beaconTick = null;
+      if (!state.link.up) return;
+      if (this.#clock.now() - state.lastBeaconAt >= every / 2) this.#sendBeacon(state);
+      this.#scheduleBeacon(state);
+    }, every * (0.9 + 0.2 * this.#random()));
   }
 
   #linkDown(state: LinkState): void {
     state.trickle.stop();
+    if (state.beaconTick !== null) this.#timer.clearTimeout(state.beaconTick);
+    state.beaconTick = null;
     if (state.beaconTimer !== null) this.#timer.clearTimeout(state.beaconTimer);
     state.beaconTimer = null;
     for (const handle of state.forwards.values()) this.#timer.clearTimeout(handle);
@@ -386,8 +408,9 @@ export class Sync {
 
   #sendBeacon(state: LinkState): void {
     state.lastBeaconAt = this.#clock.now();
-    const ask = [...state.neighbours.values()].some((n) => !n.verified);
-    this.#send(state, encodeBeacon(this.#node.household, { time: unixSeconds(this.#clock), records: this.#ids.size, gateway: this.#options.gateway, ask }));
+    let ask: Neighbour | undefined;
+    for (const n of state.neighbours.values()) if (!n.verified && (!ask || n.lastHeard > ask.lastHeard)) ask = n;
+    this.#send(state, encodeBeacon(this.#node.household, { time: unixSeconds(this.#clock), records: this.#ids.size, gateway: this.#options.gateway, ask: ask ? fromHex(ask.id) : null }));
   }
 
   /** Beacon now, or once Imin has passed since the last one (beacons are the costliest control message). */
@@ -404,8 +427,7 @@ export class Sync {
   /** The Trickle timer fired: open a reconciliation with every neighbour. */
   #summarise(state: LinkState): void {
     if (!state.link.up) return;
-    const unverified = [...state.neighbours.values()].some((n) => !n.verified);
-    if (unverified || this.#clock.now() - state.lastBeaconAt >= state.timing.beaconIntervalMs) this.#beaconSoon(state);
+    if ([...state.neighbours.values()].some((n) => !n.verified)) this.#beaconSoon(state);
     if (!this.#hasNeighbours(state)) return; // nobody to reconcile with; the next beacon heard resets the timer
     state.openedSession = (state.openedSession + 1) & 0xff;
     state.opened.clear();
@@ -513,7 +535,7 @@ export class Sync {
     neighbour.verified = true;
     neighbour.gateway = beacon.gateway;
     neighbour.records = beacon.records;
-    if (!known?.verified || beacon.ask) {
+    if (!known?.verified || (beacon.ask && equalBytes(beacon.ask, this.#node.household.id))) {
       // A new neighbour, or one that cannot verify us yet: introduce ourselves and reconcile soon.
       this.#beaconSoon(state);
       state.trickle.inconsistent();
@@ -585,8 +607,11 @@ export class Sync {
       sessions.delete(peer);
       throw err;
     }
-    for (const reply of result.replies) {
-      this.#send(state, encodeReconcile(this.#node.household.id, message.sender, message.session, !answering, reply));
+    // A finished session's last word (DONE) tells the opener nothing it needs: save the airtime.
+    if (!result.done) {
+      for (const reply of result.replies) {
+        this.#send(state, encodeReconcile(this.#node.household.id, message.sender, message.session, !answering, reply));
+      }
     }
     const different = result.theyLack.length > 0 || result.weLack.length > 0;
     for (const short of result.theyLack) void this.#pushRecord(state, short);
@@ -644,7 +669,8 @@ export class Sync {
     const fresh = record.time >= unixSeconds(this.#clock) - this.#options.eagerWindowS;
     for (const state of this.#links.values()) {
       if (!state.link.up) continue;
-      state.trickle.inconsistent();
+      // Eager forwarding carries it now; a summary within a few Imin repairs what was lost.
+      state.trickle.hurry(HURRY_INTERVALS * state.timing.iminMs);
       if (!fresh || record.priority === Priority.Bulk || !this.#hasNeighbours(state)) continue;
       if (source === undefined) void this.#pushRecord(state, short); // ours: nobody has it yet
       else this.#pushLater(state, short, state.timing.forwardDelayMs);

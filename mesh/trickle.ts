@@ -74,6 +74,17 @@ export class Trickle {
     this.#begin();
   }
 
+  /**
+   * Something new that neighbours probably heard too (a forwarded record): talk within
+   * `maxIntervalMs`, without the full reset that `inconsistent()` makes.
+   */
+  hurry(maxIntervalMs: number): void {
+    if (!this.#running || this.#interval <= maxIntervalMs) return;
+    this.#interval = Math.max(this.options.iminMs, maxIntervalMs);
+    this.#clear();
+    this.#begin();
+  }
+
   #begin(): void {
     this.#heard = 0;
     const half = this.#interval / 2;
