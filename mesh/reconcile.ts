@@ -23,9 +23,9 @@
  *  1. grow: ask for more syndromes (sketches are prefixes of larger ones, so nothing sent
  *     is wasted), √(2c) more each round, or at once as many as the count difference
  *     proves are missing (exact when one side holds the whole difference);
- *  2. probe: once a range without an estimate holds PROBE_AFTER syndromes, reconcile its
- *     first 1/8 (a range PROBE_BITS deeper), which estimates the range's difference as 8×
- *     what the probe found;
+ *  2. probe: once a range without an estimate holds PROBE_AFTER (24) syndromes, reconcile
+ *     its first quarter (a range PROBE_BITS = 2 deeper), which estimates the range's
+ *     difference as 4× what the probe found;
  *  3. then either grow the range to the estimate, or, if that is more than a sketch should
  *     hold, split it into 2^j children of about maxDecodeCapacity/2 differences each and ask
  *     for all but the last child: the range's own sketch, with every found element removed,
@@ -85,9 +85,9 @@ export const MAX_DECODE_CAPACITY = 128;
  */
 const WORK_FACTOR = 8;
 /** A range without an estimate grows to this many syndromes before it is probed. */
-const PROBE_AFTER = 16;
+const PROBE_AFTER = 24;
 /** The probe is the first 1/2^PROBE_BITS of a range. */
-const PROBE_BITS = 3;
+const PROBE_BITS = 2;
 
 const enum MessageType {
   Open = 1,

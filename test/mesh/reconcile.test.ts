@@ -257,12 +257,12 @@ describe('reconcile: sessions', () => {
 
   it('refuses a peer that makes it recompute sketches again and again (work budget)', () => {
     const set = createIdSet(Array.from({ length: 20_000 }, ids(4)));
-    const opener = new Reconciler(set, { maxMessageBytes: 1100, maxDecodeCapacity: 16, maxSessionBytes: 10_000_000 });
+    const opener = new Reconciler(set, { maxMessageBytes: 1100, maxDecodeCapacity: 24, maxSessionBytes: 10_000_000 });
     opener.open();
     // Every range of depths 0..4: five times the set, more than the cache keeps, so each
     // round recomputes them; an honest responder never asks for a range twice.
     const entries = [];
-    for (let depth = 0; depth <= 4; depth++) for (let prefix = 0n; prefix < 1n << BigInt(depth); prefix++) entries.push({ depth, prefix, from: 0, to: 16 });
+    for (let depth = 0; depth <= 4; depth++) for (let prefix = 0n; prefix < 1n << BigInt(depth); prefix++) entries.push({ depth, prefix, from: 0, to: 24 });
     const request = encodeReconcileMessage({ type: 'request', entries });
     assert.throws(
       () => {
