@@ -128,7 +128,7 @@ describe('reconcile: short ids and id sets', () => {
         assert.deepEqual([...before], copy);
         assert.equal(set.has(at), true);
       }),
-      { seed, numRuns: 200 },
+      { seed, numRuns: 150 },
     );
     throwsCode(() => createIdSet([0n]), 'RECONCILE_ID');
     throwsCode(() => createIdSet().add(1n << 64n), 'RECONCILE_ID');
@@ -186,7 +186,7 @@ describe('reconcile: sessions', () => {
           assertFound(reconcile(sets.a, sets.b, budget), sets.onlyA, sets.onlyB);
         },
       ),
-      { seed, numRuns: 60 },
+      { seed, numRuns: 50 },
     );
   });
 
@@ -276,7 +276,7 @@ describe('reconcile: sessions', () => {
 describe('reconcile: hostile bytes', () => {
   it('random and mutated messages only ever throw MeshError RECONCILE_*, and sessions stay bounded', function () {
     this.timeout(30_000);
-    const sets = makeSets(400, 30, 30, 77);
+    const sets = makeSets(300, 20, 20, 77);
     const { transcript } = reconcile(sets.a, sets.b, 200);
     const toResponder = transcript.filter((m) => m.toResponder).map((m) => m.bytes);
     const toInitiator = transcript.filter((m) => !m.toResponder).map((m) => m.bytes);
@@ -321,15 +321,15 @@ describe('reconcile: hostile bytes', () => {
 
     fc.assert(
       fc.property(fc.boolean(), fc.array(fc.uint8Array({ maxLength: 260 }), { minLength: 1, maxLength: 5 }), (side, junk) => feed(side, 0, junk)),
-      { seed, numRuns: 200 },
+      { seed, numRuns: 150 },
     );
     fc.assert(
       fc.property(mutation(toResponder), ({ index, bytes }) => feed(true, index, [bytes, ...toResponder.slice(index + 1)])),
-      { seed, numRuns: 200 },
+      { seed, numRuns: 150 },
     );
     fc.assert(
       fc.property(mutation(toInitiator), ({ index, bytes }) => feed(false, index, [bytes, ...toInitiator.slice(index + 1)])),
-      { seed, numRuns: 200 },
+      { seed, numRuns: 150 },
     );
   });
 });
