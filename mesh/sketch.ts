@@ -15,7 +15,10 @@
  *   GF(2^64) = GF(2^32)[v] / (v^2 + v + λ·u)                  trace of λ·u is trace(λ) = 1
  *
  * u^2 + u + a is irreducible over GF(2^k) exactly when a has absolute trace 1, which makes
- * each step a field. A 64-bit element x maps to the field as hi·v + lo with hi = x >> 32 and
+ * each step a field. A product costs nine table products (Karatsuba at both levels) and
+ * measures 55–110 ns on the 2-core development machine; the tables (384 KiB) are the
+ * bottleneck, and a tower over GF(2^8) with a 64 KiB product table measured the same.
+ * Decoding c syndromes costs about 200·c² products: ~0.1 s at c = 64, ~0.4 s at c = 128. A 64-bit element x maps to the field as hi·v + lo with hi = x >> 32 and
  * lo = x mod 2^32, each 32-bit half as h·u + l with 16-bit halves. Element 0 cannot be in a
  * sketch (its power sums are all 0).
  *
