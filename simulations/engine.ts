@@ -83,6 +83,8 @@ export class Simulator {
   readonly clock: Clock;
   /** Timers on virtual time, for the duty-cycle governor and node code. */
   readonly timer: Timer;
+  /** Told whenever virtual time moves (progress reports); not an event, so it changes nothing. */
+  onAdvance: ((now: number) => void) | undefined;
 
   constructor(readonly epochMs = SIM_EPOCH_MS) {
     this.clock = { now: () => this.epochMs + this.now };
@@ -123,7 +125,10 @@ export class Simulator {
       if (!top || top.time > untilMs) break;
       queue.pop();
       if (top.cancelled) continue;
-      this.now = top.time;
+      if (top.time !== this.now) {
+        this.now = top.time;
+        this.onAdvance?.(this.now);
+      }
       this.events++;
       top.action();
     }
@@ -140,7 +145,10 @@ export class Simulator {
     for (;;) {
       const top = queue.peek();
       if (!top || top.time > untilMs) break;
-      this.now = top.time;
+      if (top.time !== this.now) {
+        this.now = top.time;
+        this.onAdvance?.(this.now);
+      }
       for (;;) {
         const next = queue.peek();
         if (!next || next.time > this.now) break;

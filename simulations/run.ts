@@ -43,7 +43,7 @@ export interface RunOptions {
   seed?: number;
   /** Factories by name; `flood` is built in, `citizen` is supplied by whoever can build it. */
   factories?: { [name: string]: StrategyFactory };
-  /** Told the share of simulated time done, per strategy, about 200 times a run. */
+  /** Told the share of simulated time done, per strategy, at most about 200 times a run (never an engine event). */
   onProgress?: (strategy: string, fraction: number) => void;
   /** Wall-clock source for `wall_s` only (default performance.now). */
   wallClockMs?: () => number;
@@ -91,12 +91,18 @@ export async function runStrategy(world: World, name: string, factory: StrategyF
   }
   await strategy.start();
   const end = world.durationMs;
-  if (options.onProgress) {
-    const steps = 200;
-    for (let k = 1; k <= steps; k++) sim.at((end * k) / steps, () => options.onProgress!(name, k / steps));
+  const onProgress = options.onProgress;
+  if (onProgress) {
+    let next = 0;
+    sim.onAdvance = (now) => {
+      if (now < next) return;
+      next = now + end / 200;
+      onProgress(name, Math.min(1, now / end));
+    };
   }
   if (strategy.async) await sim.runAsync(end);
   else sim.run(end);
+  onProgress?.(name, 1);
   await strategy.stop();
   const airtimeByNode = channel.txLengths.map((l) => round(l.reduce((s, v) => s + v, 0) / 1000, 3));
   return {

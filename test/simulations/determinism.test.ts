@@ -34,6 +34,10 @@ describe('simulations/determinism and CLI', () => {
     const a = metricsJson(await runScenario(scenario, { strategies: ['flood'] }));
     const b = metricsJson(await runScenario(scenario, { strategies: ['flood'] }));
     assert.equal(withoutWall(a), withoutWall(b));
+    const seen: number[] = [];
+    const withProgress = metricsJson(await runScenario(scenario, { strategies: ['flood'], onProgress: (_, f) => seen.push(f) }));
+    assert.equal(withoutWall(withProgress), withoutWall(a), 'progress reports change nothing');
+    assert.ok(seen.length > 10 && seen.at(-1) === 1);
     const c = metricsJson(await runScenario(scenario, { strategies: ['flood'], seed: 4 }));
     assert.notEqual(withoutWall(a), withoutWall(c));
     const m = JSON.parse(a);
