@@ -24,8 +24,9 @@
  *     is wasted), √(2c) more each round, or at once as many as the count difference
  *     proves are missing (exact when one side holds the whole difference);
  *  2. probe: once a range without an estimate holds PROBE_AFTER (24) syndromes, reconcile
- *     its first quarter (a range PROBE_BITS = 2 deeper), which estimates the range's
- *     difference as 4× what the probe found;
+ *     its first sixteenth (a range PROBE_BITS = 4 deeper), which estimates the range's
+ *     difference as 16× what the probe found (the probe's elements are part of the answer,
+ *     so only its rounds cost extra);
  *  3. then either grow the range to the estimate, or, if that is more than a sketch should
  *     hold, split it into 2^j children of about maxDecodeCapacity/2 differences each and ask
  *     for all but the last child: the range's own sketch, with every found element removed,
@@ -87,7 +88,7 @@ const WORK_FACTOR = 8;
 /** A range without an estimate grows to this many syndromes before it is probed. */
 const PROBE_AFTER = 24;
 /** The probe is the first 1/2^PROBE_BITS of a range. */
-const PROBE_BITS = 2;
+const PROBE_BITS = 4;
 
 const enum MessageType {
   Open = 1,
@@ -768,6 +769,7 @@ export class Reconciler {
       changed = false;
       for (const range of this.#ranges.values()) {
         if (range.mode === 'closed' || !range.dirty || range.received < range.requested || range.peerCount < 0) continue;
+        if (this.#waiting(range)) continue; // decoding costs ~c² products: only when it can succeed
         range.dirty = false;
         if (this.#tryDecode(range, theyLack, weLack)) changed = true;
       }
@@ -776,6 +778,13 @@ export class Reconciler {
       if (range.mode === 'closed' || range.received < range.requested) continue;
       this.#step(range);
     }
+  }
+
+  /** A range that waits for its probe or its children before it is worth decoding again. */
+  #waiting(range: Range): boolean {
+    if (range.mode === 'probing') return range.probe!.mode !== 'closed';
+    if (range.mode === 'split') return range.children.some((child) => child.mode !== 'closed');
+    return false;
   }
 
   /** Decode a range's sketch minus what we found already; true if it closed. */
@@ -852,7 +861,7 @@ export class Reconciler {
         if (range.probe!.mode === 'closed') this.#plan(range);
         return;
       case 'split': {
-        if (range.children.some((child) => child.mode !== 'closed')) return;
+        if (this.#waiting(range)) return;
         if (c < this.#maxCapacity) return this.#request(range, grow(c));
         if (range.lastChildRequested) throw new MeshError('RECONCILE_INCONSISTENT', `range ${range.key} does not add up`);
         range.lastChildRequested = true;
