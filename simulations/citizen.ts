@@ -27,8 +27,12 @@ import { MeshNode } from '../mesh/node.ts';
 import { Priority, RecordKind, type Record } from '../mesh/record.ts';
 import { RecordStore } from '../mesh/record-store.ts';
 import { seal } from '../mesh/seal.ts';
+import { SyncType } from '../mesh/sync-messages.ts';
 import { Sync, type SyncOptions } from '../mesh/sync.ts';
 import { createDutyCycleGovernor } from '../radio/duty-cycle.ts';
+import { decodeFragment } from '../radio/fragmentation.ts';
+import { loraAirtimeMs } from '../radio/lora-airtime.ts';
+import type { Link } from '../radio/link.ts';
 import { InternetHub, type InternetLink } from './internet-link.ts';
 import { SimLink } from './sim-link.ts';
 import type { Strategy, StrategyContext } from './strategy.ts';
@@ -60,6 +64,41 @@ export function createVerifiedCache(inner: SignatureScheme = defaultEd25519): Si
   };
 }
 
+/** Radio airtime by sync message type, to see where the air goes (diagnostic detail only). */
+function createAirtimeTally(airtimeOf: (bytes: number) => number) {
+  const names: { [type: number]: string } = { [SyncType.Beacon]: 'beacon', [SyncType.Reconcile]: 'reconcile', [SyncType.Want]: 'want', [SyncType.Record]: 'record' };
+  const ms: { [name: string]: number } = { beacon: 0, reconcile: 0, want: 0, record: 0, other: 0 };
+  return {
+    /** Count every frame `link` sends; `fragments` remembers the type of each fragmented message by id. */
+    watch(link: Link): void {
+      const fragments = new Map<number, string>();
+      const send = link.send.bind(link);
+      link.send = (frame: Uint8Array) => {
+        let name = 'other';
+        try {
+          const f = decodeFragment(frame);
+          if (f.kind === 'whole') name = names[f.payload[0]! & 15] ?? 'other';
+          else if (f.index === 0) {
+            name = names[f.chunk[0]! & 15] ?? 'other';
+            fragments.set(f.messageId, name);
+            if (fragments.size > 64) fragments.delete(fragments.keys().next().value!);
+          } else name = fragments.get(f.messageId) ?? 'other';
+        } catch {
+          // not a fragmentation frame: counted as other
+        }
+        ms[name] = (ms[name] ?? 0) + airtimeOf(frame.length);
+        return send(frame);
+      };
+    },
+    /** Seconds of airtime per message type. */
+    seconds(): { [name: string]: number } {
+      const out: { [name: string]: number } = {};
+      for (const [name, v] of Object.entries(ms)) out[`airtime_s_${name}`] = Math.round(v) / 1000;
+      return out;
+    },
+  };
+}
+
 interface CitizenNode {
   node: MeshNode;
   link: SimLink;
@@ -88,6 +127,7 @@ export function createCitizenStrategy(context: StrategyContext, options: Citizen
   const early = new Map<string, { node: number; at: number }[]>();
   const chatFeed = utf8('sim-chat').slice(0, 8);
   const counters = { publish_failures: 0 };
+  const tally = createAirtimeTally((bytes) => loraAirtimeMs(world.radio.preset, bytes));
 
   function stored(i: number, record: Record): void {
     if (record.kind === RecordKind.Directory) return;
@@ -109,6 +149,7 @@ export function createCitizenStrategy(context: StrategyContext, options: Citizen
       await node.start();
       const governor = createDutyCycleGovernor({ dutyCycle: world.radio.limits.dutyCycle }, { clock: sim.clock, timer: sim.timer });
       const link = new SimLink({ node: i, sim, channel, preset: world.radio.preset, governor, random });
+      tally.watch(link);
       const sync = new Sync({ node, clock: sim.clock, timer: sim.timer, random: () => random.next(), scheme }, { ...options.sync, gateway: gateways.has(i) });
       sync.addLink(link);
       const internet = gateways.has(i) ? hub.attach(i, channel.online[i] === 1) : null;
@@ -161,6 +202,6 @@ export function createCitizenStrategy(context: StrategyContext, options: Citizen
       for (const { sync } of nodes) await sync.stop();
       for (const { node } of nodes) await node.stop();
     },
-    detail: () => ({ ...counters, verify_cache_hits: scheme.hits() }),
+    detail: () => ({ ...counters, verify_cache_hits: scheme.hits(), ...tally.seconds() }),
   };
 }
