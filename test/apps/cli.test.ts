@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { citizen, startNode, stopNode } from '../helpers/citizen.ts';
+import { citizen, eventually, startNode, stopNode } from '../helpers/citizen.ts';
 import { freePort } from '../helpers/net.ts';
 
 function rawGet(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
@@ -171,6 +171,8 @@ describe('citizen CLI and daemon (real processes)', function () {
       assert.ok(existsSync(join(dir, 'data', 'config.json')));
       assert.ok(existsSync(join(dir, 'data', 'keys', 'household.json')));
       assert.match(node.output(), new RegExp(`Portal: http://127\\.0\\.0\\.1:${port}`));
+      // The set-up line follows the portal line, possibly in a later chunk of output.
+      await eventually('the set-up link', async () => (/setup\?token=/.test(node.output()) ? true : undefined), 5000, 20);
       assert.match(node.output(), /setup\?token=[A-Za-z0-9_-]{20,}/);
     } finally {
       await stop(node.child);

@@ -76,6 +76,22 @@ describe('mesh/sync over memory links (virtual time)', function () {
     assert.equal(peers[0]!.sync.stats().links[0]!.neighbours, 1);
   });
 
+  for (const shape of ['star', 'ring'] as const) {
+    it(`spreads every household's records through a ${shape} of 6`, async () => {
+      const time = new VirtualTime();
+      const medium = createMemoryMedium({ clock: time, hearsAll: false });
+      const names = ['h0', 'h1', 'h2', 'h3', 'h4', 'h5'];
+      if (shape === 'star') for (const n of names.slice(1)) medium.connect('h0', n);
+      else for (let i = 0; i < names.length; i++) medium.connect(names[i]!, names[(i + 1) % names.length]!);
+      const peers: Peer[] = [];
+      for (const [i, n] of names.entries()) peers.push(await makePeer(n, medium, time, 60 + i));
+      await time.run(120_000);
+      const posted = await Promise.all(peers.map((p) => post(p, `news from ${p.name}`)));
+      await time.run(600_000);
+      for (const p of peers) for (const r of posted) assert.ok(await holds(p, r), `${p.name} holds ${toHex(r.id).slice(0, 8)}`);
+    });
+  }
+
   it('a node that was away catches up on everything by reconciliation', async () => {
     const time = new VirtualTime();
     const medium = createMemoryMedium({ clock: time, hearsAll: false });
