@@ -180,8 +180,11 @@ interface LinkState {
   lastBeaconTime: Map<string, { time: number; signatures: Set<string> }>;
   /** Sessions this node answers (key: peer hex). */
   answering: Map<string, Session>;
-  /** Sessions this node opened (key: peer hex), all for `openedSession`. */
-  opened: Map<string, Session>;
+  /**
+   * The session this node opened last (`openedSession`): one opener answers every neighbour
+   * that replies, from the snapshot of the set its opening summarised.
+   */
+  opener: Reconciler | null;
   openedSession: number;
   forwards: Map<bigint, unknown>;
   lastBeaconAt: number;
@@ -276,7 +279,7 @@ export class Sync {
       neighbours: new Map(),
       lastBeaconTime: new Map(),
       answering: new Map(),
-      opened: new Map(),
+      opener: null,
       openedSession: Math.floor(this.#random() * 256),
       forwards: new Map(),
       lastBeaconAt: -Infinity,
@@ -376,7 +379,7 @@ export class Sync {
     for (const handle of state.forwards.values()) this.#timer.clearTimeout(handle);
     state.forwards.clear();
     state.answering.clear();
-    state.opened.clear();
+    state.opener = null;
   }
 
   // ---- sending ----
@@ -430,9 +433,9 @@ export class Sync {
     if ([...state.neighbours.values()].some((n) => !n.verified)) this.#beaconSoon(state);
     if (!this.#hasNeighbours(state)) return; // nobody to reconcile with; the next beacon heard resets the timer
     state.openedSession = (state.openedSession + 1) & 0xff;
-    state.opened.clear();
+    state.opener = this.#newReconciler(state);
     state.counters.summaries++;
-    for (const body of this.#newReconciler(state).open()) {
+    for (const body of state.opener.open()) {
       this.#send(state, encodeReconcile(this.#node.household.id, EVERYONE, state.openedSession, true, body));
     }
   }
@@ -579,32 +582,27 @@ export class Sync {
     const peer = toHex(message.sender);
     const opening = equalBytes(message.target, EVERYONE);
     if (!opening && !equalBytes(message.target, this.#node.household.id)) return; // between two others
-    // From the peer as initiator: a session we answer. From the peer as responder: one we opened.
+    // From the peer as initiator: a session we answer. From the peer as responder: ours.
     const answering = message.fromInitiator;
-    const sessions = answering ? state.answering : state.opened;
-    let session = sessions.get(peer);
+    let reconciler: Reconciler;
     if (answering) {
+      let session = state.answering.get(peer);
       if (!session || session.number !== message.session) {
         if (!opening) return this.#drop(state, 'reconcile-stale');
         session = { number: message.session, reconciler: this.#newReconciler(state), touched: 0 };
-        this.#keepSession(sessions, peer, session);
+        this.#keepSession(state.answering, peer, session);
       }
+      session.touched = this.#clock.now();
+      reconciler = session.reconciler;
     } else {
-      if (opening || message.session !== state.openedSession) return this.#drop(state, 'reconcile-stale');
-      if (!session) {
-        // First reply from this peer: a fresh opener in the state our opening put it in.
-        const reconciler = this.#newReconciler(state);
-        reconciler.open();
-        session = { number: message.session, reconciler, touched: 0 };
-        this.#keepSession(sessions, peer, session);
-      }
+      if (opening || message.session !== state.openedSession || !state.opener) return this.#drop(state, 'reconcile-stale');
+      reconciler = state.opener;
     }
-    session.touched = this.#clock.now();
     let result: ReturnType<Reconciler['receive']>;
     try {
-      result = session.reconciler.receive(message.body);
+      result = reconciler.receive(message.body);
     } catch (err) {
-      sessions.delete(peer);
+      if (answering) state.answering.delete(peer);
       throw err;
     }
     // A finished session's last word (DONE) tells the opener nothing it needs: save the airtime.
@@ -618,7 +616,7 @@ export class Sync {
     this.#want(state, result.weLack);
     if (different) state.trickle.inconsistent();
     else if (result.done && opening) state.trickle.consistent();
-    if (result.done) sessions.delete(peer);
+    if (result.done && answering) state.answering.delete(peer);
   }
 
   #keepSession(sessions: Map<string, Session>, peer: string, session: Session): void {
