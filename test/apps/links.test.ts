@@ -1,0 +1,37 @@
+/**
+ * `--link` specs become links behind the right duty-cycle governor (apps/daemon/links.ts).
+ */
+import assert from 'node:assert/strict';
+import { openLinks } from '../../apps/daemon/links.ts';
+import { AppError } from '../../apps/errors.ts';
+import { loraAirtimeMs, findPreset } from '../../radio/lora-airtime.ts';
+
+describe('apps/daemon/links', () => {
+  it('builds a plain UDP link with no governor, and an emulated LoRa link gated by its region', async () => {
+    const clock = { now: () => Date.now() };
+    const [plain, lora] = openLinks(
+      ['udp://127.0.0.1:0?peer=127.0.0.1:9', 'udp://127.0.0.1:0?peer=127.0.0.1:9&preset=ShortTurbo&region=EU868'],
+      { clock },
+    );
+    assert.equal(plain!.governor, null);
+    assert.equal(plain!.link.mtu, 1200);
+    assert.equal(lora!.region, 'EU_868');
+    assert.equal(lora!.link.mtu, 255);
+    await lora!.link.start();
+    try {
+      await lora!.link.send(new Uint8Array(100));
+      const used = lora!.governor!.used();
+      assert.ok(Math.abs(used.airtimeMs - loraAirtimeMs(findPreset('ShortTurbo'), 100)) < 0.01, String(used.airtimeMs));
+    } finally {
+      await lora!.link.stop();
+    }
+  });
+
+  it('assumes EU868 for an emulated radio without a region, and refuses bad specs with a usage error', () => {
+    const [lora] = openLinks(['udp://127.0.0.1:0?peer=127.0.0.1:9&preset=LongFast'], { clock: { now: () => 0 } });
+    assert.equal(lora!.region, 'EU_868');
+    assert.throws(() => openLinks(['udp://127.0.0.1:0?peer=127.0.0.1:9&preset=LongFast&region=MARS'], { clock: { now: () => 0 } }), (e: AppError) => e.code === 'USAGE' && /MARS/.test(e.message));
+    assert.throws(() => openLinks(['carrier-pigeon://loft'], { clock: { now: () => 0 } }), (e: AppError) => e.code === 'USAGE');
+    assert.throws(() => openLinks(['meshtastic+tcp://127.0.0.1:4403'], { clock: { now: () => 0 } }), (e: AppError) => e.code === 'NOT_AVAILABLE');
+  });
+});
