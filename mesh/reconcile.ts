@@ -28,7 +28,8 @@
  *     difference as 16× what the probe found (the probe's elements are part of the answer,
  *     so only its rounds cost extra);
  *  3. then either grow the range to the estimate, or, if that is more than a sketch should
- *     hold, split it into 2^j children of about maxDecodeCapacity/2 differences each and ask
+ *     hold, split it into 2^j children of at most maxDecodeCapacity/1.3 (49 of 64) expected
+ *     differences each (fewer, larger ranges spend less on headers) and ask
  *     for all but the last child: the range's own sketch, with every found element removed,
  *     is the last child's sketch, so the syndromes spent before the split are not wasted.
  * Children grow, probe and split the same way. The session ends (DONE) when the whole
@@ -893,7 +894,7 @@ export class Reconciler {
   #split(range: Range, estimate: number): void {
     if (range.depth >= 64) throw new MeshError('RECONCILE_CAPACITY', `range ${range.key} cannot be split`);
     let bits = 1;
-    while (estimate / 2 ** bits > this.#maxCapacity / 2 && range.depth + bits < 64 && bits < 8) bits++;
+    while (estimate / 2 ** bits > this.#maxCapacity / 1.3 && range.depth + bits < 64 && bits < 8) bits++;
     range.mode = 'split';
     range.splitBits = bits;
     const share = estimate / 2 ** bits;
