@@ -10,6 +10,7 @@ import { MeshNode } from '../../mesh/node.ts';
 import { DEFAULT_QUOTA } from '../../mesh/quota.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
 import { Sync, type SyncOptions } from '../../mesh/sync.ts';
+import { createMeshtasticLink } from '../../firmware-bridge/meshtastic-link.ts';
 import { AppError } from '../errors.ts';
 import { Mailbox } from '../mail/mailbox.ts';
 import { createAccounts } from './accounts.ts';
@@ -118,8 +119,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const clock = options.clock ?? systemClock;
   const node = await openNode(dir, clock);
   let links: OpenedLink[];
+  const meshtastic: LinkFactoryDeps['meshtastic'] =
+    options.meshtastic ??
+    ((spec) => {
+      if (spec.kind === 'udp') throw new AppError('USAGE', 'not a Meshtastic link spec', 2);
+      return createMeshtasticLink(spec, { clock, log });
+    });
   try {
-    links = openLinks(options.links ?? [], { clock, ...(options.meshtastic ? { meshtastic: options.meshtastic } : {}) });
+    links = openLinks(options.links ?? [], { clock, meshtastic });
   } catch (err) {
     await node.stop();
     await node.store.close();
@@ -178,19 +185,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
   }
   await sync.start();
-  for (const { link } of links) {
+  // A radio unplugged at boot is normal life: the node runs, and keeps trying the link.
+  const retries = new Set<NodeJS.Timeout>();
+  let stopping = false;
+  const bringUp = async (link: OpenedLink['link'], attempt: number): Promise<void> => {
     try {
       await link.start();
       log(`Link up: ${link.spec}`);
     } catch (err) {
-      await app.close();
-      await sync.stop();
-      for (const l of links) await l.link.stop();
-      await node.stop();
-      await node.store.close();
-      throw new AppError('LINK_FAILED', `cannot bring up --link ${link.spec}: ${(err as Error).message}`, 500, { cause: err });
+      const waitS = Math.min(300, 5 * 2 ** Math.min(attempt, 6));
+      if (attempt === 0 || waitS === 300) log(`Link ${link.spec} is down (${(err as Error).message}); trying again in ${waitS} s, backing off to 5 min`);
+      if (stopping) return;
+      const retry = setTimeout(() => {
+        retries.delete(retry);
+        void bringUp(link, attempt + 1);
+      }, waitS * 1000);
+      retry.unref();
+      retries.add(retry);
     }
-  }
+  };
+  for (const { link } of links) await bringUp(link, 0);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.portal.port;
   const host = options.portal.host.includes(':') ? `[${options.portal.host}]` : options.portal.host;
@@ -221,6 +235,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       if (stopped) return;
       stopped = true;
       clearInterval(expiry);
+      stopping = true;
+      for (const retry of retries) clearTimeout(retry);
       await app.close();
       await sync.stop();
       for (const { link } of links) await link.stop();
