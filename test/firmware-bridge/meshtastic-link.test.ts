@@ -219,6 +219,9 @@ describe('firmware-bridge/meshtastic-link', function () {
     await la.send(Uint8Array.of(3));
     await inbox.waitFor(2);
     assert.deepEqual(inbox.frames.map((f) => f.frame[0]), [1, 3]);
+    const back = collect(la);
+    await lb.send(Uint8Array.of(4));
+    await back.waitFor(1);
     assert.ok(la.bridgeStats().reconnects >= 2);
   });
 
