@@ -13,6 +13,10 @@ import { Sync, type SyncOptions } from '../../mesh/sync.ts';
 import { createMeshtasticLink } from '../../firmware-bridge/meshtastic-link.ts';
 import { AppError } from '../errors.ts';
 import { Mailbox } from '../mail/mailbox.ts';
+import { Blog } from '../blog/blog.ts';
+import { Chat } from '../chat/chat.ts';
+import { Files } from '../files/files.ts';
+import { agreementKeyHex, createEvents } from './events.ts';
 import { createAccounts } from './accounts.ts';
 import { DataDir, nameFromHost } from './data-dir.ts';
 import { createHttpApi } from './http-api.ts';
@@ -38,6 +42,8 @@ export interface DaemonOptions {
   sync?: SyncOptions;
   /** Lines for the person who started the node. */
   log?: (line: string) => void;
+  /** Largest file upload in bytes (default 16 MiB). */
+  maxFileBytes?: number;
 }
 
 export interface Daemon {
@@ -145,9 +151,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const mail = new Mailbox({ node, memberIdentity, isLocalMember: async (name) => (await accounts.get(name)) !== null });
   await mail.flushOutbox();
+  const apps = { node, memberIdentity };
+  const events = createEvents({ node, agreementKeyId: async (name) => agreementKeyHex((await memberIdentity(name)).agreementKey) });
   const services: NodeServices = {
     household: node.householdName,
     mail,
+    chat: new Chat(apps),
+    blog: new Blog(apps),
+    files: new Files({ ...apps, ...(options.maxFileBytes ? { maxBytes: options.maxFileBytes } : {}) }),
+    events,
+    directory: async () => node.directory.allHouseholds().flatMap((h) => [...h.members.keys()].map((m) => `${m}@${h.name}`)).sort(),
     status: () => statusOf(node, { sync, links }),
     metrics: async () => renderMetrics(node, await statusOf(node, { sync, links })),
   };

@@ -1,6 +1,7 @@
 /**
  * The node's HTTP API (SPEC §4) on fastify: login/logout/me, mail, status, /metrics and the
- * first-run set-up, with the LAN defences of http-security.ts on every request.
+ * first-run set-up, with the LAN defences of http-security.ts on every request; the portal's
+ * page and its app routes (chat, files, blog, events, accounts) come from routes-apps.ts.
  *
  * Access rules:
  * - /api/login, /api/logout, /api/setup, /setup*: anyone who passes the Host and origin checks;
@@ -21,6 +22,7 @@ import { systemClock, type Clock } from '../../mesh/clock.ts';
 import { AppError } from '../errors.ts';
 import { checkMemberName, checkPassword, type Account, type Accounts } from './accounts.ts';
 import { errorReply } from './http-errors.ts';
+import { registerAppRoutes } from './routes-apps.ts';
 import { allowedHostSet, CONTENT_SECURITY_POLICY, crossOriginReason, isAllowedHost, isLocalClient, SECURITY_HEADERS } from './http-security.ts';
 import type { MailInput, NodeServices } from './services.ts';
 import type { Sessions } from './sessions.ts';
@@ -306,6 +308,18 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
         }
       },
     );
+
+    registerAppRoutes(api, {
+      services: deps.services,
+      accounts: deps.accounts,
+      sessions: deps.sessions,
+      requireSession,
+      member,
+      startSession,
+      endSession: (reply) => void reply.clearCookie(cookieName, cookieAttributes),
+      rateLimitConfig,
+      ...(deps.onAccountCreated ? { onAccountCreated: deps.onAccountCreated } : {}),
+    });
   });
 
   return app;

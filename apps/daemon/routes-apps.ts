@@ -1,0 +1,238 @@
+/**
+ * The portal's app routes (issue 6): the page and its assets, chat, files, blog, live
+ * updates (server-sent events), the directory for address completion, read state of mail,
+ * and account management. http-api.ts registers them behind its LAN defences (Host check,
+ * origin check, security headers); every /api route here needs a session.
+ *
+ * SPEC §4 routes: GET/POST /api/chat/rooms, GET/POST /api/chat/rooms/:id/messages,
+ * GET/POST /api/files, GET /api/files/:id, GET/POST /api/blog, GET /api/blog/:id.
+ * Added: GET /api/events, GET /api/directory, POST /api/mail/:id/read,
+ * POST /api/blog/:id/comments, GET/POST /api/accounts (admin), POST /api/me/password,
+ * POST /api/logout-all.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../errors.ts';
+import { contentDisposition } from '../files/file-name.ts';
+import { loadPortalAssets } from '../portal/static.ts';
+import { checkMemberName, checkPassword, type Account, type Accounts } from './accounts.ts';
+import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from './http-security.ts';
+import type { NodeServices } from './services.ts';
+import type { Sessions } from './sessions.ts';
+
+export interface AppRoutesContext {
+  services: NodeServices;
+  accounts: Accounts;
+  sessions: Sessions;
+  requireSession(request: FastifyRequest): Promise<void>;
+  member(request: FastifyRequest): Account;
+  startSession(request: FastifyRequest, reply: FastifyReply, user: string): void;
+  endSession(reply: FastifyReply): void;
+  /** Route config that rate-limits a route like login. */
+  rateLimitConfig: object;
+  onAccountCreated?: (name: string) => Promise<void> | void;
+}
+
+const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 128 } } } as const;
+const ROOM_SCHEMA = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', maxLength: 256 }, members: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 320 } } },
+} as const;
+const TEXT_SCHEMA = { type: 'object', required: ['text'], properties: { text: { type: 'string', maxLength: 20_000 } } } as const;
+const POST_SCHEMA = {
+  type: 'object',
+  required: ['title', 'body'],
+  properties: { title: { type: 'string', maxLength: 1000 }, body: { type: 'string', maxLength: 100_000 } },
+} as const;
+const ACCOUNT_SCHEMA = {
+  type: 'object',
+  required: ['user', 'password'],
+  properties: { user: { type: 'string', maxLength: 64 }, password: { type: 'string', maxLength: 4096 }, admin: { type: 'boolean' } },
+} as const;
+const PASSWORD_SCHEMA = {
+  type: 'object',
+  required: ['current', 'password'],
+  properties: { current: { type: 'string', maxLength: 4096 }, password: { type: 'string', maxLength: 4096 } },
+} as const;
+
+/** The page's own CSP: the API's policy (no inline script), with images from data: for the SVG. */
+export const PAGE_CSP = `${CONTENT_SECURITY_POLICY}; img-src 'self' data:`;
+
+function need<T>(service: T | undefined, what: string): T {
+  if (!service) throw new AppError('not_found', `this node has no ${what}`, 404);
+  return service;
+}
+
+/** A header value as one string ("" when absent). */
+const header = (request: FastifyRequest, name: string): string => {
+  const value = request.headers[name];
+  return Array.isArray(value) ? (value[0] ?? '') : (value ?? '');
+};
+
+export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): void {
+  const { services, requireSession, member } = ctx;
+  const assets = loadPortalAssets();
+  const guard = { onRequest: requireSession };
+
+  // ---- the page
+  const serveAsset = (name: string, reply: FastifyReply) => {
+    const asset = assets.get(name);
+    if (!asset) throw new AppError('not_found', 'there is nothing at this address', 404);
+    void reply.type(asset.type).header('cache-control', 'no-cache');
+    if (name.endsWith('.html')) void reply.header('content-security-policy', PAGE_CSP);
+    return reply.send(asset.body);
+  };
+  api.get('/', async (_request, reply) => serveAsset('index.html', reply));
+  api.get<{ Params: { file: string } }>('/ui/:file', async (request, reply) => serveAsset(request.params.file, reply));
+
+  // ---- directory and mail read state
+  api.get('/api/directory', guard, async () => (services.directory ? services.directory() : []));
+  api.post<{ Params: { id: string } }>('/api/mail/:id/read', { ...guard, schema: { params: ID_PARAM } }, async (request, reply) => {
+    if (!/^[0-9a-f]{32,64}$/.test(request.params.id)) throw new AppError('mail_not_found', 'there is no such mail', 404);
+    await services.mail.markRead?.(member(request).name, request.params.id);
+    return reply.code(204).send();
+  });
+
+  // ---- chat
+  api.get('/api/chat/rooms', guard, async (request) => need(services.chat, 'chat').rooms(member(request).name));
+  api.post<{ Body: { name: string; members?: string[] } }>('/api/chat/rooms', { ...guard, schema: { body: ROOM_SCHEMA } }, async (request, reply) => {
+    const { name, members } = request.body;
+    const created = await need(services.chat, 'chat').createRoom(member(request).name, members === undefined ? { name } : { name, members });
+    return reply.code(201).send(created);
+  });
+  api.get<{ Params: { id: string } }>('/api/chat/rooms/:id/messages', { ...guard, schema: { params: ID_PARAM } }, async (request) =>
+    need(services.chat, 'chat').messages(member(request).name, request.params.id),
+  );
+  api.post<{ Params: { id: string }; Body: { text: string } }>(
+    '/api/chat/rooms/:id/messages',
+    { ...guard, schema: { params: ID_PARAM, body: TEXT_SCHEMA } },
+    async (request, reply) => reply.code(201).send(await need(services.chat, 'chat').post(member(request).name, request.params.id, request.body.text)),
+  );
+
+  // ---- blog
+  api.get('/api/blog', guard, async () => need(services.blog, 'blog').list());
+  api.post<{ Body: { title: string; body: string } }>('/api/blog', { ...guard, schema: { body: POST_SCHEMA } }, async (request, reply) =>
+    reply.code(201).send(await need(services.blog, 'blog').publish(member(request).name, request.body)),
+  );
+  api.get<{ Params: { id: string } }>('/api/blog/:id', { ...guard, schema: { params: ID_PARAM } }, async (request) => need(services.blog, 'blog').get(request.params.id));
+  api.post<{ Params: { id: string }; Body: { text: string } }>(
+    '/api/blog/:id/comments',
+    { ...guard, schema: { params: ID_PARAM, body: TEXT_SCHEMA } },
+    async (request, reply) => reply.code(201).send(await need(services.blog, 'blog').comment(member(request).name, request.params.id, request.body.text)),
+  );
+
+  // ---- files (in a context of their own: its body parser hands the raw stream to the route)
+  void api.register(async (files) => {
+    files.removeAllContentTypeParsers();
+    files.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    files.get('/api/files', guard, async (request) => need(services.files, 'file sharing').list(member(request).name));
+    files.post('/api/files', guard, async (request, reply) => {
+      const service = need(services.files, 'file sharing');
+      if (/^multipart\//i.test(header(request, 'content-type'))) {
+        throw new AppError('unsupported_media_type', 'send the file as the raw request body, with its name in the X-File-Name header', 415);
+      }
+      const length = Number(header(request, 'content-length') || NaN);
+      if (Number.isFinite(length) && length > service.maxBytes) {
+        throw new AppError('file_too_large', `a file may have at most ${Math.floor(service.maxBytes / 1024 / 1024)} MiB`, 413);
+      }
+      let name = header(request, 'x-file-name');
+      try {
+        name = decodeURIComponent(name);
+      } catch {
+        // not percent-encoded: taken as it is
+      }
+      const share = header(request, 'x-share-with').trim();
+      const shareWith = share === 'neighbourhood' ? null : share === '' ? [] : share.split(',');
+      const body = request.body as AsyncIterable<Uint8Array> | undefined;
+      if (!body || typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== 'function') {
+        throw new AppError('no_file', 'send the file as the request body', 400);
+      }
+      const created = await service.upload(member(request).name, { name, shareWith, body });
+      return reply.code(201).send(created);
+    });
+    files.get<{ Params: { id: string } }>('/api/files/:id', { ...guard, schema: { params: ID_PARAM } }, async (request, reply) => {
+      const { view, chunks } = await need(services.files, 'file sharing').open(member(request).name, request.params.id);
+      // Always a download, never rendered on the portal's origin (an uploaded .html is not a page).
+      void reply
+        .type('application/octet-stream')
+        .header('content-disposition', contentDisposition(view.name))
+        .header('content-length', String(view.size))
+        .header('content-security-policy', "sandbox; default-src 'none'");
+      return reply.send(Readable.from(chunks, { objectMode: false }));
+    });
+  });
+
+  // ---- live updates
+  const streams = new Set<() => void>();
+  api.addHook('preClose', async () => {
+    for (const end of [...streams]) end();
+  });
+  api.get('/api/events', guard, async (request, reply) => {
+    const events = need(services.events, 'live updates');
+    const user = member(request).name;
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'content-security-policy': CONTENT_SECURITY_POLICY,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+    });
+    raw.write('retry: 3000\n\n');
+    const unsubscribe = events.subscribe(user, (event) => raw.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`));
+    const ping = setInterval(() => raw.write(': ping\n\n'), 25_000);
+    ping.unref();
+    const end = () => {
+      if (!streams.delete(end)) return;
+      clearInterval(ping);
+      unsubscribe();
+      raw.end();
+    };
+    streams.add(end);
+    request.raw.on('close', end);
+  });
+
+  // ---- accounts
+  const requireAdmin = async (request: FastifyRequest) => {
+    await requireSession(request);
+    if (!member(request).admin) throw new AppError('admin_only', 'only an admin of the household may do this', 403);
+  };
+  api.get('/api/accounts', { onRequest: requireAdmin }, async () => ctx.accounts.list());
+  api.post<{ Body: { user: string; password: string; admin?: boolean } }>(
+    '/api/accounts',
+    { onRequest: requireAdmin, schema: { body: ACCOUNT_SCHEMA } },
+    async (request, reply) => {
+      const user = request.body.user.trim().toLowerCase();
+      checkMemberName(user);
+      checkPassword(request.body.password);
+      const account = await ctx.accounts.add(user, request.body.password, { admin: request.body.admin === true });
+      try {
+        await ctx.onAccountCreated?.(account.name);
+      } catch (error) {
+        request.log.error({ err: error }, 'after creating an account');
+      }
+      return reply.code(201).send(account);
+    },
+  );
+  api.post<{ Body: { current: string; password: string } }>(
+    '/api/me/password',
+    { onRequest: requireSession, config: ctx.rateLimitConfig, schema: { body: PASSWORD_SCHEMA } },
+    async (request, reply) => {
+      const name = member(request).name;
+      if (!(await ctx.accounts.verify(name, request.body.current))) throw new AppError('bad_credentials', 'the current password is wrong', 401);
+      checkPassword(request.body.password);
+      await ctx.accounts.setPassword(name, request.body.password);
+      // A new password ends every other session; this one continues under a fresh id.
+      ctx.sessions.destroyAllFor(name);
+      ctx.startSession(request, reply, name);
+      return reply.code(204).send();
+    },
+  );
+  api.post('/api/logout-all', guard, async (request, reply) => {
+    ctx.sessions.destroyAllFor(member(request).name);
+    ctx.endSession(reply);
+    return reply.code(204).send();
+  });
+}

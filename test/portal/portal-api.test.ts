@@ -1,0 +1,305 @@
+/**
+ * The portal's app routes over real HTTP against an in-process daemon (real store, mesh node
+ * and services): chat (public and sealed private rooms), blog (safe Markdown, comments),
+ * files (streamed upload, limit, sanitised names, download headers, no traversal), live
+ * updates (SSE), accounts (admin creates members, password change, logout everywhere), and
+ * the page itself (CSP, no inline script).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAccounts } from '../../apps/daemon/accounts.ts';
+import { startDaemon, type Daemon } from '../../apps/daemon/daemon.ts';
+import { DataDir } from '../../apps/daemon/data-dir.ts';
+import { sanitizeFileName } from '../../apps/files/file-name.ts';
+import { renderMarkdown } from '../../apps/blog/markdown.ts';
+import { login } from '../helpers/citizen.ts';
+
+type Fetch = Awaited<ReturnType<typeof login>>;
+const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+describe('portal app routes (real HTTP, in-process node)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let daemon: Daemon;
+  let alice: Fetch;
+  let bob: Fetch;
+  let carol: Fetch;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'citizen-portal-'));
+    const data = new DataDir(dir);
+    data.init('rose');
+    const accounts = createAccounts(data.accountsPath, { scryptCost: { N: 2 ** 10 } });
+    await accounts.add('alice', 'alice password', { admin: true });
+    await accounts.add('bob', 'bob password');
+    await accounts.add('carol', 'carol password');
+    daemon = await startDaemon({ dataDir: dir, portal: { host: '127.0.0.1', port: 0 }, maxFileBytes: 100_000 });
+    alice = await login(daemon.url, 'alice', 'alice password');
+    bob = await login(daemon.url, 'bob', 'bob password');
+    carol = await login(daemon.url, 'carol', 'carol password');
+  });
+
+  after(async () => {
+    await daemon?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('chat', () => {
+    it('creates a public room that every member sees and writes, messages oldest first with the signer as sender', async () => {
+      const created = await alice('/api/chat/rooms', json({ name: 'street' }));
+      assert.equal(created.status, 201);
+      const { id } = (await created.json()) as { id: string };
+      const rooms = (await (await bob('/api/chat/rooms')).json()) as Array<{ id: string; name: string; members: unknown }>;
+      assert.deepEqual(rooms.find((r) => r.id === id), { id, name: 'street', members: null });
+      assert.equal((await alice(`/api/chat/rooms/${id}/messages`, json({ text: 'hello street' }))).status, 201);
+      const sent = await bob(`/api/chat/rooms/${id}/messages`, json({ text: '<b>hi</b>' }));
+      assert.equal(sent.status, 201);
+      const { id: messageId } = (await sent.json()) as { id: string };
+      const messages = (await (await carol(`/api/chat/rooms/${id}/messages`)).json()) as Array<{ id: string; from: string; text: string; date: string }>;
+      assert.deepEqual(messages.map((m) => [m.from, m.text]), [['alice@rose', 'hello street'], ['bob@rose', '<b>hi</b>']]);
+      assert.equal(messages[1]!.id, messageId);
+      assert.ok(!Number.isNaN(Date.parse(messages[0]!.date)));
+    });
+
+    it('seals a private room to its members: others neither list nor read nor write it', async () => {
+      const created = await alice('/api/chat/rooms', json({ name: 'secret', members: ['bob@rose'] }));
+      assert.equal(created.status, 201);
+      const { id } = (await created.json()) as { id: string };
+      const bobRooms = (await (await bob('/api/chat/rooms')).json()) as Array<{ id: string; members: string[] | null }>;
+      assert.deepEqual(bobRooms.find((r) => r.id === id)?.members, ['alice@rose', 'bob@rose']);
+      const carolRooms = (await (await carol('/api/chat/rooms')).json()) as Array<{ id: string }>;
+      assert.equal(carolRooms.find((r) => r.id === id), undefined);
+      assert.equal((await bob(`/api/chat/rooms/${id}/messages`, json({ text: 'just us' }))).status, 201);
+      const read = (await (await alice(`/api/chat/rooms/${id}/messages`)).json()) as Array<{ from: string; text: string }>;
+      assert.deepEqual(read.map((m) => [m.from, m.text]), [['bob@rose', 'just us']]);
+      const denied = await carol(`/api/chat/rooms/${id}/messages`);
+      assert.equal(denied.status, 404);
+      assert.deepEqual(Object.keys((await denied.json()) as object).sort(), ['error', 'message']);
+      assert.equal((await carol(`/api/chat/rooms/${id}/messages`, json({ text: 'let me in' }))).status, 404);
+      // Relays see ciphertext only: no record in the store holds the text.
+      const records = await daemon.node.store.byFeed(Buffer.from(id, 'hex'));
+      assert.ok(records.length >= 2 && records.every((r) => r.sealed && !Buffer.from(r.payload).includes('just us')));
+    });
+
+    it('refuses bad rooms and messages with the error shape', async () => {
+      for (const [path, body, status, code] of [
+        ['/api/chat/rooms', { name: '' }, 400, 'bad_room_name'],
+        ['/api/chat/rooms', { name: 'x', members: ['nobody@nowhere'] }, 400, 'unknown_member'],
+        ['/api/chat/rooms', { members: [] }, 400, 'bad_request'],
+        ['/api/chat/rooms/00112233445566ff/messages', { text: 'hi' }, 404, 'room_not_found'],
+        ['/api/chat/rooms/..%2F..%2Fetc/messages', { text: 'hi' }, 404, 'room_not_found'],
+      ] as const) {
+        const res = await alice(path, json(body));
+        assert.equal(res.status, status, path);
+        assert.equal(((await res.json()) as { error: string }).error, code);
+      }
+      assert.equal((await fetch(`${daemon.url}/api/chat/rooms`)).status, 401);
+    });
+  });
+
+  describe('blog', () => {
+    it('publishes a post, lists it newest first, renders Markdown safely and takes comments', async () => {
+      const body = '# Hello\n\nSome **bold** and a [link](https://example.org).\n\n<script>alert(1)</script>\n[bad](javascript:alert(1)) <img src=x onerror=alert(1)>';
+      const created = await alice('/api/blog', json({ title: 'First <post>', body }));
+      assert.equal(created.status, 201);
+      const { id } = (await created.json()) as { id: string };
+      await alice('/api/blog', json({ title: 'Second', body: 'later' }));
+      const list = (await (await bob('/api/blog')).json()) as Array<{ id: string; author: string; title: string; date: string }>;
+      assert.deepEqual(Object.keys(list[0]!).sort(), ['author', 'date', 'id', 'title']);
+      assert.ok(list.findIndex((p) => p.title === 'Second') <= list.findIndex((p) => p.id === id));
+      const post = (await (await bob(`/api/blog/${id}`)).json()) as { id: string; author: string; title: string; body: string; html: string; date: string };
+      assert.equal(post.author, 'alice@rose');
+      assert.equal(post.body, body);
+      assert.match(post.html, /<h2>Hello<\/h2>/);
+      assert.match(post.html, /<strong>bold<\/strong>/);
+      assert.match(post.html, /<a href="https:\/\/example.org" rel="noopener noreferrer nofollow">link<\/a>/);
+      assert.ok(!/<script|<img|href="javascript/i.test(post.html), post.html);
+      assert.match(post.html, /&lt;script&gt;/);
+      const comment = await bob(`/api/blog/${id}/comments`, json({ text: 'nice' }));
+      assert.equal(comment.status, 201);
+      const again = (await (await carol(`/api/blog/${id}`)).json()) as { comments: Array<{ from: string; text: string }> };
+      assert.deepEqual(again.comments.map((c) => [c.from, c.text]), [['bob@rose', 'nice']]);
+      assert.equal((await bob('/api/blog/0011223344556677')).status, 404);
+      assert.equal((await bob('/api/blog', json({ title: '', body: 'x' }))).status, 400);
+    });
+
+    it('renders no author markup whatever the input (escaping first)', () => {
+      for (const evil of ['<svg onload=alert(1)>', '[x](javascript:alert(1))', '[x](" onmouseover="alert(1))', '`<b>`', '**<i>**', '> <iframe>', '```\n</code><script>\n```']) {
+        const html = renderMarkdown(evil);
+        assert.ok(!/<(?!\/?(p|h[1-4]|ul|ol|li|blockquote|pre|code|strong|em|br|a href="(https?:|mailto:)[^"<>]*" rel="noopener noreferrer nofollow")>)/.test(html), `${evil} → ${html}`);
+      }
+    });
+  });
+
+  describe('files', () => {
+    const bytes = Buffer.from(Array.from({ length: 40_000 }, (_, i) => (i * 7) % 256));
+
+    it('uploads a stream in chunks with a signed manifest, lists it and downloads the same bytes as an attachment', async () => {
+      const res = await alice('/api/files', {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'x-file-name': encodeURIComponent('../../etc/Réport "Q1".pdf'), 'x-share-with': 'neighbourhood' },
+        body: bytes,
+      });
+      assert.equal(res.status, 201);
+      const created = (await res.json()) as { id: string; name: string; size: number };
+      assert.deepEqual({ name: created.name, size: created.size }, { name: 'Réport _Q1_.pdf', size: bytes.length });
+      const list = (await (await bob('/api/files')).json()) as Array<Record<string, unknown>>;
+      assert.deepEqual(list.find((f) => f.id === created.id), { id: created.id, name: 'Réport _Q1_.pdf', size: bytes.length, owner: 'alice@rose', shared_with: null, complete: true, date: list.find((f) => f.id === created.id)!.date });
+      const down = await bob(`/api/files/${created.id}`);
+      assert.equal(down.status, 200);
+      assert.equal(down.headers.get('content-type'), 'application/octet-stream');
+      assert.equal(down.headers.get('content-disposition'), `attachment; filename="R_port _Q1_.pdf"; filename*=UTF-8''R%C3%A9port%20_Q1_.pdf`);
+      assert.match(down.headers.get('content-security-policy') ?? '', /sandbox/);
+      assert.deepEqual(Buffer.from(await down.arrayBuffer()), bytes);
+      const { RecordKind, Priority } = await import('../../mesh/record.ts');
+      const chunks = [];
+      for await (const r of daemon.node.store.records()) if (r.kind === RecordKind.BlobChunk) chunks.push(r);
+      assert.ok(chunks.length >= 3 && chunks.every((c) => c.priority === Priority.Bulk));
+    });
+
+    it('shares a file with chosen members only (sealed)', async () => {
+      const res = await alice('/api/files', { method: 'POST', headers: { 'x-file-name': 'plan.txt', 'x-share-with': 'bob@rose' }, body: 'for bob' });
+      assert.equal(res.status, 201);
+      const { id } = (await res.json()) as { id: string };
+      assert.equal((await (await bob(`/api/files/${id}`)).text()), 'for bob');
+      assert.equal((await carol(`/api/files/${id}`)).status, 404);
+      const carolList = (await (await carol('/api/files')).json()) as Array<{ id: string }>;
+      assert.equal(carolList.find((f) => f.id === id), undefined);
+      const bobList = (await (await bob('/api/files')).json()) as Array<{ id: string; shared_with: string[] }>;
+      assert.deepEqual(bobList.find((f) => f.id === id)?.shared_with, ['alice@rose', 'bob@rose']);
+    });
+
+    it('refuses a file over the limit with 413 file_too_large, declared or streamed', async () => {
+      const big = Buffer.alloc(100_001);
+      const declared = await alice('/api/files', { method: 'POST', headers: { 'x-file-name': 'big.bin' }, body: big });
+      assert.equal(declared.status, 413);
+      assert.equal(((await declared.json()) as { error: string }).error, 'file_too_large');
+      const streamed = await alice('/api/files', {
+        method: 'POST',
+        headers: { 'x-file-name': 'big.bin' },
+        body: new ReadableStream({ start(c) { c.enqueue(new Uint8Array(60_000)); c.enqueue(new Uint8Array(60_000)); c.close(); } }),
+        duplex: 'half',
+      } as RequestInit);
+      assert.equal(streamed.status, 413);
+      assert.equal(((await streamed.json()) as { error: string }).error, 'file_too_large');
+    });
+
+    it('answers 404 to made-up ids and traversal attempts, never a file from disk', async () => {
+      for (const path of ['/api/files/0000000000000000000000000000000000000000000000000000000000000000', '/api/files/..%2F..%2Fpackage.json', '/api/files/%2e%2e', '/ui/..%2F..%2F..%2Fpackage.json', '/ui/static.ts']) {
+        const res = await alice(path);
+        assert.equal(res.status, 404, path);
+        assert.ok(!(await res.text()).includes('citizen-cloud'), path);
+      }
+      const raw = await new Promise<number>((resolve, reject) => {
+        const u = new URL(daemon.url);
+        const req = httpRequest({ host: u.hostname, port: u.port, path: '/ui/../../package.json' }, (r) => resolve(r.statusCode!));
+        req.on('error', reject).end();
+      });
+      assert.equal(raw, 404);
+    });
+
+    it('sanitises names: no directories, control or reserved characters, leading dots', () => {
+      assert.equal(sanitizeFileName('../../etc/passwd'), 'passwd');
+      assert.equal(sanitizeFileName('C:\\Users\\x\\evil.exe'), 'evil.exe');
+      assert.equal(sanitizeFileName('..'), 'file');
+      assert.equal(sanitizeFileName('.bashrc'), 'bashrc');
+      assert.equal(sanitizeFileName('a\u0000b\nc<d>.txt'), 'a_b_c_d_.txt');
+      assert.equal(sanitizeFileName('gnp.\u202eexe'), 'gnp._exe');
+      assert.ok(Buffer.byteLength(sanitizeFileName('é'.repeat(500))) <= 200);
+    });
+  });
+
+  describe('live updates (SSE)', () => {
+    it('tells a member about a new message in a room and in a private room of theirs, not in others', async () => {
+      const room = ((await (await alice('/api/chat/rooms', json({ name: 'live' }))).json()) as { id: string }).id;
+      const secret = ((await (await alice('/api/chat/rooms', json({ name: 'ab', members: ['bob@rose'] }))).json()) as { id: string }).id;
+      const controller = new AbortController();
+      const res = await carol('/api/events', { signal: controller.signal });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+      const reader = res.body!.getReader();
+      let seen = '';
+      const until = async (pattern: RegExp) => {
+        const deadline = Date.now() + 5000; // real sockets: bounded
+        while (!pattern.test(seen) && Date.now() < deadline) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          seen += Buffer.from(value).toString();
+        }
+      };
+      await until(/retry/);
+      await bob(`/api/chat/rooms/${secret}/messages`, json({ text: 'private' }));
+      await bob(`/api/chat/rooms/${room}/messages`, json({ text: 'public' }));
+      await until(new RegExp(room));
+      controller.abort();
+      assert.match(seen, new RegExp(`event: chat\\ndata: \\{"type":"chat","id":"${room}"\\}`));
+      assert.ok(!seen.includes(secret), 'a private room leaks to a non-member');
+      assert.equal((await fetch(`${daemon.url}/api/events`)).status, 401);
+    });
+  });
+
+  describe('accounts', () => {
+    it('lets the admin create a member (who can log in and has an address) and no one else', async () => {
+      assert.equal((await bob('/api/accounts', json({ user: 'dave', password: 'dave password' }))).status, 403);
+      assert.equal((await bob('/api/accounts')).status, 403);
+      const created = await alice('/api/accounts', json({ user: 'Dave', password: 'dave password' }));
+      assert.equal(created.status, 201);
+      assert.deepEqual(Object.keys((await created.json()) as object).sort(), ['admin', 'created', 'name']);
+      assert.equal((await alice('/api/accounts', json({ user: 'dave', password: 'dave password' }))).status, 409);
+      assert.equal((await alice('/api/accounts', json({ user: 'eve', password: 'short' }))).status, 400);
+      const dave = await login(daemon.url, 'dave', 'dave password');
+      assert.equal(((await (await dave('/api/me')).json()) as { address: string }).address, 'dave@rose');
+      assert.ok(((await (await alice('/api/directory')).json()) as string[]).includes('dave@rose'));
+      const list = (await (await alice('/api/accounts')).json()) as Array<Record<string, unknown>>;
+      assert.ok(list.some((a) => a.name === 'dave') && list.every((a) => !('password' in a)));
+    });
+
+    it('changes a password (the old one and other sessions stop working), and logs out everywhere', async () => {
+      await alice('/api/accounts', json({ user: 'frank', password: 'frank password' }));
+      const phone = await login(daemon.url, 'frank', 'frank password');
+      const laptop = await login(daemon.url, 'frank', 'frank password');
+      assert.equal((await laptop('/api/me/password', json({ current: 'wrong one!', password: 'new frank password' }))).status, 401);
+      const changed = await laptop('/api/me/password', json({ current: 'frank password', password: 'new frank password' }));
+      assert.equal(changed.status, 204);
+      const cookie = (changed.headers.get('set-cookie') ?? '').split(';')[0]!;
+      assert.match(changed.headers.get('set-cookie') ?? '', /HttpOnly/i);
+      assert.equal((await phone('/api/me')).status, 401);
+      assert.equal((await fetch(`${daemon.url}/api/me`, { headers: { cookie } })).status, 200);
+      await assert.rejects(login(daemon.url, 'frank', 'frank password'));
+      const again = await login(daemon.url, 'frank', 'new frank password');
+      assert.equal((await again('/api/logout-all', { method: 'POST' })).status, 204);
+      assert.equal((await again('/api/me')).status, 401);
+      assert.equal((await fetch(`${daemon.url}/api/me`, { headers: { cookie } })).status, 401);
+    });
+  });
+
+  describe('the page', () => {
+    it('serves the portal with a CSP that allows no inline script, and its assets from this origin only', async () => {
+      const res = await fetch(`${daemon.url}/`);
+      assert.equal(res.status, 200);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /default-src 'self'/);
+      assert.ok(!csp.includes('unsafe-inline') && !csp.includes('unsafe-eval'));
+      const html = await res.text();
+      assert.ok(!/<script(?![^>]*\bsrc=)[^>]*>/i.test(html), 'inline script');
+      assert.ok(!/\son[a-z]+=/i.test(html), 'inline event handler');
+      assert.ok(!/(?:src|href)="(?:https?:)?\/\//i.test(html), 'a resource from another origin');
+      for (const [, path] of html.matchAll(/(?:src|href)="(\/ui\/[^"]+)"/g)) assert.equal((await fetch(`${daemon.url}${path}`)).status, 200, path);
+    });
+
+    it('refuses the app routes from a foreign Origin (403) or Host (421)', async () => {
+      const evil = await alice('/api/chat/rooms', { method: 'POST', headers: { 'content-type': 'application/json', origin: 'http://evil.example' }, body: '{"name":"x"}' });
+      assert.equal(evil.status, 403);
+      const upload = await alice('/api/files', { method: 'POST', headers: { 'x-file-name': 'a', 'sec-fetch-site': 'cross-site' }, body: 'x' });
+      assert.equal(upload.status, 403);
+      const rebinding = await new Promise<number>((resolve, reject) => {
+        const u = new URL(daemon.url);
+        httpRequest({ host: u.hostname, port: u.port, path: '/', headers: { host: 'evil.example' } }, (r) => resolve(r.statusCode!)).on('error', reject).end();
+      });
+      assert.equal(rebinding, 421);
+    });
+  });
+});
