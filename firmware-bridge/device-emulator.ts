@@ -15,7 +15,7 @@
  *   (for a broadcast the firmware's implicit ACK, which clients such as @meshtastic/core wait for). Over 233 bytes of payload: Routing error TOO_LARGE. Region UNSET: the
  *   radio is off, Routing error NO_INTERFACE;
  * - heard packets: duplicates (same sender and id) dropped; other regions and presets are
- *   not heard (different frequency or modulation); with hop limit left, rebroadcast once with
+ *   not heard (different frequency or modulation); with `loss`, that share is lost on air; with hop limit left, rebroadcast once with
  *   one hop less (managed flooding, so a test can see whether a client's packet was flooded);
  * - admin packets to itself: set/get config (LoRa region and preset), owner, channel,
  *   metadata, begin/commit edit; heartbeat: answered with a QueueStatus.
@@ -70,6 +70,10 @@ export interface EmulatedDeviceOptions {
   preset?: string;
   /** Hold each transmission for its LoRa time on air. Default false (as fast as possible). */
   airtime?: boolean;
+  /** Share of heard packets lost on air, 0..1 (default 0). */
+  loss?: number;
+  /** Random numbers in [0, 1) for loss (default Math.random; tests pass a seeded one). */
+  random?: () => number;
   /** Debug text printed when a client starts talking, as a serial console does. */
   consoleText?: boolean;
 }
@@ -93,6 +97,8 @@ export interface EmulatorStats {
   skippedBytes: number;
   adminMessages: number;
   refused: number;
+  /** Heard packets dropped by the `loss` option. */
+  lost: number;
 }
 
 /** An emulated device. */
@@ -159,6 +165,7 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     skippedBytes: 0,
     adminMessages: 0,
     refused: 0,
+    lost: 0,
   };
   #port: EtherPort | undefined;
   #attaching: Promise<EtherPort> | undefined;
@@ -169,6 +176,9 @@ class EmulatedDeviceImpl implements EmulatedDevice {
 
   constructor(options: EmulatedDeviceOptions, deps: EmulatedDeviceDeps) {
     this.nodeNum = options.nodeNum ?? randomNodeNum();
+    if (options.loss !== undefined && !(options.loss >= 0 && options.loss <= 1)) {
+      throw new BridgeError('EMULATOR_OPTIONS_INVALID', `loss must be a share 0..1, got ${options.loss}`);
+    }
     if (!Number.isInteger(this.nodeNum) || this.nodeNum <= 3 || this.nodeNum >= BROADCAST_NUM) {
       throw new BridgeError('EMULATOR_OPTIONS_INVALID', `node number must be 4..0xfffffffe, got ${options.nodeNum}`);
     }
@@ -557,6 +567,11 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     if (this.#closed) return;
     if (air.region !== this.#lora.region || this.#lora.region === 0) return;
     if (air.preset !== (this.#lora.usePreset ? this.#lora.modemPreset : 255)) return;
+    const loss = this.#options.loss ?? 0;
+    if (loss > 0 && (this.#options.random ?? Math.random)() < loss) {
+      this.#stats.lost++;
+      return;
+    }
     let p: MeshPacket;
     try {
       p = fromBinary(Mesh.MeshPacketSchema, air.packet);

@@ -430,7 +430,16 @@ class MeshtasticLinkImpl implements MeshtasticLink {
   async #sendNow(frame: Uint8Array): Promise<void> {
     const down = () => new RadioError('LINK_DOWN', `${this.spec}: the radio is not connected`);
     if (!this.up || !this.#info) throw down();
-    while (this.#queueFree <= 0 && this.up) await new Promise<void>((resolve) => this.#queueWaiters.push(resolve));
+    // The radio's TX queue is full: wait for its next QueueStatus (bounded, in case it never comes).
+    if (this.#queueFree <= 0 && this.up) {
+      await new Promise<void>((resolve) => {
+        const handle = this.#timer.setTimeout(resolve, 10 * (this.#options.queueStatusTimeoutMs ?? 3000));
+        this.#queueWaiters.push(() => {
+          this.#timer.clearTimeout(handle);
+          resolve();
+        });
+      });
+    }
     const info = this.#info;
     const airtime = this.airtimeMs(frame.length);
     if (this.#deps.beforeSend) await this.#deps.beforeSend(airtime);

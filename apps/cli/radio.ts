@@ -164,6 +164,9 @@ async function emulate(args: ParsedArgs, io: Io): Promise<number> {
     throw new AppError('USAGE', (err as Error).message, 2, { cause: err });
   }
   const name = stringOption(args, 'name');
+  const lossText = stringOption(args, 'loss');
+  const loss = lossText === undefined ? undefined : Number(lossText);
+  if (loss !== undefined && !(lossText!.trim() !== '' && loss >= 0 && loss <= 1)) throw new AppError('USAGE', `--loss must be a share 0..1, e.g. 0.1, got "${lossText}"`, 2);
   let device;
   try {
     device = createEmulatedDevice(
@@ -171,6 +174,7 @@ async function emulate(args: ParsedArgs, io: Io): Promise<number> {
         region: stringOption(args, 'region') ?? 'EU_868',
         preset: stringOption(args, 'preset') ?? 'LongFast',
         airtime: args.values.airtime === true,
+        ...(loss !== undefined ? { loss } : {}),
         ...(nodeNum !== undefined ? { nodeNum } : {}),
         ...(name !== undefined ? { longName: name } : {}),
       },
@@ -232,6 +236,7 @@ export const radioCommand: Command = {
     '    --node NUM             node number, e.g. !a1b2c3d4 (default random)',
     '    --name NAME            the device owner\'s long name',
     '    --airtime              hold each transmission for its LoRa time on air',
+    '    --loss SHARE           lose this share of what it hears, 0..1 (e.g. 0.1)',
     '  SPEC is meshtastic+serial:///dev/ttyUSB0 or meshtastic+tcp://HOST[:4403]',
   ].join('\n'),
   options: {
@@ -246,6 +251,7 @@ export const radioCommand: Command = {
     node: { type: 'string' },
     name: { type: 'string' },
     airtime: { type: 'boolean' },
+    loss: { type: 'string' },
   },
   allowPositionals: true,
   async run(args, io) {

@@ -225,6 +225,32 @@ describe('firmware-bridge/device-emulator: protocol details and bad input', () =
   });
 });
 
+describe('firmware-bridge/device-emulator: loss', () => {
+  it('with loss, that share of heard packets is lost (seeded)', async () => {
+    const ether = createMemoryEther();
+    let x = 0;
+    const random = () => ((x = (x * 1103515245 + 12345) % 2 ** 31), x / 2 ** 31);
+    const lossy = createEmulatedDevice({ nodeNum: 0x3101, region: 'EU_868', loss: 0.5, random }, { ether });
+    await lossy.listen(0);
+    const probe = await ether.attach(() => undefined);
+    try {
+      for (let id = 1; id <= 200; id++) {
+        probe.transmit({
+          region: 3,
+          preset: 0,
+          packet: toBinary(Protobuf.Mesh.MeshPacketSchema, create(Protobuf.Mesh.MeshPacketSchema, { from: 0x9999, to: 0xffffffff, id, payloadVariant: { case: 'decoded', value: { portnum: 256, payload: Uint8Array.of(1) } } })),
+        });
+      }
+      await waitUntil(() => lossy.stats().heard + lossy.stats().lost === 200, 'all 200 packets');
+      assert.ok(lossy.stats().lost > 70 && lossy.stats().lost < 130, `lost ${lossy.stats().lost} of 200`);
+      assert.throws(() => createEmulatedDevice({ loss: 2 }, { ether }), { code: 'EMULATOR_OPTIONS_INVALID' });
+    } finally {
+      await probe.close();
+      await lossy.close();
+    }
+  });
+});
+
 describe('firmware-bridge/ether', () => {
   it('air messages round-trip; fuzz: any bytes decode or throw ETHER_INVALID', () => {
     const p = { kind: 'packet' as const, region: 3, preset: 0, packet: Uint8Array.of(1, 2, 3) };
