@@ -222,6 +222,7 @@ class MeshtasticLinkImpl implements MeshtasticLink {
     } catch (err) {
       throw new RadioError('LINK_START_FAILED', `${this.spec}: ${(err as Error).message}`, { cause: err });
     }
+    if (session.closed) throw new RadioError('LINK_START_FAILED', `${this.spec}: the radio went away right after the handshake`);
     const info = session.info;
     if (info.region === 'UNSET') {
       session.close();
