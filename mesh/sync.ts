@@ -73,29 +73,34 @@ export interface LinkTiming {
   neighbourTimeoutMs: number;
 }
 
-/** Links slower than 1 Mbit/s (LoRa): summaries rarely, forwards after contention delays. */
-export const SLOW_LINK: LinkTiming = {
-  iminMs: 20_000,
-  imaxMs: 3_600_000,
-  k: 1,
-  beaconIntervalMs: 3_600_000,
-  forwardDelayMs: 8_000,
-  neighbourTimeoutMs: 2.5 * 3_600_000,
-};
+/**
+ * Timing follows the link's speed: T is the time one full frame takes (mtu · 8 / bit rate).
+ * A LoRa LongFast radio (~1.1 kbit/s, T ≈ 1.9 s) summarises at most every 19 s and, when all
+ * agree, once an hour; a LAN (T ≈ 0.1 ms) every 0.5 s to 30 s. Faster LoRa presets land in
+ * between, so the same protocol simply moves more on a faster link.
+ */
+export function linkTiming(link: Pick<Link, 'mtu' | 'bitRate'>): LinkTiming {
+  const frameMs = (link.mtu * 8 * 1000) / Math.max(1, link.bitRate);
+  const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+  const imaxMs = Math.round(clamp(1800 * frameMs, 30_000, 3_600_000));
+  return {
+    iminMs: Math.round(clamp(10 * frameMs, 500, 20_000)),
+    imaxMs,
+    k: 1,
+    beaconIntervalMs: imaxMs,
+    forwardDelayMs: Math.round(clamp(4 * frameMs, 30, 8_000)),
+    neighbourTimeoutMs: Math.round(2.5 * imaxMs),
+  };
+}
 
-/** LAN, UDP, internet: the same protocol, more often. */
-export const FAST_LINK: LinkTiming = {
-  iminMs: 500,
-  imaxMs: 30_000,
-  k: 1,
-  beaconIntervalMs: 30_000,
-  forwardDelayMs: 30,
-  neighbourTimeoutMs: 120_000,
-};
+/** LoRa LongFast's timing (for reference and tests). */
+export const SLOW_LINK: LinkTiming = linkTiming({ mtu: 255, bitRate: 1_070 });
+/** A LAN's timing. */
+export const FAST_LINK: LinkTiming = linkTiming({ mtu: 1200, bitRate: 100_000_000 });
 
 export interface SyncOptions {
-  slow?: Partial<LinkTiming>;
-  fast?: Partial<LinkTiming>;
+  /** Overrides of the timing `linkTiming` derives per link (tests shorten it). */
+  timing?: Partial<LinkTiming>;
   /** This node has an internet link (said in its beacons). */
   gateway?: boolean;
   /** Records younger than this are forwarded eagerly; older ones move by reconciliation. Default 900 s. */
@@ -202,9 +207,8 @@ export class Sync {
   readonly #timer: Timer;
   readonly #random: () => number;
   readonly #scheme: SignatureScheme;
-  readonly #options: Required<Omit<SyncOptions, 'slow' | 'fast'>>;
-  readonly #slow: LinkTiming;
-  readonly #fast: LinkTiming;
+  readonly #options: Required<Omit<SyncOptions, 'timing'>>;
+  readonly #timing: Partial<LinkTiming>;
   readonly #links = new Map<Link, LinkState>();
   /** Short ids of every record held, for reconciliation, and the full id behind each. */
   readonly #ids: MutableIdSet = createIdSet();
@@ -218,8 +222,7 @@ export class Sync {
     this.#timer = deps.timer;
     this.#random = deps.random ?? Math.random;
     this.#scheme = deps.scheme ?? defaultEd25519;
-    this.#slow = { ...SLOW_LINK, ...options.slow };
-    this.#fast = { ...FAST_LINK, ...options.fast };
+    this.#timing = options.timing ?? {};
     this.#options = {
       gateway: options.gateway ?? false,
       eagerWindowS: options.eagerWindowS ?? 900,
@@ -266,7 +269,7 @@ export class Sync {
   addLink(link: Link): void {
     if (this.#links.has(link)) return;
     const slow = link.bitRate < 1_000_000;
-    const timing = slow ? this.#slow : this.#fast;
+    const timing = { ...linkTiming(link), ...this.#timing };
     const state: LinkState = {
       link,
       timing,
