@@ -1,7 +1,8 @@
 /**
  * The Meshtastic device emulator (firmware-bridge/device-emulator.ts) against the reference
  * client, `@meshtastic/core` with its Node TCP transport: the config handshake, a text from a
- * client on device 1 reaching a client on device 2, admin set region/preset; then bad input
+ * client on device 1 reaching a client on device 2, a frame from our link reaching the reference
+ * client as a private-app packet, admin set region/preset; then bad input
  * (garbage, oversize headers, undecodable protobufs) counted and skipped; the ether codec
  * fuzzed (FC_SEED=<seed> replays it) and the UDP ether across sockets. Loopback only.
  *
@@ -16,8 +17,10 @@ import { TransportNode } from '@meshtastic/transport-node';
 import fc from 'fast-check';
 import { createEmulatedDevice, EMULATOR_FIRMWARE_VERSION, type EmulatedDevice } from '../../firmware-bridge/device-emulator.ts';
 import { createMemoryEther, createUdpEther, decodeAirMessage, encodeAirMessage, parseEtherSpec, type AirPacket } from '../../firmware-bridge/ether.ts';
+import { createMeshtasticLink } from '../../firmware-bridge/meshtastic-link.ts';
 import { decodeFromRadio, encodeToRadio, type FromRadio } from '../../firmware-bridge/meshtastic-protocol.ts';
 import { createStreamDecoder, encodeStreamFrame } from '../../firmware-bridge/stream-codec.ts';
+import { parseLinkSpec, type MeshtasticTcpLinkSpec } from '../../radio/link-spec.ts';
 import { waitUntil } from '../radio/link.contract.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20261127);
@@ -114,6 +117,21 @@ describe('firmware-bridge/device-emulator with @meshtastic/core', function () {
     await waitUntil(() => texts.length === 1, 'the text at client 2', 3000);
     assert.deepEqual(texts, [{ from: 0x1000, text: 'hello from one' }]);
     assert.equal(d2!.device.stats().heard, 1);
+  });
+
+  it('a frame our Meshtastic link sends reaches a @meshtastic/core client as a private-app packet', async () => {
+    const [d1, d2] = await devices(2);
+    const reference = await coreClient(d2!.port);
+    cleanup.push(() => reference.disconnect());
+    await configured(reference);
+    const heard: { from: number; data: Uint8Array }[] = [];
+    reference.events.onPrivatePacket.subscribe((m: { from: number; data: Uint8Array }) => heard.push({ from: m.from, data: m.data }));
+    const link = createMeshtasticLink(parseLinkSpec(`meshtastic+tcp://127.0.0.1:${d1!.port}`) as MeshtasticTcpLinkSpec, { clock: { now: () => 0 } });
+    cleanup.push(() => link.stop());
+    await link.start();
+    await link.send(Uint8Array.of(0xc1, 0x71, 0x2e));
+    await waitUntil(() => heard.length === 1, 'the reference client to hear the frame', 3000);
+    assert.deepEqual(heard[0], { from: 0x1000, data: Uint8Array.of(0xc1, 0x71, 0x2e) });
   });
 
   it('admin set config changes region and preset; a new client sees them', async () => {
