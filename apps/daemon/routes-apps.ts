@@ -6,7 +6,7 @@
  *
  * SPEC §4 routes: GET/POST /api/chat/rooms, GET/POST /api/chat/rooms/:id/messages,
  * GET/POST /api/files, GET /api/files/:id, GET/POST /api/blog, GET /api/blog/:id.
- * Added: GET /api/events, GET /api/directory, POST /api/mail/:id/read,
+ * Added: GET /api/session, GET /api/events, GET /api/directory, POST /api/mail/:id/read,
  * POST /api/blog/:id/comments, GET/POST /api/accounts (admin), POST /api/me/password,
  * POST /api/logout-all.
  */
@@ -85,6 +85,18 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
   };
   api.get('/', async (_request, reply) => serveAsset('index.html', reply));
   api.get<{ Params: { file: string } }>('/ui/:file', async (request, reply) => serveAsset(request.params.file, reply));
+
+  // Who is logged in, or null: the page asks this first (a 401 would show as an error in the console).
+  api.get('/api/session', async (request) => {
+    try {
+      await requireSession(request);
+    } catch {
+      return { user: null };
+    }
+    const account = member(request);
+    const household = services.household;
+    return { user: account.name, address: `${account.name}@${household}`, household, admin: account.admin };
+  });
 
   // ---- directory and mail read state
   api.get('/api/directory', guard, async () => (services.directory ? services.directory() : []));

@@ -1,0 +1,167 @@
+/**
+ * The portal in real headless Chromium (Debian `chromium`, driven by playwright-core) on a
+ * phone-sized viewport (390×844): log in through the page, send mail, chat, upload and
+ * download a file, publish a post, and look at the mesh and account pages. Every request must
+ * stay on the portal's origin and the console must stay free of errors. Screenshots of each
+ * page go to $CITIZEN_SCREENSHOTS (default: a temporary directory), never into git.
+ *
+ * Skipped when /usr/bin/chromium is missing (.ci/run installs it).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createAccounts } from '../../apps/daemon/accounts.ts';
+import { startDaemon, type Daemon } from '../../apps/daemon/daemon.ts';
+import { DataDir } from '../../apps/daemon/data-dir.ts';
+import { login } from '../helpers/citizen.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+describe('portal in headless Chromium (390×844)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let daemon: Daemon;
+  let browser: Browser;
+  let page: Page;
+  const foreign: string[] = [];
+  const problems: string[] = [];
+  let bytesLoaded = 0;
+  const shots = process.env.CITIZEN_SCREENSHOTS ?? join(tmpdir(), 'citizen-portal-screenshots');
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) this.skip();
+    dir = mkdtempSync(join(tmpdir(), 'citizen-browser-'));
+    const data = new DataDir(dir);
+    data.init('rose');
+    const accounts = createAccounts(data.accountsPath, { scryptCost: { N: 2 ** 10 } });
+    await accounts.add('alice', 'alice password', { admin: true });
+    await accounts.add('bob', 'bob password');
+    daemon = await startDaemon({ dataDir: dir, portal: { host: '127.0.0.1', port: 0 } });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, acceptDownloads: true });
+    page = await context.newPage();
+    page.on('request', (request) => {
+      if (!request.url().startsWith(`${daemon.url}/`) && !request.url().startsWith('data:')) foreign.push(request.url());
+    });
+    page.on('response', async (response) => {
+      const length = Number(response.headers()['content-length'] ?? NaN);
+      bytesLoaded += Number.isFinite(length) ? length : (await response.body().catch(() => Buffer.alloc(0))).length;
+    });
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    mkdirSync(shots, { recursive: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await daemon?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  afterEach(function () {
+    assert.deepEqual(foreign, [], 'requests left the portal\'s origin');
+    assert.deepEqual(problems, [], 'errors in the console');
+  });
+
+  const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+  it('shows the login page first and logs in through it; the page is light', async () => {
+    const started = Date.now();
+    await page.goto(`${daemon.url}/`);
+    await page.getByLabel('Name').waitFor();
+    const paint = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null);
+    console.log(`      first contentful paint ${paint === null ? '?' : Math.round(paint)} ms, login page ready in ${Date.now() - started} ms, ${(bytesLoaded / 1024).toFixed(1)} KB loaded`);
+    assert.ok(bytesLoaded < 100 * 1024, `the login page weighs ${bytesLoaded} bytes`);
+    await shot('login');
+    await page.getByLabel('Name').fill('Alice');
+    await page.getByLabel('Password').fill('alice password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('navigation', { name: 'Apps' }).waitFor();
+    assert.equal(await page.locator('header .who').textContent(), 'alice@rose');
+    // The session cookie is out of the page's reach.
+    assert.equal(await page.evaluate('document.cookie'), '');
+    const [cookie] = await page.context().cookies();
+    assert.equal(cookie?.httpOnly, true);
+    assert.equal(cookie?.sameSite, 'Strict');
+  });
+
+  it('sends mail from the compose form; it reaches the recipient and shows in Sent', async () => {
+    await page.goto(`${daemon.url}/#/mail?folder=compose`);
+    await page.getByLabel('To').fill('bob@rose');
+    await page.getByLabel('Subject').fill('Garden tools');
+    await page.getByLabel('Message').fill('Can I borrow the <b>rake</b>?');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByText(/^Sent\./).waitFor();
+    const bob = await login(daemon.url, 'bob', 'bob password');
+    const inbox = (await (await bob('/api/mail?folder=inbox')).json()) as Array<{ subject: string; body: string; from: string }>;
+    assert.deepEqual(inbox.map((m) => [m.from, m.subject, m.body]), [['alice@rose', 'Garden tools', 'Can I borrow the <b>rake</b>?']]);
+    await page.getByRole('button', { name: 'Sent' }).click();
+    await page.getByRole('button', { name: /Garden tools/ }).click();
+    await page.getByText('Can I borrow the <b>rake</b>?').waitFor(); // shown as text, not markup
+    await shot('mail');
+  });
+
+  it('creates a room and chats; a neighbour\'s message appears live, without a reload', async () => {
+    await page.goto(`${daemon.url}/#/chat`);
+    await page.getByLabel('Name').fill('Street');
+    await page.getByRole('button', { name: 'Create room' }).click();
+    await page.getByLabel('Message', { exact: true }).fill('Hello street!');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.locator('.bubble', { hasText: 'Hello street!' }).waitFor();
+    const room = new URLSearchParams(new URL(page.url()).hash.split('?')[1]).get('room')!;
+    const bob = await login(daemon.url, 'bob', 'bob password');
+    await bob(`/api/chat/rooms/${room}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'Hi Alice <script>window.pwned=1</script>' }) });
+    await page.locator('.bubble', { hasText: 'Hi Alice' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.evaluate('window.pwned'), undefined);
+    await shot('chat');
+  });
+
+  it('uploads a file and downloads the same bytes', async () => {
+    const bytes = Buffer.from(Array.from({ length: 50_000 }, (_, i) => (i * 13) % 256));
+    await page.goto(`${daemon.url}/#/files`);
+    await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'notes ü.bin', mimeType: 'application/octet-stream', buffer: bytes });
+    await page.getByLabel('Share with').selectOption('neighbourhood');
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page.getByText(/^Uploaded notes ü\.bin/).waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'notes ü.bin' }).click()]);
+    assert.equal(download.suggestedFilename(), 'notes ü.bin');
+    assert.deepEqual(readFileSync((await download.path())!), bytes);
+    await shot('files');
+  });
+
+  it('publishes a post whose Markdown is rendered and whose script is not', async () => {
+    await page.goto(`${daemon.url}/#/blog`);
+    await page.getByLabel('Title').fill('Street party');
+    await page.getByLabel('Text').fill('# Saturday\n\nBring **food**.\n\n<img src=x onerror="window.pwned=2"><script>window.pwned=3</script>');
+    await page.getByRole('button', { name: 'Publish' }).click();
+    await page.getByRole('heading', { name: 'Street party' }).waitFor();
+    assert.equal(await page.locator('.post-html strong').textContent(), 'food');
+    assert.equal(await page.locator('.post-html img, .post-html script').count(), 0);
+    assert.equal(await page.evaluate('window.pwned'), undefined);
+    await page.getByLabel('Comment').fill('Count me in');
+    await page.getByRole('button', { name: 'Add comment' }).click();
+    await page.getByText('Count me in').waitFor();
+    await shot('blog');
+  });
+
+  it('shows the mesh as a picture and the account page; nothing overflows the phone screen', async () => {
+    await page.goto(`${daemon.url}/#/mesh`);
+    await page.locator('svg.mesh').waitFor();
+    await page.getByText('Records stored').waitFor();
+    await shot('mesh');
+    await page.goto(`${daemon.url}/#/account`);
+    await page.getByRole('heading', { name: 'Household members' }).waitFor();
+    await shot('account');
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+    assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
+    await page.getByRole('button', { name: 'Log out everywhere' }).click();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
+  });
+});
