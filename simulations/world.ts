@@ -202,14 +202,16 @@ function makeTraffic(s: Scenario, seed: number, startsOnline: Uint8Array, toggle
 }
 
 /**
- * A rough upper bound of the memory a run needs, bytes: every node may hold every message
- * (as a record of about 250 bytes of overhead, or a flood packet), plus the link budgets.
+ * A rough upper bound of the memory a run needs, bytes: with the citizen strategy every node
+ * may hold every message as a record in a memory-level store (measured: about 1,100 bytes of
+ * store and index overhead per record beside its ~260 bytes, plus the sync's id sets), plus
+ * the link budgets and the delivery table.
  */
 export function estimateMemoryBytes(world: World, strategies: readonly string[]): number {
   const n = world.scenario.nodes;
   let perCopy = 0;
-  for (const m of world.messages) perCopy += m.bytes + 600;
+  for (const m of world.messages) perCopy += m.bytes + 1400;
   const citizen = strategies.includes('citizen') ? n * perCopy : 0;
   const pairs = world.budget.neighbours.reduce((sum, l) => sum + l.length, 0) * 12;
-  return citizen + pairs + world.messages.length * n * 8 + n * 200_000;
+  return citizen + pairs + world.messages.length * n * 4 + n * 200_000;
 }

@@ -106,7 +106,7 @@ export const simCommand: Command = {
       if (need > limit * 0.8) {
         throw new SimError(
           'SCENARIO_TOO_LARGE',
-          `${scenario.name} would need about ${Math.ceil(need / 2 ** 20)} MiB (${world.messages.length} messages on ${scenario.nodes} nodes) but the heap allows ${Math.floor(limit / 2 ** 20)} MiB; shorten it, thin the traffic, or raise --max-old-space-size`,
+          `${scenario.name} would need about ${Math.ceil(need / 2 ** 20)} MiB (${world.messages.length} messages on ${scenario.nodes} nodes), more than 80% of the ${Math.floor(limit / 2 ** 20)} MiB heap; shorten it, thin the traffic, run --strategy flood, or raise the heap (NODE_OPTIONS=--max-old-space-size=MiB)`,
         );
       }
       const out = stringOption(args, 'out') ?? join('sim-out', scenario.name.replace(/[^A-Za-z0-9._-]/g, '_'));

@@ -64,6 +64,11 @@ describe('simulations/determinism and CLI', () => {
       assert.equal(await main(['sim', file, '--strategy', 'flood', '--out', join(dir, 'bad')], bad), 2);
       assert.equal(bad.errors.length, 1);
       assert.match(bad.errors[0]!, /traffic\.until_s/);
+
+      writeFileSync(file, JSON.stringify({ name: 'huge', nodes: 300, duration_s: 86400, traffic: { chat_per_node_per_hour: 20 } }));
+      const huge = io();
+      assert.equal(await main(['sim', file, '--out', join(dir, 'huge')], huge), 2);
+      assert.match(huge.errors[0]!, /huge would need about \d+ MiB/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
