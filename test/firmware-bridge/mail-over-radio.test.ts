@@ -7,9 +7,8 @@
  * packet the households hand them is a hop-limit-0 broadcast without want_ack.
  *
  * Over LoRa-speed links the sync paces itself in 20-second Trickle intervals, so this takes
- * about a minute and a half: it runs only with CITIZEN_SLOW_TESTS=1 (npm test stays fast), and
- * is skipped where socat is missing (.ci/run installs it). While `citizen start` does not wire
- * Meshtastic links yet, the same daemon runs from fixtures/radio-node.ts instead.
+ * about two minutes: it runs only with CITIZEN_SLOW_TESTS=1 (npm test stays fast), and is
+ * skipped where socat is missing (.ci/run installs it).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -22,24 +21,6 @@ import type { MeshPacket } from '../../firmware-bridge/meshtastic-protocol.ts';
 import { citizen, eventually, login, startNode, stopNode, type RunningNode } from '../helpers/citizen.ts';
 import { freePort } from '../helpers/net.ts';
 import { waitUntil } from '../radio/link.contract.ts';
-
-const FIXTURE = join(import.meta.dirname, 'fixtures/radio-node.ts');
-const ROOT = join(import.meta.dirname, '../..');
-
-/** Like startNode, for fixtures/radio-node.ts. */
-async function startFixtureNode(args: string[]): Promise<RunningNode> {
-  const child = spawn(process.execPath, ['--import', './bin/node-compat.mjs', '--import', 'tsx', FIXTURE, ...args], { cwd: ROOT });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start in 30 s:\n${output}`)), 30_000);
-    child.stdout.on('data', () => /Portal: http/.test(output) && (clearTimeout(timer), resolve()));
-    child.once('close', (code) => (clearTimeout(timer), reject(new Error(`node exited with ${code}:\n${output}`))));
-  });
-  child.removeAllListeners('close');
-  return { child, output: () => output };
-}
 
 describe('mail between households over emulated Meshtastic radios', function () {
   this.timeout(300_000);
@@ -83,14 +64,7 @@ describe('mail between households over emulated Meshtastic radios', function () 
     }
     const link = { rose: `meshtastic+serial://${ptyPath}`, oak: `meshtastic+tcp://127.0.0.1:${oakRadioPort}` };
     for (const name of ['rose', 'oak'] as const) {
-      const args = ['--data', join(root, name), '--portal', `127.0.0.1:${portals[name]}`, '--link', link[name]];
-      try {
-        nodes.push(await startNode(args));
-      } catch (err) {
-        if (!/not available/i.test(String(err))) throw err;
-        // `citizen start` does not wire Meshtastic links yet: the same daemon, wired by a fixture.
-        nodes.push(await startFixtureNode(args));
-      }
+      nodes.push(await startNode(['--data', join(root, name), '--portal', `127.0.0.1:${portals[name]}`, '--link', link[name]]));
     }
     await eventually('both households to know each other over the radios', async () => {
       const all = await Promise.all(Object.values(portals).map(async (p) => (await (await fetch(`http://127.0.0.1:${p}/api/status`)).json()) as { households_known: number }));
