@@ -23,7 +23,7 @@ import { clientIdFor } from '../../mesh/document-update.ts';
 import { keyId, type Identity } from '../../mesh/identity.ts';
 import type { MeshNode } from '../../mesh/node.ts';
 import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
-import { MAX_RECIPIENTS, open, seal } from '../../mesh/seal.ts';
+import { MAX_RECIPIENTS, open, seal, sealedRecipients } from '../../mesh/seal.ts';
 import * as Y from 'yjs';
 import { AppError } from '../errors.ts';
 import type { ChatMessageView, ChatService, RoomView } from '../daemon/services.ts';
@@ -80,8 +80,25 @@ export class Chat implements ChatService {
   /** Opened sealed records by reader and record id (records never change). */
   private readonly opened = new Map<string, Sealed | null>();
 
+  /** Ids (hex) of sealed Message records at seq 0: the only records that can be private room headers. */
+  private readonly headers = new Set<string>();
+  private scanned: Promise<void> | null = null;
+
   constructor(private readonly deps: ChatDeps) {
     this.names = new AuthorNames(deps.node);
+    deps.node.on('record', (record) => {
+      if (record.kind === RecordKind.Message && record.sealed && record.seq === 0) this.headers.add(toHex(record.id));
+    });
+  }
+
+  /** Find the room headers already in the store (once, on first use). */
+  private scan(): Promise<void> {
+    this.scanned ??= (async () => {
+      for await (const record of this.deps.node.store.records()) {
+        if (record.kind === RecordKind.Message && record.sealed && record.seq === 0) this.headers.add(toHex(record.id));
+      }
+    })();
+    return this.scanned;
   }
 
   private address(user: string): string {
@@ -119,7 +136,21 @@ export class Chat implements ChatService {
       if (meta?.type === ROOM_TYPE) out.push({ id: toHex(meta.feed), name: meta.name, members: null });
     }
     const me = await this.deps.memberIdentity(user);
-    for (const record of await node.store.byRecipient(keyId(me.agreementKey))) {
+    await this.scan();
+    const mine = toHex(keyId(me.agreementKey));
+    for (const id of this.headers) {
+      const record = await node.store.get(fromHex(id));
+      if (!record) {
+        this.headers.delete(id); // expired
+        continue;
+      }
+      let forMe = false;
+      try {
+        forMe = sealedRecipients(record.payload).some((r) => toHex(r) === mine);
+      } catch {
+        forMe = false; // a malformed seal is nobody's room
+      }
+      if (!forMe) continue;
       const room = this.roomOf(record, me);
       if (room) out.push(room);
     }

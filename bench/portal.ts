@@ -1,0 +1,75 @@
+/**
+ * Portal benchmark (issue 6): a node holding 10,000 mails, 10,000 chat messages and 1,000
+ * blog posts; p50/p95 latency of the inbox, a room and the blog list over real HTTP, and the
+ * RSS of the node with its portal. Run: node --import ./bin/node-compat.mjs --import tsx
+ * bench/portal.ts (PORTAL_BENCH_SCALE=0.1 for a quick run).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAccounts } from '../apps/daemon/accounts.ts';
+import { openNode, startDaemon } from '../apps/daemon/daemon.ts';
+import { DataDir } from '../apps/daemon/data-dir.ts';
+import { Blog } from '../apps/blog/blog.ts';
+import { Chat } from '../apps/chat/chat.ts';
+import { Mailbox } from '../apps/mail/mailbox.ts';
+
+const scale = Number(process.env.PORTAL_BENCH_SCALE ?? 1);
+const counts = { mails: Math.round(10_000 * scale), messages: Math.round(10_000 * scale), posts: Math.round(1_000 * scale) };
+const root = mkdtempSync(join(tmpdir(), 'citizen-portal-bench-'));
+const dir = new DataDir(root);
+dir.init('rose');
+await createAccounts(dir.accountsPath, { scryptCost: { N: 2 ** 10 } }).add('alice', 'alice password', { admin: true });
+await createAccounts(dir.accountsPath, { scryptCost: { N: 2 ** 10 } }).add('bob', 'bob password');
+
+let t = performance.now();
+const node = await openNode(dir);
+const memberIdentity = async (name: string) => {
+  const identity = dir.memberIdentity(name);
+  await node.certifyMember(name, identity);
+  return identity;
+};
+await memberIdentity('alice');
+await memberIdentity('bob');
+const mail = new Mailbox({ node, memberIdentity });
+const chat = new Chat({ node, memberIdentity });
+const blog = new Blog({ node, memberIdentity });
+for (let i = 0; i < counts.mails; i++) await mail.send('bob', { to: ['alice@rose'], subject: `mail ${i}`, body: `body of mail ${i} `.repeat(5) });
+const { id: room } = await chat.createRoom('alice', { name: 'street' });
+for (let i = 0; i < counts.messages; i++) await chat.post(i % 2 ? 'alice' : 'bob', room, `message ${i}`);
+for (let i = 0; i < counts.posts; i++) await blog.publish('bob', { title: `post ${i}`, body: `# Post ${i}\n\nSome **text**.` });
+await node.stop();
+await node.store.close();
+console.log(`filled ${counts.mails} mails, ${counts.messages} messages, ${counts.posts} posts in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+t = performance.now();
+const daemon = await startDaemon({ dataDir: root, portal: { host: '127.0.0.1', port: 0 } });
+console.log(`node started (store loaded, documents rebuilt) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+const login = await fetch(`${daemon.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice password' }) });
+const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+
+async function measure(name: string, path: string, runs = 40): Promise<void> {
+  const first = performance.now();
+  const firstRes = await fetch(`${daemon.url}${path}`, { headers: { cookie } });
+  const bytes = (await firstRes.arrayBuffer()).byteLength;
+  const firstMs = performance.now() - first;
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    const res = await fetch(`${daemon.url}${path}`, { headers: { cookie } });
+    await res.arrayBuffer();
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  const p = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!.toFixed(1);
+  console.log(`${name.padEnd(12)} first ${firstMs.toFixed(0)} ms  p50 ${p(0.5)} ms  p95 ${p(0.95)} ms  (${(bytes / 1024).toFixed(0)} KB)`);
+}
+
+await measure('inbox', '/api/mail?folder=inbox');
+await measure('room', `/api/chat/rooms/${room}/messages`);
+await measure('blog list', '/api/blog');
+await measure('rooms', '/api/chat/rooms');
+global.gc?.();
+console.log(`RSS of the node with its portal: ${(process.memoryUsage().rss / 1024 / 1024).toFixed(0)} MB`);
+await daemon.stop();
+rmSync(root, { recursive: true, force: true });
