@@ -11,6 +11,7 @@
  * POST /api/logout-all.
  */
 import { Readable } from 'node:stream';
+import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.ts';
 import { contentDisposition } from '../files/file-name.ts';
@@ -138,15 +139,25 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
   void api.register(async (files) => {
     files.removeAllContentTypeParsers();
     files.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    // Multipart streams too; its own limit sits one byte past ours, so ours answers first.
+    const maxBytes = services.files?.maxBytes ?? 0;
+    await files.register(multipart, { limits: { fileSize: maxBytes + 1, files: 1, fields: 4, parts: 5 } });
     files.get('/api/files', guard, async (request) => need(services.files, 'file sharing').list(member(request).name));
     files.post('/api/files', guard, async (request, reply) => {
       const service = need(services.files, 'file sharing');
-      if (/^multipart\//i.test(header(request, 'content-type'))) {
-        throw new AppError('unsupported_media_type', 'send the file as the raw request body, with its name in the X-File-Name header', 415);
-      }
       const length = Number(header(request, 'content-length') || NaN);
-      if (Number.isFinite(length) && length > service.maxBytes) {
+      // A multipart body is a little bigger than its file: allow for the part headers.
+      const slack = request.isMultipart() ? 16 * 1024 : 0;
+      if (Number.isFinite(length) && length > service.maxBytes + slack) {
         throw new AppError('file_too_large', `a file may have at most ${Math.floor(service.maxBytes / 1024 / 1024)} MiB`, 413);
+      }
+      const share = header(request, 'x-share-with').trim();
+      const shareWith = share === 'neighbourhood' ? null : share === '' ? [] : share.split(',');
+      if (request.isMultipart()) {
+        const part = await request.file();
+        if (!part || part.fieldname !== 'file') throw new AppError('no_file', 'send the file in a multipart field named "file"', 400);
+        const created = await service.upload(member(request).name, { name: part.filename, shareWith, body: part.file });
+        return reply.code(201).send(created);
       }
       let name = header(request, 'x-file-name');
       try {
@@ -154,8 +165,6 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
       } catch {
         // not percent-encoded: taken as it is
       }
-      const share = header(request, 'x-share-with').trim();
-      const shareWith = share === 'neighbourhood' ? null : share === '' ? [] : share.split(',');
       const body = request.body as AsyncIterable<Uint8Array> | undefined;
       if (!body || typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== 'function') {
         throw new AppError('no_file', 'send the file as the request body', 400);

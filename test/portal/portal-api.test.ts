@@ -172,6 +172,24 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       assert.deepEqual(bobList.find((f) => f.id === id)?.shared_with, ['alice@rose', 'bob@rose']);
     });
 
+    it('takes a multipart upload in the field "file" too, with the same limit', async () => {
+      const form = new FormData();
+      form.append('file', new Blob([Buffer.from('multipart bytes')]), '../evil/<list>.txt');
+      const res = await alice('/api/files', { method: 'POST', body: form });
+      assert.equal(res.status, 201);
+      const created = (await res.json()) as { id: string; name: string; size: number };
+      assert.deepEqual({ name: created.name, size: created.size }, { name: '_list_.txt', size: 15 });
+      assert.equal(await (await alice(`/api/files/${created.id}`)).text(), 'multipart bytes');
+      const big = new FormData();
+      big.append('file', new Blob([new Uint8Array(100_001)]), 'big.bin');
+      const refused = await alice('/api/files', { method: 'POST', body: big });
+      assert.equal(refused.status, 413);
+      assert.equal(((await refused.json()) as { error: string }).error, 'file_too_large');
+      const wrong = new FormData();
+      wrong.append('other', new Blob(['x']), 'x.txt');
+      assert.equal((await alice('/api/files', { method: 'POST', body: wrong })).status, 400);
+    });
+
     it('refuses a file over the limit with 413 file_too_large, declared or streamed', async () => {
       const big = Buffer.alloc(100_001);
       const declared = await alice('/api/files', { method: 'POST', headers: { 'x-file-name': 'big.bin' }, body: big });
