@@ -1,0 +1,242 @@
+/**
+ * The libp2p link (gateway/libp2p-link.ts): the shared Link contract on 127.0.0.1, a plain
+ * js-libp2p node (built here, not the project's code) that dials and pings it, and hostile
+ * peers — a garbage stream, an oversized frame, a flood of connections — refused, counted,
+ * while the link keeps serving.
+ */
+import assert from 'node:assert/strict';
+import { createServer, connect, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import { ping } from '@libp2p/ping';
+import { tcp } from '@libp2p/tcp';
+import { multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p } from 'libp2p';
+import type { Clock } from '../../radio/link.ts';
+import { createLibp2pLink, encodeFrameHeader, FrameDecoder, peerIdOfSeed, SYNC_PROTOCOL, type Libp2pLink, type Libp2pLinkOptions } from '../../gateway/libp2p-link.ts';
+import { freePort } from '../helpers/net.ts';
+import { collect, describeLinkContract, waitUntil } from '../radio/link.contract.ts';
+
+const systemClock: Clock = { now: () => Date.now() };
+
+/** `n` links on 127.0.0.1, each configured with every other one as peer. */
+async function libp2pMesh(n: number, clock: Clock, extra: Partial<Libp2pLinkOptions> = {}): Promise<Libp2pLink[]> {
+  const seeds = Array.from({ length: n }, () => new Uint8Array(randomBytes(32)));
+  const ids = await Promise.all(seeds.map(peerIdOfSeed));
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) ports.push(await freePort());
+  return Promise.all(
+    seeds.map((keySeed, i) =>
+      createLibp2pLink(
+        {
+          keySeed,
+          listen: [`/ip4/127.0.0.1/tcp/${ports[i]}`],
+          peers: ids.flatMap((id, j) => (j === i ? [] : [`/ip4/127.0.0.1/tcp/${ports[j]}/p2p/${id}`])),
+          ...extra,
+        },
+        { clock },
+      ),
+    ),
+  );
+}
+
+/** True once nothing listens on `port` any more (it can be bound again). */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+describeLinkContract('libp2p', {
+  create: (clock) => libp2pMesh(3, clock),
+  async stopAndCheckReleased(link) {
+    const port = Number((link as Libp2pLink).addrs()[0]!.split('/')[4]);
+    await link.stop();
+    assert.equal(await canBind(port), true, `port ${port} is free again`);
+  },
+});
+
+/** A plain js-libp2p node, as any libp2p tool would be: TCP, Noise, Yamux, identify, ping. */
+function plainNode() {
+  return createLibp2p({
+    addresses: { listen: [] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), ping: ping() },
+    connectionGater: { denyDialMultiaddr: () => false },
+  });
+}
+
+describe('libp2p link: ordinary libp2p peers and hostile ones', function () {
+  this.timeout(30_000);
+  let gateway: Libp2pLink;
+  let addr: string;
+
+  beforeEach(async () => {
+    gateway = await createLibp2pLink(
+      {
+        keySeed: new Uint8Array(randomBytes(32)),
+        listen: [`/ip4/127.0.0.1/tcp/${await freePort()}`, `/ip4/127.0.0.1/tcp/${await freePort()}/ws`],
+        limits: { maxConnectionsPerHost: 6, connectionsPerHostPerSecond: 50, strangerFramesPerSecond: 50, maxOverruns: 20 },
+      },
+      { clock: systemClock },
+    );
+    await gateway.start();
+    addr = gateway.addrs().find((a) => !a.includes('/ws'))!;
+  });
+
+  afterEach(() => gateway.stop());
+
+  it('tells its peer id and full multiaddrs (TCP and WebSockets) ending in /p2p/<id>', () => {
+    const addrs = gateway.addrs();
+    assert.equal(addrs.length, 2);
+    for (const a of addrs) assert.ok(a.endsWith(`/p2p/${gateway.peerId}`), a);
+    assert.ok(addrs.some((a) => a.includes('/ws/')));
+  });
+
+  it('a plain js-libp2p node dials the gateway, pings it and sees the sync protocol', async () => {
+    const node = await plainNode();
+    try {
+      const rtt = await node.services.ping.ping(multiaddr(addr));
+      assert.ok(rtt >= 0 && rtt < 5000, `rtt ${rtt}`);
+      const peer = node.getPeers()[0]!;
+      assert.equal(peer.toString(), gateway.peerId);
+      await waitUntil(() => node.getConnections(peer).length > 0, 'connection');
+      const protocols = (await node.peerStore.get(peer)).protocols;
+      assert.ok(protocols.includes(SYNC_PROTOCOL), protocols.join(' '));
+      assert.ok(protocols.includes('/ipfs/ping/1.0.0'));
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('a plain node can send frames on the sync protocol and hear broadcasts', async () => {
+    const node = await plainNode();
+    try {
+      const inbox = collect(gateway);
+      const stream = await node.dialProtocol(multiaddr(addr), SYNC_PROTOCOL);
+      const frame = Uint8Array.from([1, 2, 3]);
+      const out = new Uint8Array(1 + frame.length);
+      out.set(encodeFrameHeader(frame.length));
+      out.set(frame, 1);
+      stream.send(out);
+      await inbox.waitFor(1);
+      assert.deepEqual(inbox.frames[0]!.frame, frame);
+      assert.equal(inbox.frames[0]!.meta.from, node.peerId.toString());
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('an oversized frame resets the stream and hangs up; the gateway keeps serving', async () => {
+    const node = await plainNode();
+    try {
+      const stream = await node.dialProtocol(multiaddr(addr), SYNC_PROTOCOL);
+      stream.send(encodeFrameHeader(gateway.mtu + 1));
+      stream.send(new Uint8Array(1000));
+      await waitUntil(() => (gateway.gatewayStats().hung_up.oversized ?? 0) === 1, 'hang-up', 5000);
+      assert.equal(gateway.gatewayStats().dropped.oversized, 1);
+      assert.equal(gateway.stats().framesIn, 0);
+      await waitUntil(() => node.getConnections().length === 0, 'the connection closed', 5000);
+      // Still serving: the same (now well-behaved) peer pings again.
+      assert.ok((await node.services.ping.ping(multiaddr(addr))) >= 0);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('a garbage stream (bad length prefix) is refused and counted', async () => {
+    const node = await plainNode();
+    try {
+      const stream = await node.dialProtocol(multiaddr(addr), SYNC_PROTOCOL);
+      stream.send(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff]));
+      await waitUntil(() => (gateway.gatewayStats().dropped.malformed ?? 0) === 1, 'malformed', 5000);
+      assert.equal(gateway.gatewayStats().hung_up.malformed, 1);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('a stranger over its frame rate is throttled, then hung up on', async () => {
+    const node = await plainNode();
+    try {
+      const inbox = collect(gateway);
+      const stream = await node.dialProtocol(multiaddr(addr), SYNC_PROTOCOL);
+      const burst = new Uint8Array(300 * 2);
+      for (let i = 0; i < 300; i++) burst.set([1, i & 0xff], i * 2);
+      stream.send(burst);
+      await waitUntil(() => (gateway.gatewayStats().hung_up.rate ?? 0) === 1, 'rate hang-up', 5000);
+      // The bucket holds two seconds of the rate (100 frames), plus what refilled meanwhile.
+      assert.ok(inbox.frames.length >= 100 && inbox.frames.length < 150, `${inbox.frames.length} frames let through`);
+      assert.ok((gateway.gatewayStats().dropped.rate ?? 0) > 20);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('raw TCP garbage and a connection flood are refused and counted; an honest peer still gets in', async () => {
+    const port = Number(addr.split('/')[4]);
+    const open = (garbage: boolean) => {
+      const s = connect(port, '127.0.0.1');
+      s.on('error', () => undefined);
+      if (garbage) s.write(Buffer.from('\x05hello')); // a multistream-select message without its newline
+      return s;
+    };
+    const garbage = Array.from({ length: 10 }, () => open(true));
+    await waitUntil(() => (gateway.gatewayStats().refused['handshake-failed'] ?? 0) === 10, 'garbage refused', 5000);
+    // Silent connections hold a handshake slot until they time out: six per host, no more.
+    const silent = Array.from({ length: 20 }, () => open(false));
+    await waitUntil(() => (gateway.gatewayStats().refused['host-limit'] ?? 0) === 14, 'flood refused', 5000);
+    for (const s of [...garbage, ...silent]) s.destroy();
+    await waitUntil(() => gateway.gatewayStats().handshaking === 0, 'the flood closed', 5000);
+    const node = await plainNode();
+    try {
+      const rtt = await node.services.ping.ping(multiaddr(addr));
+      assert.ok(rtt >= 0, 'the honest peer pings the gateway after the flood');
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('refuses a host opening connections faster than its rate', async () => {
+    const port = Number(addr.split('/')[4]);
+    const n = 250;
+    const began = Date.now();
+    const sockets = Array.from({ length: n }, () => {
+      const s = connect(port, '127.0.0.1');
+      s.on('error', () => undefined);
+      s.write(Buffer.from('\x05hello'));
+      return s;
+    });
+    const seen = () => Object.values(gateway.gatewayStats().refused).reduce((a, b) => a + b, 0);
+    await waitUntil(() => seen() === n, 'every attempt refused', 10_000);
+    const elapsedS = (Date.now() - began) / 1000;
+    for (const s of sockets) s.destroy();
+    // A burst of 100 (two seconds of 50/s) plus what refilled while the attempts came in.
+    const allowed = 100 + Math.ceil(50 * elapsedS);
+    assert.ok((gateway.gatewayStats().refused['host-rate'] ?? 0) >= n - allowed, JSON.stringify(gateway.gatewayStats().refused));
+  });
+});
+
+describe('libp2p frame codec', () => {
+  it('decodes frames split anywhere and joined anyhow', () => {
+    const frames = [new Uint8Array(0), Uint8Array.from([7]), new Uint8Array(300).fill(9), new Uint8Array(16_384).fill(1)];
+    const bytes = Buffer.concat(frames.flatMap((f) => [encodeFrameHeader(f.length), f]));
+    for (const step of [1, 2, 7, 1000, bytes.length]) {
+      const d = new FrameDecoder(16_384);
+      const out: Uint8Array[] = [];
+      for (let i = 0; i < bytes.length; i += step) out.push(...d.push(bytes.subarray(i, i + step)));
+      assert.deepEqual(out, frames);
+    }
+  });
+
+  it('refuses a length over the MTU and a prefix over 3 bytes', () => {
+    assert.throws(() => new FrameDecoder(100).push(encodeFrameHeader(101)), { name: 'GatewayError', code: 'FRAME_OVERSIZED' });
+    assert.throws(() => new FrameDecoder(100).push(Uint8Array.from([0x80, 0x80, 0x80, 0x01])), { code: 'FRAME_MALFORMED' });
+  });
+});
