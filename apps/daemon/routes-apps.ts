@@ -202,8 +202,14 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
       'x-accel-buffering': 'no',
     });
     raw.write('retry: 3000\n\n');
-    const unsubscribe = events.subscribe(user, (event) => raw.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`));
-    const ping = setInterval(() => raw.write(': ping\n\n'), 25_000);
+    // A stream lives no longer than its session: logging out (anywhere) ends it at the next write.
+    const write = (text: string) =>
+      void requireSession(request).then(
+        () => raw.write(text),
+        () => end(),
+      );
+    const unsubscribe = events.subscribe(user, (event) => write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`));
+    const ping = setInterval(() => write(': ping\n\n'), 25_000);
     ping.unref();
     const end = () => {
       if (!streams.delete(end)) return;

@@ -288,7 +288,15 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       assert.equal((await fetch(`${daemon.url}/api/me`, { headers: { cookie } })).status, 200);
       await assert.rejects(login(daemon.url, 'frank', 'frank password'));
       const again = await login(daemon.url, 'frank', 'new frank password');
+      const stream = await again('/api/events');
+      const reader = stream.body!.getReader();
+      await reader.read(); // "retry: ..."
       assert.equal((await again('/api/logout-all', { method: 'POST' })).status, 204);
+      // The live-update stream of a logged-out session ends at its next event.
+      const room = ((await (await alice('/api/chat/rooms', json({ name: 'after logout' }))).json()) as { id: string }).id;
+      await alice(`/api/chat/rooms/${room}/messages`, json({ text: 'anyone?' }));
+      for (let i = 0; i < 5; i++) if ((await reader.read()).done) break;
+      assert.equal((await reader.read()).done, true);
       assert.equal((await again('/api/me')).status, 401);
       assert.equal((await fetch(`${daemon.url}/api/me`, { headers: { cookie } })).status, 401);
     });
