@@ -57,6 +57,14 @@ export class HeardFilter {
     return this.#current.has(key) || this.#previous.has(key);
   }
 
+  /** Forget everything (e.g. the link went down: nobody may have heard what we sent). */
+  clear(): void {
+    this.#current = this.#fresh();
+    this.#previous = this.#fresh();
+    this.#count = 0;
+    this.#startedAt = this.clock.now();
+  }
+
   #fresh(): BloomFilter {
     return BloomFilter.create(this.#capacity, this.#errorRate);
   }

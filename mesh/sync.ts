@@ -354,6 +354,8 @@ export class Sync {
   // ---- link life ----
 
   #linkUp(state: LinkState): void {
+    // Back (or new): whatever we sent before may not have been heard; reconcile at Imin.
+    state.sentRecently.clear();
     state.trickle.start();
     this.#sendBeacon(state);
     this.#scheduleBeacon(state);
