@@ -8,6 +8,7 @@
  * Skipped when /usr/bin/chromium is missing (.ci/run installs it).
  */
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,10 +20,19 @@ import { login } from '../helpers/citizen.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
 describe('portal in headless Chromium (390×844)', function () {
   this.timeout(60_000);
   let dir: string;
   let daemon: Daemon;
+  let neighbour: Daemon | undefined;
   let browser: Browser;
   let page: Page;
   const foreign: string[] = [];
@@ -33,12 +43,17 @@ describe('portal in headless Chromium (390×844)', function () {
   before(async function () {
     if (!existsSync(CHROMIUM)) this.skip();
     dir = mkdtempSync(join(tmpdir(), 'citizen-browser-'));
-    const data = new DataDir(dir);
+    const data = new DataDir(join(dir, 'rose'));
     data.init('rose');
     const accounts = createAccounts(data.accountsPath, { scryptCost: { N: 2 ** 10 } });
     await accounts.add('alice', 'alice password', { admin: true });
     await accounts.add('bob', 'bob password');
-    daemon = await startDaemon({ dataDir: dir, portal: { host: '127.0.0.1', port: 0 } });
+    // A neighbour (oak) on a UDP link, so the mesh page has someone to draw.
+    const [ours, theirs] = [await freeUdpPort(), await freeUdpPort()];
+    const oakDir = join(dir, 'oak');
+    new DataDir(oakDir).init('oak');
+    daemon = await startDaemon({ dataDir: join(dir, 'rose'), portal: { host: '127.0.0.1', port: 0 }, links: [`udp://127.0.0.1:${ours}?peer=127.0.0.1:${theirs}`] });
+    neighbour = await startDaemon({ dataDir: oakDir, portal: { host: '127.0.0.1', port: 0 }, links: [`udp://127.0.0.1:${theirs}?peer=127.0.0.1:${ours}`] });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
@@ -62,6 +77,7 @@ describe('portal in headless Chromium (390×844)', function () {
   after(async () => {
     await browser?.close();
     await daemon?.stop();
+    await neighbour?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -151,10 +167,13 @@ describe('portal in headless Chromium (390×844)', function () {
     await shot('blog');
   });
 
-  it('shows the mesh as a picture and the account page; nothing overflows the phone screen', async () => {
+  it('shows the mesh (with its neighbour) as a picture and the account page; nothing overflows the phone screen', async () => {
     await page.goto(`${daemon.url}/#/mesh`);
     await page.locator('svg.mesh').waitFor();
     await page.getByText('Records stored').waitFor();
+    // The page refreshes itself every 5 s; oak appears once its beacon has been heard.
+    await page.locator('svg.mesh text', { hasText: 'oak' }).waitFor({ timeout: 20_000 });
+    await page.getByRole('rowheader', { name: 'Frames out / in' }).waitFor();
     await shot('mesh');
     await page.goto(`${daemon.url}/#/account`);
     await page.getByRole('heading', { name: 'Household members' }).waitFor();

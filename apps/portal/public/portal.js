@@ -413,22 +413,24 @@ async function postView(content, id) {
 function meshPicture(st) {
   const neighbours = st.links.flatMap((link, i) => (link.neighbour_list ?? []).map((n) => ({ ...n, link: i, spec: link.spec, up: link.up })));
   const size = 320;
+  const height = neighbours.length ? size : 110;
   const c = size / 2;
+  const cy = height / 2 - (neighbours.length ? 0 : 10);
   const r = neighbours.length ? 115 : 0;
-  const svg = s('svg', { class: 'mesh', viewBox: `0 0 ${size} ${size}`, role: 'img', 'aria-labelledby': 'mesh-svg-title' },
+  const svg = s('svg', { class: 'mesh', viewBox: `0 0 ${size} ${height}`, role: 'img', 'aria-labelledby': 'mesh-svg-title' },
     s('title', { id: 'mesh-svg-title' }, `This node and ${neighbours.length} neighbour${neighbours.length === 1 ? '' : 's'}`));
   neighbours.forEach((n, i) => {
     const a = (2 * Math.PI * i) / neighbours.length - Math.PI / 2;
     const x = c + r * Math.cos(a);
-    const y = c + r * Math.sin(a);
+    const y = cy + r * Math.sin(a);
     // Link quality from SNR where the radio reports it: green good, amber fair, red poor.
     const quality = n.snr === undefined ? '#5b8def' : n.snr >= 0 ? '#2e9e50' : n.snr >= -10 ? '#d08a00' : '#d1343a';
-    svg.append(s('line', { x1: c, y1: c, x2: x, y2: y, stroke: quality, 'stroke-width': n.up ? 4 : 2, 'stroke-dasharray': n.up ? '' : '6 4' }));
+    svg.append(s('line', { x1: c, y1: cy, x2: x, y2: y, stroke: quality, 'stroke-width': n.up ? 4 : 2, 'stroke-dasharray': n.up ? '' : '6 4' }));
     svg.append(s('circle', { cx: x, cy: y, r: 16, fill: n.gateway ? '#8a5cf6' : '#5b8def', stroke: '#ffffff', 'stroke-width': 2 }));
     svg.append(s('text', { x, y: y + 30, 'text-anchor': 'middle' }, `${n.name ?? n.id.slice(0, 6)}${n.snr !== undefined ? ` (${n.snr} dB)` : ''}`));
   });
-  svg.append(s('circle', { cx: c, cy: c, r: 22, fill: '#0b5cad', stroke: '#ffffff', 'stroke-width': 3 }));
-  svg.append(s('text', { x: c, y: c + 40, 'text-anchor': 'middle', 'font-weight': 'bold' }, st.household));
+  svg.append(s('circle', { cx: c, cy, r: 22, fill: '#0b5cad', stroke: '#ffffff', 'stroke-width': 3 }));
+  svg.append(s('text', { x: c, y: cy + 40, 'text-anchor': 'middle', 'font-weight': 'bold' }, st.household));
   return svg;
 }
 
@@ -439,17 +441,21 @@ async function meshPage() {
   content.append(box);
   const load = async () => {
     const st = await api('/api/status');
-    const links = h('table', {}, h('caption', { class: 'visually-hidden' }, 'Links'),
-      h('thead', {}, h('tr', {}, ['Link', 'State', 'Neighbours', 'Frames out / in', 'Airtime', 'Duty cycle (last hour)'].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, st.links.map((l) => {
-        const used = l.duty_cycle ? l.duty_cycle.fraction : null;
-        return h('tr', {}, h('td', {}, l.spec), h('td', {}, h('span', { class: `badge ${l.up ? 'ok' : 'bad'}` }, l.up ? 'up' : 'down')), h('td', {}, String(l.neighbours)),
-          h('td', {}, `${l.frames_out} / ${l.frames_in}`), h('td', {}, `${(l.airtime_ms / 1000).toFixed(1)} s`),
-          h('td', {}, used === null ? 'no limit' : h('div', {},
-            h('div', { class: 'bar', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': 10, 'aria-valuenow': (used * 100).toFixed(2), 'aria-label': `duty cycle on ${l.spec}` },
-              h('span', { style: null, 'data-w': Math.min(100, used * 1000).toFixed(1) })),
-            h('span', { class: 'meta' }, `${(used * 100).toFixed(2)}% of the hour (bar: 10%)${l.region ? ` · ${l.region}` : ''}`))));
-      })));
+    // One small two-column table per link: it fits a phone screen whatever the number of links.
+    const links = st.links.map((l) => {
+      const used = l.duty_cycle ? l.duty_cycle.fraction : null;
+      const rows = [
+        ['State', h('span', { class: `badge ${l.up ? 'ok' : 'bad'}` }, l.up ? 'up' : 'down')],
+        ['Neighbours', String(l.neighbours)],
+        ['Frames out / in', `${l.frames_out} / ${l.frames_in}`],
+        ['Airtime', `${(l.airtime_ms / 1000).toFixed(1)} s`],
+        ['Duty cycle', used === null ? 'no limit on this link' : h('div', {},
+          h('div', { class: 'bar', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': 10, 'aria-valuenow': (used * 100).toFixed(2), 'aria-label': `duty cycle on ${l.spec}` },
+            h('span', { 'data-w': Math.min(100, used * 1000).toFixed(1) })),
+          h('span', { class: 'meta' }, `${(used * 100).toFixed(2)}% of the last hour on air (bar: 10%)${l.region ? ` · ${l.region}` : ''}`))],
+      ];
+      return h('table', {}, h('caption', { class: 'meta' }, l.spec), h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v)))));
+    });
     box.replaceChildren(
       h('div', { class: 'card' }, meshPicture(st)),
       h('div', { class: 'card' }, h('h3', {}, 'Links'), st.links.length ? links : h('p', { class: 'meta' }, 'No links: this node syncs with nobody yet (start it with --link).')),
