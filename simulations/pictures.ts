@@ -114,7 +114,7 @@ interface Frame {
   ph: number;
 }
 
-function axes(frame: Frame, title: string, xLabel: string, yLabel: string, xMax: number, yMax: number, yFormat: (v: number) => string): string[] {
+function axes(frame: Frame, title: string, xLabel: string, yLabel: string, xMax: number, yMax: number, yFormat: (v: number) => string, xFormat: (v: number) => string = f1): string[] {
   const { left, top, pw, ph } = frame;
   const out: string[] = [];
   out.push(`<text x="${left}" y="${top - 14}" font-size="15" font-weight="600">${esc(title)}</text>`);
@@ -126,19 +126,26 @@ function axes(frame: Frame, title: string, xLabel: string, yLabel: string, xMax:
   }
   for (let k = 0; k <= 6; k++) {
     const x = left + (pw * k) / 6;
-    out.push(`<text x="${f1(x)}" y="${top + ph + 16}" font-size="11" text-anchor="middle">${f1((xMax * k) / 6)}</text>`);
+    out.push(`<text x="${f1(x)}" y="${top + ph + 16}" font-size="11" text-anchor="middle">${xFormat((xMax * k) / 6)}</text>`);
   }
   out.push(`<text x="${left + pw / 2}" y="${top + ph + 36}" font-size="12" text-anchor="middle">${esc(xLabel)}</text>`);
   out.push(`<text x="14" y="${top + ph / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 ${top + ph / 2})">${esc(yLabel)}</text>`);
   return out;
 }
 
-function legendOf(results: readonly StrategyResult[], frame: Frame): string[] {
+function legendOf(results: readonly StrategyResult[], frame: Frame, label: (r: StrategyResult) => string): string[] {
   return results.map((r, k) => {
-    const x = frame.left + frame.pw - 170;
+    const x = frame.left + frame.pw - 210;
     const y = frame.top + 18 + k * 18;
-    return `<line x1="${x}" y1="${y - 4}" x2="${x + 24}" y2="${y - 4}" stroke="${COLOURS[k % COLOURS.length]}" stroke-width="3"/><text x="${x + 30}" y="${y}" font-size="12">${esc(r.name)} (${(r.metrics.delivery_ratio * 100).toFixed(1)}%)</text>`;
+    return `<rect x="${x - 4}" y="${y - 13}" width="210" height="18" fill="#fff" fill-opacity="0.85"/><line x1="${x}" y1="${y - 4}" x2="${x + 24}" y2="${y - 4}" stroke="${COLOURS[k % COLOURS.length]}" stroke-width="3"/><text x="${x + 30}" y="${y}" font-size="12">${esc(label(r))}</text>`;
   });
+}
+
+/** The smallest 1-2-5 step ceiling at or above `v`, so axes have round ticks. */
+function niceCeiling(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
 }
 
 export function deliverySvg(world: World, results: readonly StrategyResult[]): string {
@@ -159,7 +166,7 @@ export function deliverySvg(world: World, results: readonly StrategyResult[]): s
     const points = r.timeline.map((p) => `${f1(frame.left + (frame.pw * p.t_s * 1000) / world.durationMs)},${f1(frame.top + frame.ph * (1 - p.ratio))}`);
     parts.push(`<polyline fill="none" stroke="${COLOURS[k % COLOURS.length]}" stroke-width="2" points="${points.join(' ')}"/>`);
   });
-  parts.push(...legendOf(results, frame), '</svg>');
+  parts.push(...legendOf(results, frame, (r) => `${r.name}: ${(r.metrics.delivery_ratio * 100).toFixed(1)}% delivered`), '</svg>');
   return parts.join('\n') + '\n';
 }
 
@@ -167,9 +174,9 @@ export function airtimeSvg(world: World, results: readonly StrategyResult[]): st
   const frame: Frame = { w: 800, h: 420, left: 60, top: 40, pw: 700, ph: 320 };
   const n = world.scenario.nodes;
   const budgetS = (world.radio.limits.dutyCycle * 0.5 * world.durationMs) / 1000;
-  const top = Math.max(1, ...results.flatMap((r) => r.airtimeByNode)) * 1.1;
+  const top = niceCeiling(Math.max(1, ...results.flatMap((r) => r.airtimeByNode)) * 1.05);
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${frame.w}" height="${frame.h}" viewBox="0 0 ${frame.w} ${frame.h}" ${FONT}>`, `<rect width="100%" height="100%" fill="#fff"/>`];
-  parts.push(...axes(frame, `${world.scenario.name}: airtime per node over the run`, 'node', 'airtime (s)', n, top, (v) => f1(v)));
+  parts.push(...axes(frame, `${world.scenario.name}: airtime per node over the run`, 'node', 'airtime (s)', n, top, (v) => f1(v), (v) => String(Math.round(v))));
   const slot = frame.pw / n;
   const barW = Math.max(0.5, (slot * 0.9) / results.length);
   results.forEach((r, k) => {
@@ -182,6 +189,6 @@ export function airtimeSvg(world: World, results: readonly StrategyResult[]): st
     const y = frame.top + frame.ph * (1 - budgetS / top);
     parts.push(`<line x1="${frame.left}" y1="${f1(y)}" x2="${frame.left + frame.pw}" y2="${f1(y)}" stroke="#000" stroke-dasharray="5 3"/><text x="${frame.left + 4}" y="${f1(y - 4)}" font-size="11">duty-cycle budget over the run (half of ${world.radio.limits.dutyCycle * 100}%)</text>`);
   }
-  parts.push(...legendOf(results, frame), '</svg>');
+  parts.push(...legendOf(results, frame, (r) => `${r.name}: ${Math.round(r.metrics.airtime_s)} s in all`), '</svg>');
   return parts.join('\n') + '\n';
 }
