@@ -33,6 +33,8 @@ import { tcp } from '@libp2p/tcp';
 import { webSockets } from '@libp2p/websockets';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { RadioError } from '../radio/errors.ts';
 import {
   checkOutgoingFrame,
@@ -149,6 +151,8 @@ export interface Libp2pGatewayStats {
 export interface Libp2pLink extends Link {
   /** The peer id (base58), known before start. */
   readonly peerId: string;
+  /** The raw Ed25519 public key behind the peer id (what a gateway statement binds). */
+  readonly peerKey: Uint8Array;
   /** Full multiaddrs we listen on, ending in /p2p/<peer id>; empty while down. */
   addrs(): string[];
   gatewayStats(): Libp2pGatewayStats;
@@ -183,6 +187,16 @@ const MAX_VARINT_BYTES = 3; // 3 × 7 bits covers LIBP2P_MTU
 /** The 32-byte Ed25519 public key behind an Ed25519 peer id, or null for other key types. */
 export function ed25519KeyOfPeer(peer: PeerId): Uint8Array | null {
   return peer.type === 'Ed25519' && peer.publicKey ? peer.publicKey.raw : null;
+}
+
+/**
+ * The libp2p key seed of a household, derived from its Ed25519 seed (HKDF-SHA256, info
+ * "citizen-libp2p-v1"): the peer id stays the same across restarts with no key file of its
+ * own, and reveals nothing of the household key. The binding between the two is the signed
+ * gateway statement (mesh/directory.ts), not this derivation.
+ */
+export function deriveLibp2pSeed(householdSeed: Uint8Array): Uint8Array {
+  return hkdf(sha256, householdSeed, undefined, new TextEncoder().encode('citizen-libp2p-v1'), 32);
 }
 
 /** The peer id (base58) of the libp2p key made from `keySeed`. */
@@ -274,6 +288,7 @@ class Libp2pLinkImpl implements Libp2pLink {
   readonly bitRate = LIBP2P_NOMINAL_BIT_RATE;
   readonly mode = 'broadcast' as const;
   peerId = '';
+  peerKey: Uint8Array = new Uint8Array(32);
   readonly #options: Libp2pLinkOptions;
   readonly #limits: Libp2pLimits;
   readonly #clock: Clock;
@@ -324,7 +339,9 @@ class Libp2pLinkImpl implements Libp2pLink {
 
   /** Resolves the peer id from the key seed; called by the factory before the link is handed out. */
   async init(): Promise<this> {
+    const key = await generateKeyPairFromSeed('Ed25519', this.#options.keySeed);
     this.peerId = await peerIdOfSeed(this.#options.keySeed);
+    this.peerKey = key.publicKey.raw;
     return this;
   }
 

@@ -15,6 +15,26 @@
  *   34   32      subject X25519 public key
  *   66   varint  name length (1..32), then the name: [a-z0-9-]
  *
+ * Gateway statement (role 4, issue 7): a household says it has an internet or LAN gateway,
+ * and binds its libp2p peer identity to its household key — the statement is signed by the
+ * household key, so no libp2p peer can pretend to be a household. It has its own layout after
+ * the role byte (nodes that predate it refuse role 4 as unknown, store it and carry it on):
+ *
+ *   off  size    field
+ *   0    1       version = 1
+ *   1    1       role = 4
+ *   2    32      libp2p peer key: the raw Ed25519 public key of the household's libp2p node
+ *                 (its peer id is the identity multihash of that key); all zero without libp2p
+ *   34   1       services: bit 0 libp2p sync, bit 1 SMTP (internet mail in and out for the
+ *                 domain below); other bits 0. No bit set: the household withdrew its gateway
+ *   35   varint  mail domain length (0..253), then the domain: lowercase [a-z0-9.-]; empty
+ *                 without SMTP
+ *   .    1       address count n (0..8)
+ *   .    n ×     varint length (1..200), then a multiaddr in text form (printable ASCII)
+ *                 where peers may dial the gateway
+ *
+ * The newest statement (highest seq) of a household replaces its earlier ones.
+ *
  * The record carrying a household entry has flag K (full author key), so it verifies with no
  * prior knowledge; member and device entries are signed by the household key and verify once
  * the household entry is known. A later entry (higher seq) for the same subject replaces an
@@ -34,6 +54,69 @@ export enum DirectoryRole {
   Member = 1,
   Device = 2,
   Vouch = 3,
+  /** A gateway statement: its own layout (see the header), `encodeGatewayStatement`. */
+  Gateway = 4,
+}
+
+/** Services a gateway statement offers (bit flags). */
+export const GatewayService = { Libp2p: 1, Smtp: 2 } as const;
+
+/** What a household says about its gateway (role 4). */
+export interface GatewayStatement {
+  /** Raw Ed25519 public key of the household's libp2p node; 32 zero bytes without libp2p. */
+  peerKey: Uint8Array;
+  /** GatewayService bits. */
+  services: number;
+  /** Mail domain for SMTP ('' without). */
+  domain: string;
+  /** Multiaddrs (text) where the gateway can be dialled; at most 8. */
+  addrs: string[];
+}
+
+export const MAX_GATEWAY_ADDRS = 8;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const ADDR = /^[\x21-\x7e]{1,200}$/;
+
+/** True for a lowercase DNS name usable as a mail domain. */
+export function isValidMailDomain(domain: string): boolean {
+  return DOMAIN.test(domain);
+}
+
+export function encodeGatewayStatement(statement: GatewayStatement): Uint8Array {
+  const { peerKey, services, domain, addrs } = statement;
+  if (!(peerKey instanceof Uint8Array) || peerKey.length !== 32) throw new MeshError('KEY_INVALID', 'the libp2p peer key must be 32 bytes');
+  if (!Number.isInteger(services) || services < 0 || services > 3) throw new MeshError('GATEWAY_INVALID', `unknown gateway services ${services}`);
+  if (domain !== '' && !isValidMailDomain(domain)) throw new MeshError('GATEWAY_INVALID', `"${domain}" is not a mail domain`);
+  if (addrs.length > MAX_GATEWAY_ADDRS || addrs.some((a) => !ADDR.test(a))) {
+    throw new MeshError('GATEWAY_INVALID', `a gateway names at most ${MAX_GATEWAY_ADDRS} addresses of 1-200 printable characters`);
+  }
+  const w = new ByteWriter(128).u8(DIRECTORY_VERSION).u8(DirectoryRole.Gateway).bytes(peerKey).u8(services).lengthPrefixed(utf8(domain)).u8(addrs.length);
+  for (const a of addrs) w.lengthPrefixed(utf8(a));
+  return w.finish();
+}
+
+export function decodeGatewayStatement(payload: Uint8Array): GatewayStatement {
+  const r = new ByteReader(payload, 'gateway statement', 'DIRECTORY_MALFORMED');
+  const version = r.u8();
+  if (version !== DIRECTORY_VERSION) throw new MeshError('DIRECTORY_VERSION', `unknown directory entry version ${version}`);
+  if (r.u8() !== DirectoryRole.Gateway) throw new MeshError('DIRECTORY_MALFORMED', 'not a gateway statement');
+  const peerKey = Uint8Array.from(r.bytes(32));
+  const services = r.u8();
+  if (services > 3) throw new MeshError('DIRECTORY_MALFORMED', `unknown gateway services ${services}`);
+  let domain: string;
+  const addrs: string[] = [];
+  try {
+    domain = fromUtf8(r.lengthPrefixed(253), 'gateway domain');
+    const n = r.u8();
+    if (n > MAX_GATEWAY_ADDRS) throw new MeshError('DIRECTORY_MALFORMED', `a gateway statement names ${n} addresses`);
+    for (let i = 0; i < n; i++) addrs.push(fromUtf8(r.lengthPrefixed(200), 'gateway address'));
+    r.end();
+  } catch (cause) {
+    throw new MeshError('DIRECTORY_MALFORMED', 'gateway statement is malformed', { cause });
+  }
+  if (domain !== '' && !isValidMailDomain(domain)) throw new MeshError('DIRECTORY_MALFORMED', `gateway domain "${domain}" is not valid`);
+  if (addrs.some((a) => !ADDR.test(a))) throw new MeshError('DIRECTORY_MALFORMED', 'gateway address is not printable ASCII');
+  return { peerKey, services, domain, addrs };
 }
 
 export interface DirectoryEntry {
@@ -69,6 +152,7 @@ export function decodeDirectoryEntry(payload: Uint8Array): DirectoryEntry {
   const version = r.u8();
   if (version !== DIRECTORY_VERSION) throw new MeshError('DIRECTORY_VERSION', `unknown directory entry version ${version}`);
   const role = r.u8();
+  if (role === DirectoryRole.Gateway) throw new MeshError('DIRECTORY_MALFORMED', 'a gateway statement decodes with decodeGatewayStatement');
   if (role > DirectoryRole.Vouch) throw new MeshError('DIRECTORY_MALFORMED', `unknown directory role ${role}`);
   const signingKey = Uint8Array.from(r.bytes(32));
   const agreementKey = Uint8Array.from(r.bytes(32));
@@ -98,6 +182,12 @@ export interface KnownHousehold extends PublicIdentity {
   seq: number;
 }
 
+/** A household's newest gateway statement. */
+export interface KnownGateway extends GatewayStatement {
+  household: KnownHousehold;
+  seq: number;
+}
+
 export interface KnownMember extends PublicIdentity {
   name: string;
   household: KnownHousehold;
@@ -116,10 +206,12 @@ export class Directory {
   private readonly agreementKeys = new Map<string, KnownMember | KnownHousehold>(); // X25519 key id hex → owner
   private readonly authors = new Map<string, KnownHousehold>(); // signing key id hex (household or member) → household
   private readonly vouches = new Map<string, Set<string>>(); // vouched household key id hex → voucher key id hexes
+  private readonly gatewayStatements = new Map<string, KnownGateway>(); // household key id hex → newest statement
 
   /** Apply a verified Directory record; returns false when it is not one the directory can use. */
   apply(record: Record, authorKey: Uint8Array): boolean {
     if (record.kind !== RecordKind.Directory) return false;
+    if (record.payload[1] === DirectoryRole.Gateway) return this.applyGateway(record, authorKey);
     let entry: DirectoryEntry;
     try {
       entry = decodeDirectoryEntry(record.payload);
@@ -173,6 +265,41 @@ export class Directory {
     this.addKey(entry.signingKey);
     this.agreementKeys.set(toHex(keyId(entry.agreementKey)), member);
     return true;
+  }
+
+  private applyGateway(record: Record, authorKey: Uint8Array): boolean {
+    let statement: GatewayStatement;
+    try {
+      statement = decodeGatewayStatement(record.payload);
+    } catch {
+      return false;
+    }
+    if (!equalBytes(record.feed, directoryFeed(authorKey))) return false;
+    // Only the household key itself speaks for the household's gateway.
+    const household = this.households.get(toHex(keyId(authorKey)));
+    if (!household || !equalBytes(household.signingKey, authorKey)) return false;
+    const existing = this.gatewayStatements.get(toHex(household.id));
+    if (existing && existing.seq >= record.seq) return false;
+    this.gatewayStatements.set(toHex(household.id), { ...statement, household, seq: record.seq });
+    return true;
+  }
+
+  /** The newest gateway statement of a household, if it made one (withdrawn ones included). */
+  gateway(household: Uint8Array): KnownGateway | undefined {
+    return this.gatewayStatements.get(toHex(household));
+  }
+
+  /** Households offering any gateway service now. */
+  gateways(): KnownGateway[] {
+    return [...this.gatewayStatements.values()].filter((g) => g.services !== 0);
+  }
+
+  /** The household a libp2p peer key is bound to by a gateway statement. */
+  householdOfPeerKey(peerKey: Uint8Array): KnownHousehold | undefined {
+    for (const g of this.gatewayStatements.values()) {
+      if (g.services & GatewayService.Libp2p && equalBytes(g.peerKey, peerKey)) return g.household;
+    }
+    return undefined;
   }
 
   private addKey(signingKey: Uint8Array): void {

@@ -16,7 +16,8 @@ export const startCommand: Command = {
   name: 'start',
   summary:
     'Run the household node: the record store, sync over every link, the HTTP API and the portal. Creates the household identity on first run (named after the host) if "citizen init" was not run. Stops cleanly on SIGINT/SIGTERM.',
-  usage: 'citizen start [--portal HOST:PORT] [--host-name NAME]... [--link SPEC]... [--data DIR]',
+  usage:
+    'citizen start [--portal HOST:PORT] [--host-name NAME]... [--link SPEC]... [--lan] [--p2p-listen MULTIADDR]... [--p2p-peer MULTIADDR]... [--data DIR]',
   help: [
     '  --portal HOST:PORT  where the portal and API listen (default 127.0.0.1:8080)',
     '  --host-name NAME    another name the portal answers to, e.g. rose.local (repeatable)',
@@ -39,8 +40,8 @@ export const startCommand: Command = {
   },
   async run(args, io) {
     const portal = parseHostPort(stringOption(args, 'portal') ?? '127.0.0.1:8080', '--portal');
-    const unavailable = ['p2p-listen', 'p2p-peer'].filter((o) => listOption(args, o).length > 0);
-    for (const o of ['lan', 'smtp-listen', 'mail-domain', 'smtp-relay']) if (args.values[o] !== undefined) unavailable.push(o);
+    const unavailable: string[] = [];
+    for (const o of ['smtp-listen', 'mail-domain', 'smtp-relay']) if (args.values[o] !== undefined) unavailable.push(o);
     if (unavailable.length > 0) {
       throw new AppError('NOT_AVAILABLE', `--${unavailable[0]} is not available in this version yet: the node runs without links for now`, 2);
     }
@@ -49,6 +50,11 @@ export const startCommand: Command = {
       portal,
       hostNames: listOption(args, 'host-name'),
       links: listOption(args, 'link'),
+      gateway: {
+        p2pListen: listOption(args, 'p2p-listen'),
+        p2pPeers: listOption(args, 'p2p-peer'),
+        lan: args.values.lan === true,
+      },
       log: io.out,
     });
     const signal = await io.stopSignal();

@@ -19,6 +19,7 @@ import { Files } from '../files/files.ts';
 import { agreementKeyHex, createEvents } from './events.ts';
 import { createAccounts } from './accounts.ts';
 import { DataDir, nameFromHost } from './data-dir.ts';
+import { keepGatewayAnnounced, openP2pLink, p2pStatus, wantsP2p, type GatewayOptions, type P2pStatus } from './gateways.ts';
 import { createHttpApi } from './http-api.ts';
 import { openLinks, type LinkFactoryDeps, type OpenedLink } from './links.ts';
 import { renderMetrics } from './metrics.ts';
@@ -44,6 +45,8 @@ export interface DaemonOptions {
   log?: (line: string) => void;
   /** Largest file upload in bytes (default 16 MiB). */
   maxFileBytes?: number;
+  /** Internet and LAN gateways: libp2p, mDNS, SMTP (SPEC §2). */
+  gateway?: GatewayOptions;
 }
 
 export interface Daemon {
@@ -55,7 +58,7 @@ export interface Daemon {
 }
 
 /** The status object of SPEC §4, from a node (running or opened read-only by the CLI). */
-export async function statusOf(node: MeshNode, running?: { sync: Sync; links: OpenedLink[] }): Promise<StatusView> {
+export async function statusOf(node: MeshNode, running?: { sync: Sync; links: OpenedLink[]; p2p?: () => P2pStatus | null }): Promise<StatusView> {
   const stats = await node.store.stats();
   const syncStats = running?.sync.stats();
   const links = (running?.links ?? []).map(({ link, governor, region }, i) => {
@@ -76,7 +79,7 @@ export async function statusOf(node: MeshNode, running?: { sync: Sync; links: Op
     sync_queue: syncStats?.queue ?? 0,
     records: stats.records,
     households_known: node.directory.householdCount,
-    p2p: null,
+    p2p: running?.p2p?.() ?? null,
     store_bytes: stats.bytes,
     authors: stats.authors,
     flagged_authors: stats.flagged,
@@ -138,7 +141,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await node.store.close();
     throw err;
   }
-  const sync = new Sync({ node, clock, timer: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) } }, options.sync);
+  const gatewayOptions = options.gateway ?? {};
+  let p2p: Awaited<ReturnType<typeof openP2pLink>>;
+  try {
+    p2p = await openP2pLink(gatewayOptions, { node, clock, log });
+  } catch (err) {
+    await node.stop();
+    await node.store.close();
+    throw err;
+  }
+  if (p2p) links.push({ link: p2p, governor: null, region: null });
+  const syncOptions = { ...options.sync, gateway: options.sync?.gateway ?? (wantsP2p(gatewayOptions) || gatewayOptions.smtpListen !== undefined) };
+  const sync = new Sync({ node, clock, timer: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) } }, syncOptions);
   for (const { link } of links) sync.addLink(link);
   const accounts = createAccounts(dir.accountsPath);
   // Accounts may be added by `citizen user add` while the node runs: certify members on use.
@@ -161,8 +175,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     files: new Files({ ...apps, ...(options.maxFileBytes ? { maxBytes: options.maxFileBytes } : {}) }),
     events,
     directory: async () => node.directory.allHouseholds().flatMap((h) => [...h.members.keys()].map((m) => `${m}@${h.name}`)).sort(),
-    status: () => statusOf(node, { sync, links }),
-    metrics: async () => renderMetrics(node, await statusOf(node, { sync, links })),
+    status: () => statusOf(node, { sync, links, p2p: () => p2pStatus(p2p) }),
+    metrics: async () => renderMetrics(node, await statusOf(node, { sync, links, p2p: () => p2pStatus(p2p) })),
   };
   let setupToken: { value: string; consume(): void } | null = null;
   if (!(await accounts.hasAdmin())) {
@@ -198,6 +212,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
   }
   await sync.start();
+  const stopAnnouncing = keepGatewayAnnounced(gatewayOptions, { node, p2p, log });
   // A radio unplugged at boot is normal life: the node runs, and keeps trying the link.
   const retries = new Set<NodeJS.Timeout>();
   let stopping = false;
@@ -218,6 +233,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   };
   for (const { link } of links) await bringUp(link, 0);
+  if (p2p?.up) log(`libp2p peer ${p2p.peerId}: ${p2p.addrs().join(' ')}`);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.portal.port;
   const host = options.portal.host.includes(':') ? `[${options.portal.host}]` : options.portal.host;
@@ -248,6 +264,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       if (stopped) return;
       stopped = true;
       clearInterval(expiry);
+      stopAnnouncing();
       stopping = true;
       for (const retry of retries) clearTimeout(retry);
       await app.close();

@@ -1,0 +1,108 @@
+/**
+ * The internet and LAN gateways of `citizen start` (SPEC §2: --p2p-listen, --p2p-peer, --lan,
+ * --smtp-listen, --mail-domain, --smtp-relay), built from gateway/ and wired to this node:
+ * the libp2p link (synced over like any other link), the gateway statement in the directory,
+ * and the SMTP bridge.
+ */
+import type { Clock } from '../../mesh/clock.ts';
+import { fromHex } from '../../mesh/bytes.ts';
+import { GatewayService } from '../../mesh/directory.ts';
+import type { MeshNode } from '../../mesh/node.ts';
+import { announceGateway, NO_PEER_KEY } from '../../gateway/announce.ts';
+import type { Libp2pGatewayStats, Libp2pLink } from '../../gateway/libp2p-link.ts';
+import { GatewayError } from '../../gateway/errors.ts';
+import { AppError } from '../errors.ts';
+
+export interface GatewayOptions {
+  /** --p2p-listen multiaddrs. */
+  p2pListen?: string[];
+  /** --p2p-peer multiaddrs (ending in /p2p/<id>). */
+  p2pPeers?: string[];
+  /** --lan: libp2p with mDNS discovery (listens on every interface unless --p2p-listen says where). */
+  lan?: boolean;
+  /** --smtp-listen */
+  smtpListen?: { host: string; port: number };
+  /** --mail-domain */
+  mailDomain?: string;
+  /** --smtp-relay */
+  smtpRelay?: string;
+  /** mDNS query interval (tests shorten it). */
+  lanIntervalMs?: number;
+}
+
+/** `p2p` in /api/status (SPEC §4), with the gateway's counters. */
+export interface P2pStatus extends Omit<Libp2pGatewayStats, 'connections'> {
+  peer_id: string;
+  addrs: string[];
+  connections: number;
+}
+
+/** True when any libp2p flag was given. */
+export function wantsP2p(options: GatewayOptions): boolean {
+  return (options.p2pListen?.length ?? 0) > 0 || (options.p2pPeers?.length ?? 0) > 0 || options.lan === true;
+}
+
+/**
+ * The libp2p link for these options, or null when none was asked for. Its key is derived from
+ * the household's, so the peer id survives restarts. Throws AppError USAGE on a bad multiaddr.
+ */
+export async function openP2pLink(options: GatewayOptions, deps: { node: MeshNode; clock: Clock; log: (line: string) => void }): Promise<Libp2pLink | null> {
+  if (!wantsP2p(options)) return null;
+  const listen = options.p2pListen?.length ? options.p2pListen : options.lan ? ['/ip4/0.0.0.0/tcp/0'] : [];
+  // libp2p takes seconds to load on a Pi: only nodes that use it pay for it.
+  const { createLibp2pLink, deriveLibp2pSeed } = await import('../../gateway/libp2p-link.ts');
+  try {
+    return await createLibp2pLink(
+      {
+        keySeed: deriveLibp2pSeed(fromHex(deps.node.household.exportSecret().ed25519_seed)),
+        listen,
+        peers: options.p2pPeers ?? [],
+        mdns: options.lan ? { intervalMs: options.lanIntervalMs ?? 10_000 } : false,
+      },
+      {
+        clock: deps.clock,
+        log: deps.log,
+        householdOf: (key) => deps.node.directory.householdOfPeerKey(key)?.name ?? null,
+      },
+    );
+  } catch (err) {
+    if (err instanceof GatewayError) throw new AppError('USAGE', `--p2p: ${err.message}`, 2, { cause: err });
+    throw err;
+  }
+}
+
+/** The services this node offers as a gateway (GatewayService bits). */
+export function gatewayServices(options: GatewayOptions, p2p: Libp2pLink | null): number {
+  return (p2p ? GatewayService.Libp2p : 0) | (options.mailDomain && (options.smtpListen || options.smtpRelay) ? GatewayService.Smtp : 0);
+}
+
+/**
+ * Keep the household's gateway statement current: now, and whenever the libp2p link comes up
+ * (its addresses are known only then). Failures are logged, never thrown: the node runs on.
+ */
+export function keepGatewayAnnounced(options: GatewayOptions, deps: { node: MeshNode; p2p: Libp2pLink | null; log: (line: string) => void }): () => void {
+  const { node, p2p, log } = deps;
+  const services = gatewayServices(options, p2p);
+  const announce = () => {
+    if (services === 0) return;
+    announceGateway(node, {
+      peerKey: p2p ? p2p.peerKey : NO_PEER_KEY,
+      services,
+      domain: services & GatewayService.Smtp ? options.mailDomain! : '',
+      addrs: p2p ? p2p.addrs() : [],
+    }).catch((err: unknown) => log(`gateway statement not published: ${(err as Error).message}`));
+  };
+  if (!p2p) {
+    announce();
+    return () => undefined;
+  }
+  if (p2p.up) announce();
+  return p2p.on('up', announce);
+}
+
+/** The `p2p` object of /api/status, or null without libp2p. */
+export function p2pStatus(p2p: Libp2pLink | null): P2pStatus | null {
+  if (!p2p) return null;
+  return { peer_id: p2p.peerId, addrs: p2p.addrs(), ...p2p.gatewayStats() };
+}
+
