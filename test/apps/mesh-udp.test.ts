@@ -196,7 +196,7 @@ describe('mesh over UDP: a line of real households (issue 3)', function () {
     const dropped = (await status(lilac)).links[0]!.dropped;
     assert.ok((dropped['sync-malformed'] ?? 0) + (dropped['sync-version'] ?? 0) + (dropped['sync-type'] ?? 0) + (dropped['fragment-malformed'] ?? 0) > 0, JSON.stringify(dropped));
     assert.equal(dropped['beacon-forged'], 1, JSON.stringify(dropped));
-    assert.equal(dropped['beacon-replayed'], 1, JSON.stringify(dropped));
+    assert.ok((dropped['beacon-replayed'] ?? 0) >= 1, JSON.stringify(dropped)); // ours, and any same-second duplicate of an honest beacon
     assert.ok((dropped['fragment-evicted'] ?? 0) > 0, `partial messages of the fragment storm were evicted: ${JSON.stringify(dropped)}`);
   });
 
