@@ -354,6 +354,15 @@ export class Sync {
   // ---- link life ----
 
   #linkUp(state: LinkState): void {
+    // A radio tells its real preset (so its speed) only once connected: time the link now.
+    const timing = { ...linkTiming(state.link), ...this.#timing };
+    if (JSON.stringify(timing) !== JSON.stringify(state.timing)) {
+      state.trickle.stop();
+      state.timing = timing;
+      state.slow = state.link.bitRate < 1_000_000;
+      state.trickle = new Trickle(timing, { timer: this.#timer, random: this.#random }, () => this.#summarise(state));
+      state.sentRecently = new HeardFilter({ maxAgeMs: 2 * timing.iminMs }, this.#clock);
+    }
     // Back (or new): whatever we sent before may not have been heard; reconcile at Imin.
     state.sentRecently.clear();
     state.trickle.start();
