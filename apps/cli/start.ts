@@ -1,6 +1,7 @@
 /** `citizen start`: run the node until SIGINT/SIGTERM. */
 import { resolve } from 'node:path';
 import { startDaemon } from '../daemon/daemon.ts';
+import { isValidMailDomain } from '../../mesh/directory.ts';
 import { AppError } from '../errors.ts';
 import { dataDirOf, listOption, stringOption, type Command } from './command.ts';
 
@@ -17,7 +18,7 @@ export const startCommand: Command = {
   summary:
     'Run the household node: the record store, sync over every link, the HTTP API and the portal. Creates the household identity on first run (named after the host) if "citizen init" was not run. Stops cleanly on SIGINT/SIGTERM.',
   usage:
-    'citizen start [--portal HOST:PORT] [--host-name NAME]... [--link SPEC]... [--lan] [--p2p-listen MULTIADDR]... [--p2p-peer MULTIADDR]... [--data DIR]',
+    'citizen start [--portal HOST:PORT] [--host-name NAME]... [--link SPEC]... [--lan] [--p2p-listen MULTIADDR]... [--p2p-peer MULTIADDR]... [--smtp-listen HOST:PORT] [--mail-domain DOMAIN] [--smtp-relay URL] [--data DIR]',
   help: [
     '  --portal HOST:PORT  where the portal and API listen (default 127.0.0.1:8080)',
     '  --host-name NAME    another name the portal answers to, e.g. rose.local (repeatable)',
@@ -40,11 +41,12 @@ export const startCommand: Command = {
   },
   async run(args, io) {
     const portal = parseHostPort(stringOption(args, 'portal') ?? '127.0.0.1:8080', '--portal');
-    const unavailable: string[] = [];
-    for (const o of ['smtp-listen', 'mail-domain', 'smtp-relay']) if (args.values[o] !== undefined) unavailable.push(o);
-    if (unavailable.length > 0) {
-      throw new AppError('NOT_AVAILABLE', `--${unavailable[0]} is not available in this version yet: the node runs without links for now`, 2);
-    }
+    const smtpListen = stringOption(args, 'smtp-listen');
+    const mailDomain = stringOption(args, 'mail-domain')?.toLowerCase();
+    const smtpRelay = stringOption(args, 'smtp-relay');
+    if ((smtpListen || smtpRelay) && !mailDomain) throw new AppError('USAGE', '--smtp-listen and --smtp-relay need --mail-domain DOMAIN', 2);
+    if (mailDomain && !isValidMailDomain(mailDomain)) throw new AppError('USAGE', `--mail-domain must be a domain name such as mesh.example.org; got "${mailDomain}"`, 2);
+    if (smtpRelay && !/^smtps?:\/\//.test(smtpRelay)) throw new AppError('USAGE', `--smtp-relay must be smtp://[USER:PASS@]HOST:PORT; got "${smtpRelay}"`, 2);
     const daemon = await startDaemon({
       dataDir: resolve(dataDirOf(args, io)),
       portal,
@@ -54,6 +56,10 @@ export const startCommand: Command = {
         p2pListen: listOption(args, 'p2p-listen'),
         p2pPeers: listOption(args, 'p2p-peer'),
         lan: args.values.lan === true,
+        ...(smtpListen ? { smtpListen: parseHostPort(smtpListen, '--smtp-listen') } : {}),
+        ...(mailDomain ? { mailDomain } : {}),
+        ...(smtpRelay ? { smtpRelay } : {}),
+        ...(process.env.CITIZEN_SMTP_RETRY_MS ? { smtpRetryBaseMs: Number(process.env.CITIZEN_SMTP_RETRY_MS) } : {}),
       },
       log: io.out,
     });

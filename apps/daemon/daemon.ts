@@ -19,7 +19,7 @@ import { Files } from '../files/files.ts';
 import { agreementKeyHex, createEvents } from './events.ts';
 import { createAccounts } from './accounts.ts';
 import { DataDir, nameFromHost } from './data-dir.ts';
-import { keepGatewayAnnounced, openP2pLink, p2pStatus, wantsP2p, type GatewayOptions, type P2pStatus } from './gateways.ts';
+import { keepGatewayAnnounced, openP2pLink, openSmtp, p2pStatus, wantsP2p, type GatewayOptions, type P2pStatus } from './gateways.ts';
 import { createHttpApi } from './http-api.ts';
 import { openLinks, type LinkFactoryDeps, type OpenedLink } from './links.ts';
 import { renderMetrics } from './metrics.ts';
@@ -165,6 +165,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const mail = new Mailbox({ node, memberIdentity, isLocalMember: async (name) => (await accounts.get(name)) !== null });
   await mail.flushOutbox();
+  const smtp = await openSmtp(gatewayOptions, { node, mailbox: mail, log }).catch(async (err: unknown) => {
+    await node.stop();
+    await node.store.close();
+    throw err;
+  });
   const apps = { node, memberIdentity };
   const events = createEvents({ node, agreementKeyId: async (name) => agreementKeyHex((await memberIdentity(name)).agreementKey) });
   const services: NodeServices = {
@@ -199,6 +204,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     await app.listen({ host: options.portal.host, port: options.portal.port });
   } catch (cause) {
+    await smtp?.stop();
     await node.stop();
     await node.store.close();
     const code = (cause as { code?: string }).code;
@@ -268,6 +274,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       stopping = true;
       for (const retry of retries) clearTimeout(retry);
       await app.close();
+      await smtp?.stop();
       await sync.stop();
       for (const { link } of links) await link.stop();
       await node.stop();

@@ -12,6 +12,10 @@ import { announceGateway, NO_PEER_KEY } from '../../gateway/announce.ts';
 import type { Libp2pGatewayStats, Libp2pLink } from '../../gateway/libp2p-link.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { AppError } from '../errors.ts';
+import { MailGateway } from '../mail/mail-gateway.ts';
+import type { Mailbox } from '../mail/mailbox.ts';
+import type { SmtpInStats } from '../../gateway/smtp-in.ts';
+import type { SmtpRelayStats } from '../../gateway/smtp-out.ts';
 
 export interface GatewayOptions {
   /** --p2p-listen multiaddrs. */
@@ -28,6 +32,8 @@ export interface GatewayOptions {
   smtpRelay?: string;
   /** mDNS query interval (tests shorten it). */
   lanIntervalMs?: number;
+  /** First SMTP retry delay in ms (tests shorten it). */
+  smtpRetryBaseMs?: number;
 }
 
 /** `p2p` in /api/status (SPEC §4), with the gateway's counters. */
@@ -106,3 +112,61 @@ export function p2pStatus(p2p: Libp2pLink | null): P2pStatus | null {
   return { peer_id: p2p.peerId, addrs: p2p.addrs(), ...p2p.gatewayStats() };
 }
 
+
+/** The SMTP bridge of a node: the server for --smtp-listen and the relay for --smtp-relay. */
+export interface SmtpParts {
+  stop(): Promise<void>;
+  status(): { domain: string; listen: string | null; in: SmtpInStats | null; out: SmtpRelayStats | null };
+}
+
+/**
+ * Start the SMTP bridge when --mail-domain came with --smtp-listen and/or --smtp-relay; null
+ * otherwise. Throws AppError USAGE on bad options and PORT_IN_USE when the port is taken.
+ */
+export async function openSmtp(options: GatewayOptions, deps: { node: MeshNode; mailbox: Mailbox; log: (line: string) => void }): Promise<SmtpParts | null> {
+  if (!options.mailDomain || (!options.smtpListen && !options.smtpRelay)) return null;
+  const domain = options.mailDomain;
+  const { createSmtpIn } = await import('../../gateway/smtp-in.ts');
+  const { createSmtpRelay } = await import('../../gateway/smtp-out.ts');
+  let gateway: MailGateway | undefined;
+  let relay: ReturnType<typeof createSmtpRelay> | undefined;
+  try {
+    if (options.smtpRelay) {
+      relay = createSmtpRelay(
+        { url: options.smtpRelay, ...(options.smtpRetryBaseMs !== undefined ? { retryBaseMs: options.smtpRetryBaseMs } : {}) },
+        { onSent: (m) => gateway!.sent(m), onFailed: (m, reason) => gateway!.failed(m, reason), log: deps.log },
+      );
+    }
+  } catch (err) {
+    if (err instanceof GatewayError) throw new AppError('USAGE', err.message, 2, { cause: err });
+    throw err;
+  }
+  gateway = new MailGateway({ node: deps.node, mailbox: deps.mailbox, domain, ...(relay ? { relay } : {}), log: deps.log });
+  const server = options.smtpListen
+    ? createSmtpIn({ host: options.smtpListen.host, port: options.smtpListen.port, domain }, { isMember: gateway.isMember, deliver: gateway.deliver, log: deps.log })
+    : undefined;
+  try {
+    await server?.start();
+  } catch (err) {
+    await relay?.stop();
+    const cause = (err as { cause?: { code?: string } }).cause;
+    if (cause?.code === 'EADDRINUSE') throw new AppError('PORT_IN_USE', `--smtp-listen: ${(err as Error).message}`, 500, { cause: err });
+    throw err;
+  }
+  await gateway.start();
+  const listen = server?.address();
+  if (listen) deps.log(`SMTP: mail for *.${domain} on ${listen.host}:${listen.port}`);
+  return {
+    async stop() {
+      gateway.stop();
+      await server?.stop();
+      await relay?.stop();
+    },
+    status: () => ({
+      domain,
+      listen: listen ? `${listen.host}:${listen.port}` : null,
+      in: server ? server.stats() : null,
+      out: relay ? relay.stats() : null,
+    }),
+  };
+}

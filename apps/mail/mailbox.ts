@@ -3,8 +3,11 @@
  * recipient (and to the sender, for the Sent folder) and stores it as a record that sync
  * carries; reading opens the sealed records addressed to the member.
  *
- * Addresses (SPEC §3): `member@household` inside the mesh. Internet addresses need a gateway
- * (a later issue) and are refused with a clear error until one exists.
+ * Addresses (SPEC §3): `member@household` inside the mesh; an internet address
+ * (`bob@example.org`) is sealed to a household that announced an SMTP gateway in the
+ * directory (gateway/announce.ts), which hands it to its smarthost (apps/mail/mail-gateway.ts).
+ * Without a known gateway, internet addresses are refused with `no_gateway`. Mail that came
+ * from the internet, and bounces, are signed by the gateway household itself.
  *
  * Mail to a member of another household whose keys have not reached this node yet waits in a
  * node-local outbox (the sender's own plaintext, on the sender's own node, never synced) and
@@ -13,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { toHex, utf8 } from '../../mesh/bytes.ts';
-import { isValidName } from '../../mesh/directory.ts';
+import { GatewayService, isValidName, type KnownGateway } from '../../mesh/directory.ts';
 import { keyId, type Identity } from '../../mesh/identity.ts';
 import type { MeshNode } from '../../mesh/node.ts';
 import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
@@ -25,6 +28,13 @@ import { decodeMail, encodeMail, MAX_MAIL_RECIPIENTS, MAX_SUBJECT_BYTES, type Ma
 /** Mail lives 30 days in the mesh unless delivered earlier. */
 export const MAIL_TTL_S = 30 * 24 * 3600;
 export const MAX_BODY_CHARS = 12_000;
+
+const INTERNET_ADDRESS = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?=.{1,253}$)[a-z0-9-]+(\.[a-z0-9-]+)+$/;
+
+/** True for an internet mail address (`bob@example.org`), as opposed to `member@household`. */
+export function isInternetAddress(address: string): boolean {
+  return INTERNET_ADDRESS.test(address) && !isValidName(address.slice(address.indexOf('@') + 1));
+}
 
 /** The feed a member's outgoing mail uses. */
 export function mailFeed(author: Uint8Array): Uint8Array {
@@ -74,7 +84,7 @@ export class Mailbox implements MailService {
     const run = async () => {
       for (const [key, value] of await this.deps.node.store.listLocal(OUTBOX)) {
         const entry = JSON.parse(value) as OutboxEntry;
-        if (entry.to.some((address) => !this.deps.node.directory.member(address))) continue;
+        if (entry.to.some((address) => !this.resolvable(address))) continue;
         const record = await this.publish(entry.user, entry.to, entry);
         await this.deps.node.store.putLocal(`mail-sent-as/${key.slice(OUTBOX.length)}`, toHex(record.id));
         await this.deps.node.store.deleteLocal(key);
@@ -82,6 +92,17 @@ export class Mailbox implements MailService {
     };
     this.flushing = this.flushing.then(run, run);
     return this.flushing;
+  }
+
+  /** The SMTP gateway internet mail goes through: our own household if it is one, else the first by name. */
+  mailGateway(): KnownGateway | undefined {
+    const gateways = this.deps.node.directory.gateways().filter((g) => g.services & GatewayService.Smtp);
+    const own = gateways.find((g) => toHex(g.household.id) === toHex(this.deps.node.household.id));
+    return own ?? gateways.sort((a, b) => a.household.name.localeCompare(b.household.name))[0];
+  }
+
+  private resolvable(address: string): boolean {
+    return isInternetAddress(address) ? this.mailGateway() !== undefined : this.deps.node.directory.member(address) !== undefined;
   }
 
   private address(member: string): string {
@@ -104,7 +125,9 @@ export class Mailbox implements MailService {
         throw new AppError('bad_address', `"${address}" is not a mail address; write member@household`);
       }
       if (!isValidName(household)) {
-        throw new AppError('no_gateway', `"${address}" is an internet address and this mesh has no mail gateway yet`);
+        if (!isInternetAddress(address)) throw new AppError('bad_address', `"${address}" is not a mail address`);
+        if (!this.mailGateway()) throw new AppError('no_gateway', `"${address}" is an internet address and no mail gateway is known in this mesh yet`);
+        continue;
       }
       if (household === node.householdName && !node.directory.member(address) && (await this.deps.isLocalMember?.(member))) {
         await this.deps.memberIdentity(member); // certifies a member added while the node runs
@@ -127,7 +150,10 @@ export class Mailbox implements MailService {
   /** Seal to every recipient and the sender, and publish. All recipients must be known. */
   private async publish(user: string, to: string[], input: { subject: string; body: string }): Promise<Record> {
     const { node } = this.deps;
-    const keys = to.map((address) => node.directory.member(address)!.agreementKey);
+    const keys = to.filter((a) => !isInternetAddress(a)).map((address) => node.directory.member(address)!.agreementKey);
+    // Internet recipients: the gateway household opens the mail to hand it to its smarthost.
+    const gateway = to.some(isInternetAddress) ? this.mailGateway() : undefined;
+    if (gateway && !keys.some((k) => toHex(k) === toHex(gateway.household.agreementKey))) keys.push(gateway.household.agreementKey);
     const sender = await this.deps.memberIdentity(user);
     if (!keys.some((k) => toHex(k) === toHex(sender.agreementKey))) keys.push(sender.agreementKey);
     const plaintext = encodeMail({ from: this.address(user), to, subject: input.subject, body: input.body });
@@ -139,6 +165,30 @@ export class Mailbox implements MailService {
       ttl: MAIL_TTL_S,
       payload: seal(plaintext, keys, sender.id, node.random),
     });
+  }
+
+  /**
+   * Publish mail signed by this household itself, sealed to mesh members `to` (all known):
+   * internet mail that the SMTP gateway took in, and bounces. `from` is shown as the sender.
+   * Throws AppError unknown_recipient when a recipient is not known.
+   */
+  async deliverAsHousehold(mail: { from: string; to: string[]; subject: string; body: string }): Promise<{ id: string }> {
+    const { node } = this.deps;
+    const keys = mail.to.map((address) => {
+      const member = node.directory.member(address);
+      if (!member) throw new AppError('unknown_recipient', `no member "${address}" is known`);
+      return member.agreementKey;
+    });
+    const plaintext = encodeMail({ from: mail.from, to: mail.to, subject: mail.subject.slice(0, 900), body: mail.body.slice(0, MAX_BODY_CHARS + 1000) });
+    const record = await node.publish(node.household, {
+      kind: RecordKind.Mail,
+      feed: mailFeed(node.household.id),
+      sealed: true,
+      priority: Priority.Urgent,
+      ttl: MAIL_TTL_S,
+      payload: seal(plaintext, keys, node.household.id, node.random),
+    });
+    return { id: toHex(record.id) };
   }
 
   async list(user: string, folder: 'inbox' | 'sent'): Promise<MailView[]> {
@@ -188,6 +238,11 @@ export class Mailbox implements MailService {
     await this.deps.node.store.putLocal(`mail-read/${user}/${id}`, '1');
   }
 
+  private isMailGateway(household: Uint8Array): boolean {
+    const g = this.deps.node.directory.gateway(household);
+    return g !== undefined && (g.services & GatewayService.Smtp) !== 0;
+  }
+
   private openMail(record: Record, me: Identity): OpenedMail | null {
     const key = `${toHex(me.id)}/${toHex(record.id)}`;
     if (this.cache.has(key)) return this.cache.get(key)!;
@@ -196,7 +251,12 @@ export class Mailbox implements MailService {
       const content = decodeMail(open(record.payload, me, record.author));
       // The sender is who signed the record, as the directory knows them, not what the text claims.
       const author = this.deps.node.directory.ownerOfSigningKey(record.author);
-      const from = author && 'household' in author ? `${author.name}@${author.household.name}` : content.from;
+      // A household signs only mail its SMTP gateway took in from the internet, and bounces:
+      // it may name an internet sender only if it announced itself as a mail gateway.
+      let from = content.from;
+      if (author && 'household' in author) from = `${author.name}@${author.household.name}`;
+      else if (author && !this.isMailGateway(author.id) && isInternetAddress(content.from)) from = `postmaster@${author.name}`;
+      else if (!author) from = content.from;
       opened = { content, from, record };
     } catch {
       opened = null; // not for this key, or forged: not shown

@@ -1,0 +1,115 @@
+/**
+ * The mesh side of an SMTP gateway household (issue 7):
+ *
+ *  - in: internet mail taken by gateway/smtp-in.ts is sealed at once to the mesh recipients
+ *    and signed by this household (Mailbox.deliverAsHousehold), so no plaintext stays here;
+ *  - out: mail sealed to this household's key with internet recipients is opened here and
+ *    handed to the smarthost (gateway/smtp-out.ts) with the envelope sender
+ *    `member@household.DOMAIN` of its authenticated author (the record's signer, never what
+ *    the text claims). A permanent failure comes back to the author as a mesh mail (a bounce).
+ *
+ * What has been handed over is remembered in the node-local store (`smtp-out/<record id>`:
+ * queued, sent or failed), so a restart resumes what was queued and sends nothing twice.
+ */
+import { toHex } from '../../mesh/bytes.ts';
+import { keyId } from '../../mesh/identity.ts';
+import type { MeshNode } from '../../mesh/node.ts';
+import { RecordKind, type Record } from '../../mesh/record.ts';
+import { open } from '../../mesh/seal.ts';
+import type { InboundMail } from '../../gateway/smtp-in.ts';
+import type { OutboundMail } from '../../gateway/smtp-out.ts';
+import { decodeMail } from './mail-codec.ts';
+import { isInternetAddress, type Mailbox } from './mailbox.ts';
+
+const STATE = 'smtp-out/';
+
+export interface MailGatewayDeps {
+  node: MeshNode;
+  mailbox: Mailbox;
+  /** The community's mail domain D. */
+  domain: string;
+  /** Where outgoing internet mail is queued; absent when this node has no --smtp-relay. */
+  relay?: { enqueue(mail: OutboundMail): void };
+  log?: (line: string) => void;
+}
+
+export class MailGateway {
+  #stopped = false;
+  readonly #onRecord = (record: Record): void => {
+    if (record.kind === RecordKind.Mail) void this.#outgoing(record).catch((err: unknown) => this.deps.log?.(`smtp: ${(err as Error).message}`));
+  };
+
+  constructor(private readonly deps: MailGatewayDeps) {}
+
+  /** Resume what was queued before a restart and take new mail as it arrives. */
+  async start(): Promise<void> {
+    if (!this.deps.relay) return;
+    this.deps.node.on('record', this.#onRecord);
+    const mine = await this.deps.node.store.byRecipient(keyId(this.deps.node.household.agreementKey));
+    for (const record of mine) if (record.kind === RecordKind.Mail) await this.#outgoing(record);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.deps.node.off('record', this.#onRecord);
+  }
+
+  /** True when `member@household` is a member the mesh knows (for RCPT TO). */
+  isMember = (address: string): boolean => this.deps.node.directory.member(address) !== undefined;
+
+  /** Seal an internet mail to its mesh recipients at once. */
+  deliver = async (mail: InboundMail): Promise<void> => {
+    await this.deps.mailbox.deliverAsHousehold({ from: mail.from, to: mail.to, subject: mail.subject, body: mail.body });
+  };
+
+  async #outgoing(record: Record): Promise<void> {
+    const { node, relay } = this.deps;
+    if (!relay || this.#stopped) return;
+    const id = toHex(record.id);
+    const state = await node.store.getLocal(`${STATE}${id}`);
+    if (state === 'sent' || state === 'failed') return;
+    let content;
+    try {
+      content = decodeMail(open(record.payload, node.household, record.author));
+    } catch {
+      return; // not sealed to this household, or not readable
+    }
+    const internet = content.to.filter(isInternetAddress);
+    if (internet.length === 0) return;
+    const author = node.directory.ownerOfSigningKey(record.author);
+    if (!author || !('household' in author)) return; // only members send internet mail
+    await node.store.putLocal(`${STATE}${id}`, 'queued');
+    relay.enqueue({
+      id,
+      envelopeFrom: `${author.name}@${author.household.name}.${this.deps.domain}`,
+      to: internet,
+      subject: content.subject,
+      body: content.body,
+    });
+  }
+
+  /** The smarthost took a mail. */
+  sent = async (mail: OutboundMail): Promise<void> => {
+    await this.deps.node.store.putLocal(`${STATE}${mail.id}`, 'sent');
+  };
+
+  /** The smarthost will never take a mail: bounce it to its author inside the mesh. */
+  failed = async (mail: OutboundMail, reason: string): Promise<void> => {
+    const { node, domain } = this.deps;
+    await node.store.putLocal(`${STATE}${mail.id}`, 'failed');
+    const author = mail.envelopeFrom.replace(new RegExp(`\\.${domain.replaceAll('.', '\\.')}$`), '');
+    await this.deps.mailbox.deliverAsHousehold({
+      from: `mailer-daemon@${node.householdName}`,
+      to: [author],
+      subject: `Undeliverable: ${mail.subject}`,
+      body: [
+        `Your mail to ${mail.to.join(', ')} could not be delivered by the mail gateway of ${node.householdName}.`,
+        '',
+        `The mail server answered: ${reason}`,
+        '',
+        '--- your mail ---',
+        mail.body,
+      ].join('\n'),
+    });
+  };
+}

@@ -1,0 +1,215 @@
+/**
+ * SMTP in (issue 7): internet mail for `--mail-domain D` enters the mesh here. `alice@rose.D`
+ * is mesh member `alice@rose`. The gateway is never an open relay:
+ *
+ *   RCPT TO another domain              550 5.7.1 relaying denied
+ *   RCPT TO an unknown member of D      550 5.1.1 no such member
+ *   more than `maxRecipients` RCPTs     452 4.5.3 too many recipients
+ *   a message over `maxBytes`           552 5.3.4 (SIZE is announced in EHLO)
+ *   MIME that cannot be parsed          550 5.6.0
+ *   a client idle for `idleTimeoutMs`   disconnected (slow-loris)
+ *
+ * Each message is parsed (mailparser: subject, text, attachments named in the body) and
+ * handed to `deliver`, which seals it to the recipients at once, so the gateway keeps no
+ * plaintext once the message is in the mesh. Every refusal is counted by reason.
+ */
+import type { AddressInfo } from 'node:net';
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream } from 'smtp-server';
+import { isValidMailDomain } from '../mesh/directory.ts';
+import { GatewayError } from './errors.ts';
+
+/** One internet mail on its way into the mesh. */
+export interface InboundMail {
+  /** The internet sender as the message names it (From:, else the envelope sender). */
+  from: string;
+  /** The envelope sender (MAIL FROM), '' for a bounce. */
+  envelopeFrom: string;
+  /** Mesh addresses `member@household`. */
+  to: string[];
+  subject: string;
+  body: string;
+}
+
+export interface SmtpInOptions {
+  host: string;
+  port: number;
+  /** The community's mail domain D. */
+  domain: string;
+  /** Largest message in bytes. Default 1 MiB (mail travels a mesh; big files go as files). */
+  maxBytes?: number;
+  /** Recipients per message. Default 16. */
+  maxRecipients?: number;
+  /** Concurrent clients. Default 32. */
+  maxClients?: number;
+  /** A client silent this long is disconnected. Default 60 s. */
+  idleTimeoutMs?: number;
+  /** Longest body carried into the mesh (characters); the rest is cut with a note. Default 12 000. */
+  maxBodyChars?: number;
+}
+
+export interface SmtpInDeps {
+  /** True when `member@household` is a known member of the mesh. */
+  isMember(address: string): boolean;
+  /** Seal and publish one mail into the mesh. */
+  deliver(mail: InboundMail): Promise<void>;
+  log?: (line: string) => void;
+}
+
+export interface SmtpInStats {
+  accepted: number;
+  /** Refusals by reason: relay, unknown-recipient, too-many-recipients, size, malformed, deliver-failed. */
+  refused: { [reason: string]: number };
+}
+
+export interface SmtpIn {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Where it listens (the real port when asked for port 0); undefined while stopped. */
+  address(): { host: string; port: number } | undefined;
+  stats(): SmtpInStats;
+}
+
+function smtpError(code: number, message: string): Error {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+/** `alice@rose.D` → `alice@rose`, or null when the address is not in domain D. */
+export function meshAddressOf(address: string, domain: string): string | null {
+  const lower = address.trim().toLowerCase();
+  const at = lower.lastIndexOf('@');
+  if (at < 1) return null;
+  const suffix = `.${domain}`;
+  const host = lower.slice(at + 1);
+  if (!host.endsWith(suffix)) return null;
+  const household = host.slice(0, -suffix.length);
+  const member = lower.slice(0, at);
+  return /^[a-z0-9-]{1,32}$/.test(household) && /^[a-z0-9-]{1,32}$/.test(member) ? `${member}@${household}` : null;
+}
+
+function bodyOf(parsed: ParsedMail, maxChars: number): string {
+  let body = (parsed.text ?? (typeof parsed.html === 'string' ? parsed.html.replace(/<[^>]*>/g, ' ') : '')).trim();
+  const notes = (parsed.attachments ?? []).map((a) => `[attachment not carried into the mesh: ${a.filename ?? 'unnamed'} (${a.contentType}, ${a.size} bytes)]`);
+  if (body.length > maxChars) body = `${body.slice(0, maxChars)}\n[cut: the message was longer than ${maxChars} characters]`;
+  return notes.length ? `${body}\n\n${notes.join('\n')}` : body;
+}
+
+class SmtpInImpl implements SmtpIn {
+  readonly #options: Required<SmtpInOptions>;
+  readonly #deps: SmtpInDeps;
+  readonly #refused = new Map<string, number>();
+  #accepted = 0;
+  #server: SMTPServer | undefined;
+  #address: { host: string; port: number } | undefined;
+
+  constructor(options: SmtpInOptions, deps: SmtpInDeps) {
+    if (!isValidMailDomain(options.domain)) throw new GatewayError('SMTP_OPTIONS_INVALID', `"${options.domain}" is not a mail domain`);
+    this.#options = {
+      maxBytes: 1024 * 1024,
+      maxRecipients: 16,
+      maxClients: 32,
+      idleTimeoutMs: 60_000,
+      maxBodyChars: 12_000,
+      ...options,
+    };
+    this.#deps = deps;
+  }
+
+  #refuse(reason: string, code: number, message: string): Error {
+    this.#refused.set(reason, (this.#refused.get(reason) ?? 0) + 1);
+    return smtpError(code, message);
+  }
+
+  async start(): Promise<void> {
+    if (this.#server) return;
+    const o = this.#options;
+    const server = new SMTPServer({
+      name: o.domain,
+      banner: `Citizen Cloud mail gateway for ${o.domain}`,
+      size: o.maxBytes,
+      authOptional: true,
+      disabledCommands: ['AUTH', 'STARTTLS'],
+      maxClients: o.maxClients,
+      socketTimeout: o.idleTimeoutMs,
+      closeTimeout: 1000,
+      logger: false,
+      onRcptTo: (address, session, callback) => callback(this.#checkRecipient(address, session.envelope.rcptTo.length)),
+      onData: (stream, session, callback) => {
+        void this.#receive(stream, session.envelope.mailFrom, session.envelope.rcptTo).then(
+          () => callback(),
+          (err: Error) => callback(err),
+        );
+      },
+    });
+    server.on('error', (err) => this.#deps.log?.(`smtp: ${err.message}`));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(new GatewayError('SMTP_LISTEN_FAILED', `cannot listen on ${o.host}:${o.port}: ${err.message}`, { cause: err }));
+      server.server.once('error', onError);
+      server.listen(o.port, o.host, () => {
+        server.server.off('error', onError);
+        resolve();
+      });
+    });
+    this.#server = server;
+    const address = server.server.address() as AddressInfo;
+    this.#address = { host: o.host, port: address.port };
+  }
+
+  #checkRecipient(address: SMTPServerAddress, already: number): Error | null {
+    const mesh = meshAddressOf(address.address, this.#options.domain);
+    if (!mesh) return this.#refuse('relay', 550, `5.7.1 <${address.address}>: relaying denied; this gateway only takes mail for *.${this.#options.domain}`);
+    if (!this.#deps.isMember(mesh)) return this.#refuse('unknown-recipient', 550, `5.1.1 <${address.address}>: no such member in the mesh`);
+    if (already >= this.#options.maxRecipients) return this.#refuse('too-many-recipients', 452, '4.5.3 too many recipients');
+    return null;
+  }
+
+  async #receive(stream: SMTPServerDataStream, mailFrom: SMTPServerAddress | false, rcptTo: SMTPServerAddress[]): Promise<void> {
+    // Collect at most maxBytes; past that the rest is read and thrown away, never held.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size <= this.#options.maxBytes) chunks.push(chunk);
+    }
+    if (stream.sizeExceeded || size > this.#options.maxBytes) {
+      throw this.#refuse('size', 552, `5.3.4 message exceeds the fixed maximum size of ${this.#options.maxBytes} bytes`);
+    }
+    let parsed: ParsedMail;
+    try {
+      parsed = await simpleParser(Buffer.concat(chunks), { skipHtmlToText: false, maxHtmlLengthToParse: this.#options.maxBytes });
+    } catch {
+      throw this.#refuse('malformed', 550, '5.6.0 the message could not be parsed');
+    }
+    const to = rcptTo.map((r) => meshAddressOf(r.address, this.#options.domain)).filter((a): a is string => a !== null);
+    const envelopeFrom = mailFrom ? mailFrom.address : '';
+    const from = parsed.from?.value[0]?.address ?? envelopeFrom;
+    try {
+      await this.#deps.deliver({ from: from || 'unknown@invalid', envelopeFrom, to: [...new Set(to)], subject: (parsed.subject ?? '').slice(0, 900), body: bodyOf(parsed, this.#options.maxBodyChars) });
+    } catch (err) {
+      this.#deps.log?.(`smtp: a message could not be delivered into the mesh: ${(err as Error).message}`);
+      throw this.#refuse('deliver-failed', 451, '4.3.0 the mesh could not take the message now; try again later');
+    }
+    this.#accepted++;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#server = undefined;
+    this.#address = undefined;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  address(): { host: string; port: number } | undefined {
+    return this.#address ? { ...this.#address } : undefined;
+  }
+
+  stats(): SmtpInStats {
+    return { accepted: this.#accepted, refused: Object.fromEntries(this.#refused) };
+  }
+}
+
+/** An SMTP server for the mail domain (stopped until `start()`). Throws GatewayError SMTP_OPTIONS_INVALID. */
+export function createSmtpIn(options: SmtpInOptions, deps: SmtpInDeps): SmtpIn {
+  return new SmtpInImpl(options, deps);
+}

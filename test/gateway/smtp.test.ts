@@ -1,0 +1,145 @@
+/**
+ * The SMTP bridge with real parts (issue 7): two `citizen start` processes linked by libp2p on
+ * 127.0.0.1 — rose, and oak, the mail gateway for `mesh.test` — a real SMTP client
+ * (nodemailer) sending to oak, and a real SMTP server (smtp-server, here in the test) standing
+ * in for the smarthost.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTransport } from 'nodemailer';
+import { SMTPServer } from 'smtp-server';
+import { citizen, eventually, login, startNode, stopNode, type RunningNode } from '../helpers/citizen.ts';
+import { freePort } from '../helpers/net.ts';
+
+interface Received {
+  from: string;
+  to: string[];
+  data: string;
+}
+
+type Session = Awaited<ReturnType<typeof login>>;
+
+describe('SMTP in and out through a gateway household (issue 7)', function () {
+  this.timeout(120_000);
+  const root = mkdtempSync(join(tmpdir(), 'citizen-smtp-'));
+  const nodes: RunningNode[] = [];
+  const portals = { rose: 0, oak: 0 };
+  let smtpPort = 0;
+  const received: Received[] = [];
+  let smarthost: SMTPServer;
+  let rose: Session;
+  let oak: Session;
+
+  const client = () => createTransport({ host: '127.0.0.1', port: smtpPort, secure: false, ignoreTLS: true });
+  const inbox = async (s: Session) => (await (await s('/api/mail?folder=inbox')).json()) as { from: string; to: string[]; subject: string; body: string }[];
+
+  before(async () => {
+    smarthost = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['AUTH', 'STARTTLS'],
+      logger: false,
+      onRcptTo(address, _session, callback) {
+        if (address.address.startsWith('reject@')) return callback(Object.assign(new Error('5.1.1 no such user here'), { responseCode: 550 }));
+        callback();
+      },
+      onData(stream, session, callback) {
+        let data = '';
+        stream.on('data', (c: Buffer) => (data += c.toString()));
+        stream.on('end', () => {
+          received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), data });
+          callback();
+        });
+      },
+    });
+    const relayPort = await freePort();
+    await new Promise<void>((resolve) => smarthost.listen(relayPort, '127.0.0.1', resolve));
+
+    for (const name of ['rose', 'oak'] as const) {
+      assert.equal((await citizen(['init', '--name', name, '--data', join(root, name)])).code, 0);
+      const add = await citizen(['user', 'add', 'alice', '--admin', '--password-stdin', '--data', join(root, name)], `alice of ${name}\n`);
+      assert.equal(add.code, 0, add.stderr);
+      portals[name] = await freePort();
+    }
+    const roseP2p = await freePort();
+    nodes.push(await startNode(['--data', join(root, 'rose'), '--portal', `127.0.0.1:${portals.rose}`, '--p2p-listen', `/ip4/127.0.0.1/tcp/${roseP2p}`]));
+    const status = (await (await fetch(`http://127.0.0.1:${portals.rose}/api/status`)).json()) as { p2p: { addrs: string[] } };
+    smtpPort = await freePort();
+    nodes.push(
+      await startNode(
+        [
+          ...['--data', join(root, 'oak'), '--portal', `127.0.0.1:${portals.oak}`],
+          ...['--p2p-listen', `/ip4/127.0.0.1/tcp/${await freePort()}`, '--p2p-peer', status.p2p.addrs[0]!],
+          ...['--smtp-listen', `127.0.0.1:${smtpPort}`, '--mail-domain', 'mesh.test', '--smtp-relay', `smtp://127.0.0.1:${relayPort}`],
+        ],
+        { env: { CITIZEN_SMTP_RETRY_MS: '200' } },
+      ),
+    );
+    rose = await login(`http://127.0.0.1:${portals.rose}`, 'alice', 'alice of rose');
+    oak = await login(`http://127.0.0.1:${portals.oak}`, 'alice', 'alice of oak');
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map(stopNode));
+    await new Promise<void>((resolve) => smarthost.close(() => resolve()));
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('internet mail for alice@rose.mesh.test, sent to gateway oak, reaches rose showing the internet sender', async () => {
+    // Oak must know rose's members first: RCPT for an unknown member is refused.
+    const info = await eventually('oak to accept alice@rose.mesh.test', async () =>
+      client()
+        .sendMail({ from: 'Bob <bob@example.org>', to: 'alice@rose.mesh.test', subject: 'From the internet', text: 'Hello from outside the mesh.' })
+        .catch(() => undefined),
+    );
+    assert.deepEqual(info.accepted, ['alice@rose.mesh.test']);
+    const mail = await eventually('the mail at rose', async () => {
+      const box = await inbox(rose);
+      return box.find((m) => m.subject === 'From the internet');
+    });
+    assert.equal(mail.from, 'bob@example.org');
+    assert.equal(mail.body, 'Hello from outside the mesh.');
+    assert.deepEqual(mail.to, ['alice@rose']);
+  });
+
+  it('refuses a relay probe and an unknown member with 550, an oversized mail with 552', async () => {
+    await assert.rejects(client().sendMail({ from: 'spam@example.org', to: 'victim@example.com', text: 'relay me' }), (e: { responseCode?: number }) => e.responseCode === 550);
+    await assert.rejects(client().sendMail({ from: 'bob@example.org', to: 'nobody@rose.mesh.test', text: 'hi' }), (e: { responseCode?: number }) => e.responseCode === 550);
+    await assert.rejects(client().sendMail({ from: 'bob@example.org', to: 'alice@oak.mesh.test', text: 'x'.repeat(1_200_000) }), (e: { responseCode?: number }) => e.responseCode === 552);
+    // The gateway keeps serving.
+    const ok = await client().sendMail({ from: 'bob@example.org', to: 'alice@oak.mesh.test', subject: 'still here', text: 'fine' });
+    assert.deepEqual(ok.accepted, ['alice@oak.mesh.test']);
+    await eventually('the mail at oak', async () => (await inbox(oak)).find((m) => m.subject === 'still here'));
+  });
+
+  it('mesh mail to bob@outside.test reaches the smarthost with envelope sender alice@rose.mesh.test', async () => {
+    const sent = await eventually('rose to know a mail gateway', async () => {
+      const res = await rose('/api/mail', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ to: ['bob@outside.test'], subject: 'Out of the mesh', body: 'Sealed until the gateway.' }),
+      });
+      return res.status === 201 ? res : undefined;
+    });
+    assert.equal(sent.status, 201);
+    const mail = await eventually('the mail at the smarthost', async () => received.find((r) => r.data.includes('Out of the mesh')));
+    assert.equal(mail.from, 'alice@rose.mesh.test');
+    assert.deepEqual(mail.to, ['bob@outside.test']);
+    assert.match(mail.data, /Sealed until the gateway\./);
+  });
+
+  it('a permanent failure at the smarthost comes back to the sender as a mesh bounce', async () => {
+    const res = await rose('/api/mail', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: ['reject@outside.test'], subject: 'Doomed', body: 'This will bounce.' }),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const bounce = await eventually('the bounce at rose', async () => (await inbox(rose)).find((m) => m.subject === 'Undeliverable: Doomed'));
+    assert.equal(bounce.from, 'mailer-daemon@oak');
+    assert.match(bounce.body, /reject@outside\.test/);
+    assert.match(bounce.body, /550/);
+    assert.equal(received.filter((r) => r.data.includes('Doomed')).length, 0);
+  });
+});
