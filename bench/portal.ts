@@ -1,14 +1,15 @@
 /**
  * Portal benchmark (issue 6): a node holding 10,000 mails, 10,000 chat messages and 1,000
  * blog posts; p50/p95 latency of the inbox, a room and the blog list over real HTTP, and the
- * RSS of the node with its portal. Run: node --import ./bin/node-compat.mjs --import tsx
+ * RSS of the node with its portal (its own process). Run: node --import ./bin/node-compat.mjs --import tsx
  * bench/portal.ts (PORTAL_BENCH_SCALE=0.1 for a quick run).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAccounts } from '../apps/daemon/accounts.ts';
-import { openNode, startDaemon } from '../apps/daemon/daemon.ts';
+import { openNode } from '../apps/daemon/daemon.ts';
 import { DataDir } from '../apps/daemon/data-dir.ts';
 import { Blog } from '../apps/blog/blog.ts';
 import { Chat } from '../apps/chat/chat.ts';
@@ -42,21 +43,33 @@ await node.stop();
 await node.store.close();
 console.log(`filled ${counts.mails} mails, ${counts.messages} messages, ${counts.posts} posts in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
+// The node runs as its own process (as `npm start` does), so its RSS is its own.
 t = performance.now();
-const daemon = await startDaemon({ dataDir: root, portal: { host: '127.0.0.1', port: 0 } });
+const child = spawn(process.execPath, [join(import.meta.dirname, '../bin/citizen.mjs'), 'start', '--data', root, '--portal', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+const url = await new Promise<string>((resolve, reject) => {
+  let output = '';
+  const onData = (d: Buffer) => {
+    output += d;
+    const m = /Portal: (http:\/\/\S+)/.exec(output);
+    if (m) resolve(m[1]!);
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  child.on('close', (code) => reject(new Error(`node exited with ${code}: ${output}`)));
+});
 console.log(`node started (store loaded, documents rebuilt) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-const login = await fetch(`${daemon.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice password' }) });
+const login = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice password' }) });
 const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
 
 async function measure(name: string, path: string, runs = 40): Promise<void> {
   const first = performance.now();
-  const firstRes = await fetch(`${daemon.url}${path}`, { headers: { cookie } });
+  const firstRes = await fetch(`${url}${path}`, { headers: { cookie } });
   const bytes = (await firstRes.arrayBuffer()).byteLength;
   const firstMs = performance.now() - first;
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = performance.now();
-    const res = await fetch(`${daemon.url}${path}`, { headers: { cookie } });
+    const res = await fetch(`${url}${path}`, { headers: { cookie } });
     await res.arrayBuffer();
     times.push(performance.now() - start);
   }
@@ -65,11 +78,14 @@ async function measure(name: string, path: string, runs = 40): Promise<void> {
   console.log(`${name.padEnd(12)} first ${firstMs.toFixed(0)} ms  p50 ${p(0.5)} ms  p95 ${p(0.95)} ms  (${(bytes / 1024).toFixed(0)} KB)`);
 }
 
+const shown = (await (await fetch(`${url}/api/chat/rooms/${room}/messages`, { headers: { cookie } })).json()) as unknown[];
+console.log(`room messages shown after the restart: ${shown.length} of ${counts.messages}`);
 await measure('inbox', '/api/mail?folder=inbox');
 await measure('room', `/api/chat/rooms/${room}/messages`);
 await measure('blog list', '/api/blog');
 await measure('rooms', '/api/chat/rooms');
-global.gc?.();
-console.log(`RSS of the node with its portal: ${(process.memoryUsage().rss / 1024 / 1024).toFixed(0)} MB`);
-await daemon.stop();
+const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+console.log(`RSS of the node with its portal: ${rss ? (Number(rss) / 1024).toFixed(0) : '?'} MB`);
+child.kill('SIGTERM');
+await new Promise((resolve) => child.on('close', resolve));
 rmSync(root, { recursive: true, force: true });

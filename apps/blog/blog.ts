@@ -17,7 +17,7 @@ import type { MeshNode } from '../../mesh/node.ts';
 import * as Y from 'yjs';
 import { AppError } from '../errors.ts';
 import type { BlogComment, BlogPostView, BlogService, BlogSummary } from '../daemon/services.ts';
-import { AuthorNames, itemsWithClient } from '../chat/authors.ts';
+import { AuthorNames, itemsWithClient, settledDoc } from '../chat/authors.ts';
 import { renderMarkdown } from './markdown.ts';
 
 export const POST_TYPE = 'blog-post';
@@ -52,7 +52,7 @@ export class Blog implements BlogService {
   private fields(replica: DocumentReplica): PostFields | null {
     const meta = replica.meta;
     if (meta?.type !== POST_TYPE) return null;
-    const map = replica.ydoc.getMap<unknown>('post');
+    const map = settledDoc(replica).getMap<unknown>('post');
     const title = map.get('title');
     const body = map.get('body');
     const date = map.get('date');
@@ -109,7 +109,7 @@ export class Blog implements BlogService {
     const comments: BlogComment[] = [];
     const doc = this.commentsOf(replica, fields);
     if (doc) {
-      for (const { value, client, clock } of itemsWithClient(doc.ydoc.getArray<unknown>('comments'))) {
+      for (const { value, client, clock } of itemsWithClient(settledDoc(doc).getArray<unknown>('comments'))) {
         const v = value as { text?: unknown; date?: unknown } | null;
         const from = this.names.ofClient(client);
         if (!from || typeof v?.text !== 'string' || typeof v.date !== 'number') continue;

@@ -7,6 +7,7 @@
 import { toHex } from '../../mesh/bytes.ts';
 import { clientIdFor } from '../../mesh/document-update.ts';
 import { keyId } from '../../mesh/identity.ts';
+import type { DocumentReplica } from '../../mesh/document.ts';
 import type { MeshNode } from '../../mesh/node.ts';
 import type * as Y from 'yjs';
 
@@ -57,4 +58,23 @@ export function itemsWithClient<T>(array: Y.Array<T>): Array<{ value: T; client:
     values.forEach((value, i) => out.push({ value, client: item!.id.client, clock: item!.id.clock + i }));
   }
   return out;
+}
+
+const repairedAt = new WeakMap<DocumentReplica, number>();
+
+/**
+ * A replica's Y.Doc for reading. Works around Yjs sometimes keeping structs pending for good
+ * after many out-of-order updates (seen after a restart, when the store hands a room's
+ * updates over in id order): when every record counts (nothing waits) but Yjs still holds
+ * structs back, the replica is rebuilt from its records, once per number of applied records.
+ * Reported to the mesh layer, where the real fix belongs.
+ */
+export function settledDoc(replica: DocumentReplica): Y.Doc {
+  const doc = replica.ydoc;
+  const counts = replica.counts;
+  if (doc.store.pendingStructs !== null && counts.pending === 0 && repairedAt.get(replica) !== counts.applied) {
+    repairedAt.set(replica, counts.applied);
+    replica.rebuild();
+  }
+  return replica.ydoc;
 }

@@ -27,7 +27,7 @@ import { MAX_RECIPIENTS, open, seal, sealedRecipients } from '../../mesh/seal.ts
 import * as Y from 'yjs';
 import { AppError } from '../errors.ts';
 import type { ChatMessageView, ChatService, RoomView } from '../daemon/services.ts';
-import { AuthorNames, itemsWithClient } from './authors.ts';
+import { AuthorNames, itemsWithClient, settledDoc } from './authors.ts';
 
 export const ROOM_TYPE = 'chat-room';
 export const MAX_TEXT_CHARS = 4000;
@@ -216,7 +216,7 @@ export class Chat implements ChatService {
     const me = await this.me(user);
     const found = await this.findRoom(room, me);
     if ('replica' in found) {
-      const items = itemsWithClient(found.replica!.ydoc.getArray<unknown>('messages'));
+      const items = itemsWithClient(settledDoc(found.replica!).getArray<unknown>('messages'));
       const out: ChatMessageView[] = [];
       for (const { value, client, clock } of items) {
         const v = value as { text?: unknown; date?: unknown } | null;
