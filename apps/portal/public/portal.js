@@ -457,7 +457,8 @@ async function meshPage() {
       return h('table', {}, h('caption', { class: 'meta' }, l.spec), h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v)))));
     });
     box.replaceChildren(
-      h('div', { class: 'card' }, meshPicture(st)),
+      h('div', { class: 'card' }, meshPicture(st),
+        h('p', { class: 'meta' }, 'Lines show link quality from the radio\'s SNR (green good, amber fair, red poor, blue not reported; dashed: link down). A purple neighbour is a gateway to the internet.')),
       h('div', { class: 'card' }, h('h3', {}, 'Links'), st.links.length ? links : h('p', { class: 'meta' }, 'No links: this node syncs with nobody yet (start it with --link).')),
       h('div', { class: 'card' }, h('h3', {}, 'This node'), h('table', {}, h('tbody', {},
         [['Household', st.household], ['Key', st.fingerprint], ['Records stored', st.records], ['Store size', size(st.store_bytes ?? 0)],
