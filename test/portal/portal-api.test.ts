@@ -122,8 +122,22 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       assert.equal(comment.status, 201);
       const again = (await (await carol(`/api/blog/${id}`)).json()) as { comments: Array<{ from: string; text: string }> };
       assert.deepEqual(again.comments.map((c) => [c.from, c.text]), [['bob@rose', 'nice']]);
-      assert.equal((await bob('/api/blog/0011223344556677')).status, 404);
-      assert.equal((await bob('/api/blog', json({ title: '', body: 'x' }))).status, 400);
+      for (const [path, init, status, code] of [
+        ['/api/blog/0011223344556677', undefined, 404, 'post_not_found'],
+        ['/api/blog/../../etc', undefined, 404, 'not_found'],
+        ['/api/blog', json({ title: '', body: 'x' }), 400, 'bad_title'],
+        ['/api/blog', json({ title: 'x' }), 400, 'bad_request'],
+        ['/api/blog', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":' }, 400, 'bad_request'],
+        [`/api/blog/${id}/comments`, json({ text: ' ' }), 400, 'empty_comment'],
+        ['/api/blog/0011223344556677/comments', json({ text: 'hi' }), 404, 'post_not_found'],
+      ] as const) {
+        const res = await bob(path, init);
+        assert.equal(res.status, status, path);
+        const error = (await res.json()) as { error: string; message: string };
+        assert.equal(error.error, code, path);
+        assert.equal(typeof error.message, 'string');
+      }
+      assert.equal((await fetch(`${daemon.url}/api/blog`)).status, 401);
     });
 
     it('renders no author markup whatever the input (escaping first)', () => {
@@ -206,6 +220,9 @@ describe('portal app routes (real HTTP, in-process node)', function () {
     });
 
     it('answers 404 to made-up ids and traversal attempts, never a file from disk', async () => {
+      const missing = await alice('/api/files/0000000000000000000000000000000000000000000000000000000000000000');
+      assert.deepEqual(Object.keys((await missing.json()) as object).sort(), ['error', 'message']);
+      assert.equal((await fetch(`${daemon.url}/api/files`)).status, 401);
       for (const path of ['/api/files/0000000000000000000000000000000000000000000000000000000000000000', '/api/files/..%2F..%2Fpackage.json', '/api/files/%2e%2e', '/ui/..%2F..%2F..%2Fpackage.json', '/ui/static.ts']) {
         const res = await alice(path);
         assert.equal(res.status, 404, path);
