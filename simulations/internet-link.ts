@@ -5,14 +5,18 @@
  * A gateway's internet link goes down with its node (churn).
  */
 import { RadioError } from '../radio/errors.ts';
-import { checkOutgoingFrame, createLinkStats, LinkEmitter, type Link, type LinkEvents, type LinkListener, type LinkStats } from '../radio/link.ts';
+import { checkOutgoingFrame, createLinkStats, LinkEmitter, type Clock, type Link, type LinkEvents, type LinkListener, type LinkStats } from '../radio/link.ts';
 import type { Simulator } from './engine.ts';
 import { INTERNET_LATENCY_MS } from './flood.ts';
 
 /** Every gateway's internet link, so they can reach each other. */
 export class InternetHub {
   readonly links: InternetLink[] = [];
-  constructor(readonly sim: Simulator) {}
+  /** `clock` stamps `receivedAt` (default: the simulator's clock). */
+  constructor(
+    readonly sim: Simulator,
+    readonly clock: Clock = sim.clock,
+  ) {}
 
   /** A link for gateway node `node`. */
   attach(node: number, powered: boolean): InternetLink {
@@ -81,7 +85,7 @@ export class InternetLink implements Link {
     if (!this.up) return;
     this.#stats.framesIn++;
     this.#stats.bytesIn += frame.length;
-    this.#events.emit('frame', frame.slice(), { from, receivedAt: this.hub.sim.clock.now() });
+    this.#events.emit('frame', frame.slice(), { from, receivedAt: this.hub.clock.now() });
   }
 
   on<E extends keyof LinkEvents>(event: E, listener: LinkListener<E>): () => void {

@@ -12,7 +12,7 @@
  */
 import type { DutyCycleGovernor } from '../radio/duty-cycle.ts';
 import { RadioError } from '../radio/errors.ts';
-import { checkOutgoingFrame, createLinkStats, LinkEmitter, type Link, type LinkEvents, type LinkListener, type LinkStats } from '../radio/link.ts';
+import { checkOutgoingFrame, createLinkStats, LinkEmitter, type Clock, type Link, type LinkEvents, type LinkListener, type LinkStats } from '../radio/link.ts';
 import { loraAirtimeMs, MAX_LORA_PAYLOAD, symbolTimeMs, type LoraPreset } from '../radio/lora-airtime.ts';
 import type { Channel, Transmission } from './channel.ts';
 import type { Simulator } from './engine.ts';
@@ -25,6 +25,8 @@ export interface SimLinkOptions {
   preset: LoraPreset;
   governor: DutyCycleGovernor;
   random: Random;
+  /** Stamps `receivedAt` (default: the simulator's clock). */
+  clock?: Clock;
 }
 
 /** LoRa raw bit rate: SF · BW / 2^SF · 4 / (4 + CR). */
@@ -84,7 +86,7 @@ export class SimLink implements Link {
     const frame = (tx.payload as Uint8Array).slice();
     this.#stats.framesIn++;
     this.#stats.bytesIn += frame.length;
-    this.#events.emit('frame', frame, { rssi, snr, from: `sim://node/${tx.from}`, receivedAt: this.#o.sim.clock.now() });
+    this.#events.emit('frame', frame, { rssi, snr, from: `sim://node/${tx.from}`, receivedAt: (this.#o.clock ?? this.#o.sim.clock).now() });
   }
 
   send(frame: Uint8Array): Promise<void> {
