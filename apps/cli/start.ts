@@ -60,6 +60,7 @@ export const startCommand: Command = {
         ...(mailDomain ? { mailDomain } : {}),
         ...(smtpRelay ? { smtpRelay } : {}),
         ...(process.env.CITIZEN_SMTP_RETRY_MS ? { smtpRetryBaseMs: Number(process.env.CITIZEN_SMTP_RETRY_MS) } : {}),
+        ...(process.env.CITIZEN_LAN_INTERVAL_MS ? { lanIntervalMs: Number(process.env.CITIZEN_LAN_INTERVAL_MS) } : {}),
       },
       log: io.out,
     });

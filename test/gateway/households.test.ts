@@ -1,6 +1,9 @@
 /**
- * The SMTP bridge with real parts (issue 7): two `citizen start` processes linked by libp2p on
- * 127.0.0.1 — rose, and oak, the mail gateway for `mesh.test` — a real SMTP client
+ * Two real `citizen start` processes linked by libp2p alone on 127.0.0.1 (no radio, no UDP),
+ * as issue 7 asks: rose listens, oak keeps a session with rose (--p2p-peer) and is the mail
+ * gateway for `mesh.test`. Sealed mail goes rose → oak over libp2p; each household's gateway
+ * statement binds its libp2p peer id to its key; /api/status shows `p2p.peer_id` and full
+ * `p2p.addrs` (SPEC §4). The SMTP bridge runs with real parts: a real SMTP client
  * (nodemailer) sending to oak, and a real SMTP server (smtp-server, here in the test) standing
  * in for the smarthost.
  */
@@ -21,7 +24,25 @@ interface Received {
 
 type Session = Awaited<ReturnType<typeof login>>;
 
-describe('SMTP in and out through a gateway household (issue 7)', function () {
+interface P2p {
+  peer_id: string;
+  addrs: string[];
+  connections: number;
+  peers: { peer_id: string; household: string | null; sending: boolean }[];
+}
+
+interface Status {
+  households_known: number;
+  links: { spec: string; up: boolean; neighbours: number; frames_in: number }[];
+  p2p: P2p | null;
+}
+
+async function status(portal: number): Promise<Status> {
+  return (await (await fetch(`http://127.0.0.1:${portal}/api/status`)).json()) as Status;
+}
+
+
+describe('two households over libp2p alone, one of them the SMTP gateway (issue 7)', function () {
   this.timeout(120_000);
   const root = mkdtempSync(join(tmpdir(), 'citizen-smtp-'));
   const nodes: RunningNode[] = [];
@@ -31,6 +52,7 @@ describe('SMTP in and out through a gateway household (issue 7)', function () {
   let smarthost: SMTPServer;
   let rose: Session;
   let oak: Session;
+  let roseAddr = '';
 
   const client = () => createTransport({ host: '127.0.0.1', port: smtpPort, secure: false, ignoreTLS: true });
   const inbox = async (s: Session) => (await (await s('/api/mail?folder=inbox')).json()) as { from: string; to: string[]; subject: string; body: string }[];
@@ -56,21 +78,24 @@ describe('SMTP in and out through a gateway household (issue 7)', function () {
     const relayPort = await freePort();
     await new Promise<void>((resolve) => smarthost.listen(relayPort, '127.0.0.1', resolve));
 
-    for (const name of ['rose', 'oak'] as const) {
-      assert.equal((await citizen(['init', '--name', name, '--data', join(root, name)])).code, 0);
-      const add = await citizen(['user', 'add', 'alice', '--admin', '--password-stdin', '--data', join(root, name)], `alice of ${name}\n`);
-      assert.equal(add.code, 0, add.stderr);
-      portals[name] = await freePort();
-    }
+    await Promise.all(
+      (['rose', 'oak'] as const).map(async (name) => {
+        assert.equal((await citizen(['init', '--name', name, '--data', join(root, name)])).code, 0);
+        const add = await citizen(['user', 'add', 'alice', '--admin', '--password-stdin', '--data', join(root, name)], `alice of ${name}\n`);
+        assert.equal(add.code, 0, add.stderr);
+      }),
+    );
+    portals.rose = await freePort();
+    portals.oak = await freePort();
     const roseP2p = await freePort();
     nodes.push(await startNode(['--data', join(root, 'rose'), '--portal', `127.0.0.1:${portals.rose}`, '--p2p-listen', `/ip4/127.0.0.1/tcp/${roseP2p}`]));
-    const status = (await (await fetch(`http://127.0.0.1:${portals.rose}/api/status`)).json()) as { p2p: { addrs: string[] } };
+    roseAddr = (await status(portals.rose)).p2p!.addrs.find((a) => a.startsWith(`/ip4/127.0.0.1/tcp/${roseP2p}/`))!;
     smtpPort = await freePort();
     nodes.push(
       await startNode(
         [
           ...['--data', join(root, 'oak'), '--portal', `127.0.0.1:${portals.oak}`],
-          ...['--p2p-listen', `/ip4/127.0.0.1/tcp/${await freePort()}`, '--p2p-peer', status.p2p.addrs[0]!],
+          ...['--p2p-listen', `/ip4/127.0.0.1/tcp/${await freePort()}/ws`, '--p2p-peer', roseAddr],
           ...['--smtp-listen', `127.0.0.1:${smtpPort}`, '--mail-domain', 'mesh.test', '--smtp-relay', `smtp://127.0.0.1:${relayPort}`],
         ],
         { env: { CITIZEN_SMTP_RETRY_MS: '200' } },
@@ -84,6 +109,44 @@ describe('SMTP in and out through a gateway household (issue 7)', function () {
     await Promise.all(nodes.map(stopNode));
     await new Promise<void>((resolve) => smarthost.close(() => resolve()));
     rmSync(root, { recursive: true, force: true });
+  });
+
+  it('shows the peer id and full multiaddrs in /api/status', async () => {
+    const [rose, oak] = [await status(portals.rose), await status(portals.oak)];
+    for (const s of [rose, oak]) {
+      assert.match(s.p2p!.peer_id, /^12D3KooW/);
+      assert.ok(s.p2p!.addrs.length > 0);
+      for (const a of s.p2p!.addrs) assert.ok(a.endsWith(`/p2p/${s.p2p!.peer_id}`), a);
+    }
+    assert.ok(oak.p2p!.addrs.some((a) => a.includes('/ws/')), 'oak listens on WebSockets');
+    assert.ok(roseAddr.endsWith(rose.p2p!.peer_id));
+  });
+
+  it('the households learn each other over libp2p, each peer bound to its household', async () => {
+    await eventually('both households known, peers bound', async () => {
+      const [rose, oak] = [await status(portals.rose), await status(portals.oak)];
+      const bound = (s: Status, name: string) => s.p2p!.peers.some((p) => p.household === name && p.sending);
+      return rose.households_known === 2 && oak.households_known === 2 && bound(rose, 'oak') && bound(oak, 'rose') ? true : undefined;
+    });
+  });
+
+  it('sealed mail from alice@rose reaches alice@oak', async () => {
+    const sent = await rose('/api/mail', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: ['alice@oak'], subject: 'Over the internet', body: 'No radio between us.' }),
+    });
+    assert.equal(sent.status, 201, await sent.clone().text());
+    const mail = await eventually('the mail at oak', async () => {
+      const box = (await inbox(oak)).filter((m) => m.subject === 'Over the internet');
+      return box.length > 0 ? box : undefined;
+    });
+    assert.equal(mail.length, 1);
+    assert.equal(mail[0]!.from, 'alice@rose');
+    assert.equal(mail[0]!.body, 'No radio between us.');
+    const link = (await status(portals.oak)).links.find((l) => l.spec.startsWith('libp2p'))!;
+    assert.equal(link.up, true);
+    assert.ok(link.neighbours >= 1 && link.frames_in > 0);
   });
 
   it('internet mail for alice@rose.mesh.test, sent to gateway oak, reaches rose showing the internet sender', async () => {
