@@ -48,7 +48,15 @@ function openLink(text: string, deps: LinkFactoryDeps): OpenedLink {
   const spec = parseLinkSpec(text);
   if (spec.kind !== 'udp') {
     if (!deps.meshtastic) throw new AppError('NOT_AVAILABLE', `${spec.kind} links are not available in this build`, 2);
-    return { link: deps.meshtastic(spec), governor: null, region: null };
+    const link = deps.meshtastic(spec) as Link & { radioInfo?: () => { region: string } | undefined };
+    // The radio names its region at each handshake; its governor lives in the link itself.
+    return {
+      link,
+      governor: null,
+      get region() {
+        return link.radioInfo?.()?.region ?? null;
+      },
+    };
   }
   if (spec.preset === undefined) return { link: createLink(spec, { clock: deps.clock }), governor: null, region: null };
   const region = findRegion(spec.region ?? DEFAULT_EMULATED_REGION);
