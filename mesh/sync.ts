@@ -26,6 +26,7 @@
  * Hostile input is dropped with a counted reason (see `LinkSyncStats.dropped`); per-link
  * state (neighbours, sessions, partial messages, queue) is bounded.
  */
+import { createHash } from 'node:crypto';
 import { createFragmenter, createReassembler, type Fragmenter, type Reassembler } from '../radio/fragmentation.ts';
 import type { Timer } from '../radio/duty-cycle.ts';
 import type { FrameMeta, Link } from '../radio/link.ts';
@@ -56,8 +57,14 @@ import {
 } from './sync-messages.ts';
 import { Trickle } from './trickle.ts';
 
-/** After a new record, the next summary comes within this many Imin. */
-const HURRY_INTERVALS = 8;
+/**
+ * After a new record the next summary comes within this many Imin (eager forwarding carries
+ * fresh records; the summary only repairs what was lost), and after a summary showed a
+ * difference, within REPAIR_INTERVALS. On a busy radio many summaries differ a little (lost
+ * frames); a full Trickle reset on each would fill the channel with summaries.
+ */
+const HURRY_INTERVALS = 32;
+const REPAIR_INTERVALS = 4;
 
 /** Timing of one class of link. */
 export interface LinkTiming {
@@ -88,7 +95,7 @@ export function linkTiming(link: Pick<Link, 'mtu' | 'bitRate'>): LinkTiming {
     imaxMs,
     k: 1,
     beaconIntervalMs: imaxMs,
-    forwardDelayMs: Math.round(clamp(4 * frameMs, 30, 8_000)),
+    forwardDelayMs: Math.round(clamp(10 * frameMs, 30, 20_000)),
     neighbourTimeoutMs: Math.round(2.5 * imaxMs),
   };
 }
@@ -103,7 +110,7 @@ export interface SyncOptions {
   timing?: Partial<LinkTiming>;
   /** This node has an internet link (said in its beacons). */
   gateway?: boolean;
-  /** Records younger than this are forwarded eagerly; older ones move by reconciliation. Default 900 s. */
+  /** Records younger than this are forwarded eagerly; older ones move by reconciliation. Default 120 s. */
   eagerWindowS?: number;
   /** Neighbours remembered per link. Default 256. */
   maxNeighbours?: number;
@@ -192,6 +199,8 @@ interface LinkState {
   opener: Reconciler | null;
   openedSession: number;
   forwards: Map<bigint, unknown>;
+  /** SNR of the frame that brought a record, while it is being stored (orders forwards). */
+  arrivalSnr: Map<bigint, number>;
   lastBeaconAt: number;
   beaconTimer: unknown;
   beaconTick: unknown;
@@ -225,7 +234,7 @@ export class Sync {
     this.#timing = options.timing ?? {};
     this.#options = {
       gateway: options.gateway ?? false,
-      eagerWindowS: options.eagerWindowS ?? 900,
+      eagerWindowS: options.eagerWindowS ?? 120,
       maxNeighbours: options.maxNeighbours ?? 256,
       maxSessions: options.maxSessions ?? 16,
       maxClockSkewS: options.maxClockSkewS ?? 900,
@@ -285,6 +294,7 @@ export class Sync {
       opener: null,
       openedSession: Math.floor(this.#random() * 256),
       forwards: new Map(),
+      arrivalSnr: new Map(),
       lastBeaconAt: -Infinity,
       beaconTimer: null,
       beaconTick: null,
@@ -481,14 +491,21 @@ export class Sync {
     }
   }
 
-  /** Push after a random delay in [0, maxMs), cancelled if a neighbour is heard sending it. */
-  #pushLater(state: LinkState, short: bigint, maxMs: number): void {
+  /**
+   * Push after a random delay in [0, maxMs), cancelled if a neighbour is heard sending it.
+   * With `snr` (how well we heard the copy that brought it), weaker receivers go first, as in
+   * Meshtastic's managed flooding: they are likely farther away, so their copy reaches more
+   * new neighbours, and it quiets the nearer ones.
+   */
+  #pushLater(state: LinkState, short: bigint, maxMs: number, snr?: number): void {
     if (state.forwards.has(short) || state.queue.has(short) || state.sentRecently.has(short)) return;
     if (state.forwards.size >= 4096) return; // reconciliation will carry the rest
+    const strength = snr === undefined ? this.#random() : Math.min(1, Math.max(0, (snr + 20) / 30));
+    const delay = maxMs * (0.6 * strength + 0.4 * this.#random());
     const handle = this.#timer.setTimeout(() => {
       state.forwards.delete(short);
       void this.#pushRecord(state, short);
-    }, this.#random() * maxMs);
+    }, delay);
     state.forwards.set(short, handle);
   }
 
@@ -527,7 +544,7 @@ export class Sync {
         return;
       case SyncType.Record:
         this.#heardFrom(state, toHex(message.sender), meta);
-        return this.#record(state, message.record);
+        return this.#record(state, message.record, meta);
     }
   }
 
@@ -557,7 +574,7 @@ export class Sync {
       this.#beaconSoon(state);
       state.trickle.inconsistent();
     } else if (beacon.records !== this.#ids.size) {
-      state.trickle.inconsistent();
+      state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
     }
   }
 
@@ -626,9 +643,10 @@ export class Sync {
       }
     }
     const different = result.theyLack.length > 0 || result.weLack.length > 0;
-    for (const short of result.theyLack) void this.#pushRecord(state, short);
+    // Other neighbours may hold what the opener lacks too: whoever sends first serves it.
+    for (const short of result.theyLack) this.#pushLater(state, short, state.timing.forwardDelayMs / 2);
     this.#want(state, result.weLack);
-    if (different) state.trickle.inconsistent();
+    if (different) state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
     else if (result.done && opening) state.trickle.consistent();
     if (result.done && answering) state.answering.delete(peer);
   }
@@ -652,9 +670,11 @@ export class Sync {
     }
   }
 
-  async #record(state: LinkState, bytes: Uint8Array): Promise<void> {
+  async #record(state: LinkState, bytes: Uint8Array, meta: FrameMeta): Promise<void> {
     state.counters.received++;
-    const [result] = await this.#node.ingest([bytes], state.link);
+    const short = recordShortId(createHash('sha256').update(bytes).digest());
+    if (meta.snr !== undefined && state.arrivalSnr.size < 1024) state.arrivalSnr.set(short, meta.snr);
+    const [result] = await this.#node.ingest([bytes], state.link).finally(() => state.arrivalSnr.delete(short));
     if (!result) return;
     if (result.id && result.status !== 'stored') {
       // A copy of something we hold, sent after we decided to send it too: its sender served
@@ -685,7 +705,7 @@ export class Sync {
       state.trickle.hurry(HURRY_INTERVALS * state.timing.iminMs);
       if (!fresh || record.priority === Priority.Bulk || !this.#hasNeighbours(state)) continue;
       if (source === undefined) void this.#pushRecord(state, short); // ours: nobody has it yet
-      else this.#pushLater(state, short, state.timing.forwardDelayMs);
+      else this.#pushLater(state, short, state.timing.forwardDelayMs, state.link === source ? state.arrivalSnr.get(short) : undefined);
     }
   }
 
