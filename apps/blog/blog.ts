@@ -49,10 +49,10 @@ export class Blog implements BlogService {
   }
 
   /** A post's fields, if the replica is a post whose owner wrote them. */
-  private fields(replica: DocumentReplica): PostFields | null {
+  private async fields(replica: DocumentReplica): Promise<PostFields | null> {
     const meta = replica.meta;
     if (meta?.type !== POST_TYPE) return null;
-    const map = settledDoc(replica).getMap<unknown>('post');
+    const map = (await settledDoc(this.deps.node, replica)).getMap<unknown>('post');
     const title = map.get('title');
     const body = map.get('body');
     const date = map.get('date');
@@ -64,7 +64,7 @@ export class Blog implements BlogService {
   async list(): Promise<BlogSummary[]> {
     const out: BlogSummary[] = [];
     for (const replica of this.deps.node.documents) {
-      const f = this.fields(replica);
+      const f = await this.fields(replica);
       if (!f) continue;
       out.push({ id: toHex(replica.feed), author: this.names.ofKey(replica.meta!.owner), title: f.title, date: new Date(f.date).toISOString() });
     }
@@ -89,9 +89,9 @@ export class Blog implements BlogService {
     return { id: toHex(post.feed) };
   }
 
-  private post(id: string): { replica: DocumentReplica; fields: PostFields } {
+  private async post(id: string): Promise<{ replica: DocumentReplica; fields: PostFields }> {
     const replica = POST_ID.test(id) ? this.deps.node.documents.get(id) : undefined;
-    const fields = replica ? this.fields(replica) : null;
+    const fields = replica ? await this.fields(replica) : null;
     if (!replica || !fields) throw new AppError('post_not_found', 'there is no such post here (yet)', 404);
     return { replica, fields };
   }
@@ -105,11 +105,11 @@ export class Blog implements BlogService {
   }
 
   async get(id: string): Promise<BlogPostView> {
-    const { replica, fields } = this.post(id);
+    const { replica, fields } = await this.post(id);
     const comments: BlogComment[] = [];
     const doc = this.commentsOf(replica, fields);
     if (doc) {
-      for (const { value, client, clock } of itemsWithClient(settledDoc(doc).getArray<unknown>('comments'))) {
+      for (const { value, client, clock } of itemsWithClient((await settledDoc(this.deps.node, doc)).getArray<unknown>('comments'))) {
         const v = value as { text?: unknown; date?: unknown } | null;
         const from = this.names.ofClient(client);
         if (!from || typeof v?.text !== 'string' || typeof v.date !== 'number') continue;
@@ -130,9 +130,10 @@ export class Blog implements BlogService {
   async comment(user: string, id: string, text: string): Promise<{ id: string }> {
     if (text.trim().length === 0) throw new AppError('empty_comment', 'write something first');
     if (text.length > MAX_COMMENT_CHARS) throw new AppError('comment_too_long', `a comment has at most ${MAX_COMMENT_CHARS} characters`);
-    const { replica, fields } = this.post(id);
+    const { replica, fields } = await this.post(id);
     const doc = this.commentsOf(replica, fields);
     if (!doc) throw new AppError('comments_unavailable', "this post's comments have not reached this node yet", 409);
+    await settledDoc(this.deps.node, doc);
     const me = await this.deps.memberIdentity(user);
     const client = clientIdFor(me.id);
     let clock = 0;

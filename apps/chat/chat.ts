@@ -216,7 +216,7 @@ export class Chat implements ChatService {
     const me = await this.me(user);
     const found = await this.findRoom(room, me);
     if ('replica' in found) {
-      const items = itemsWithClient(settledDoc(found.replica!).getArray<unknown>('messages'));
+      const items = itemsWithClient((await settledDoc(this.deps.node, found.replica!)).getArray<unknown>('messages'));
       const out: ChatMessageView[] = [];
       for (const { value, client, clock } of items) {
         const v = value as { text?: unknown; date?: unknown } | null;
@@ -245,6 +245,7 @@ export class Chat implements ChatService {
     const me = await this.me(user);
     const found = await this.findRoom(room, me);
     if ('replica' in found) {
+      await settledDoc(node, found.replica!); // an author whose own updates are stuck could not write
       const client = clientIdFor(me.id);
       let clock = 0;
       await node.updateDocument(me, found.replica!.feed, (doc) => {
