@@ -19,8 +19,9 @@
  * Hostile peers (an internet gateway meets them): inbound connections are limited in total
  * and per remote host before any handshake; a frame over the MTU or a malformed length
  * prefix resets the stream and hangs up; each peer has a token bucket for frames and bytes
- * (strangers get less than peers bound to a known household, see `householdOf`), and a peer
- * that keeps overrunning it is hung up on. Everything refused is counted (`gatewayStats`).
+ * (strangers get less than peers bound to a known household, see `householdOf`): a peer over
+ * its rate has its stream paused, so Yamux flow control holds it back and nothing is lost, and
+ * one that pushes on regardless is hung up on. Everything refused is counted (`gatewayStats`).
  */
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
@@ -75,8 +76,11 @@ export interface Libp2pLimits {
   strangerFramesPerSecond: number;
   /** Bytes per second for a stranger. Default 1 MiB. */
   strangerBytesPerSecond: number;
-  /** Frames over a peer's rate it may send before it is hung up on. Default 500. */
-  maxOverruns: number;
+  /**
+   * Frames of a peer waiting for its rate while its stream is paused; a peer that pushes more
+   * (ignoring flow control) is hung up on. Default 2048.
+   */
+  maxBacklogFrames: number;
   /** Frames kept for a configured peer that is not connected yet. Default 64. */
   pendingFrames: number;
   /** How long such a frame may wait (ms). Default 10 s. */
@@ -92,7 +96,7 @@ export const DEFAULT_LIBP2P_LIMITS: Libp2pLimits = {
   knownBytesPerSecond: 8 * 1024 * 1024,
   strangerFramesPerSecond: 200,
   strangerBytesPerSecond: 1024 * 1024,
-  maxOverruns: 500,
+  maxBacklogFrames: 2048,
   pendingFrames: 64,
   pendingMaxAgeMs: 10_000,
 };
@@ -146,6 +150,8 @@ export interface Libp2pGatewayStats {
   dropped: { [reason: string]: number };
   /** Peers hung up on, by reason. */
   hung_up: { [reason: string]: number };
+  /** Times a peer's stream was paused because it sent faster than its rate. */
+  throttled: number;
 }
 
 export interface Libp2pLink extends Link {
@@ -173,7 +179,6 @@ interface PeerState {
   out?: Stream;
   opening?: Promise<void>;
   bucket: Bucket;
-  overruns: number;
   framesIn: number;
 }
 
@@ -309,6 +314,7 @@ class Libp2pLinkImpl implements Libp2pLink {
   readonly #refused = new Map<string, number>();
   readonly #dropped = new Map<string, number>();
   readonly #hungUp = new Map<string, number>();
+  readonly #throttled = new Map<string, number>();
   #node: Node | undefined;
   #starting: Promise<void> | undefined;
   #generation = 0;
@@ -535,7 +541,7 @@ class Libp2pLinkImpl implements Libp2pLink {
     const key = peer.toString();
     let state = this.#peers.get(key);
     if (!state) {
-      state = { id: peer, bucket: { frames: 0, bytes: 0, at: this.#clock.now() }, overruns: 0, framesIn: 0 };
+      state = { id: peer, bucket: { frames: 0, bytes: 0, at: this.#clock.now() }, framesIn: 0 };
       const rates = this.#rates(peer);
       state.bucket.frames = rates.frames * 2;
       state.bucket.bytes = rates.bytes * 2;
@@ -607,37 +613,71 @@ class Libp2pLinkImpl implements Libp2pLink {
         stream.abort(err as Error);
         return;
       }
-      for (const frame of frames) this.#deliver(state, peer, connection, frame);
+      backlog.push(...frames);
+      if (backlog.length > this.#limits.maxBacklogFrames) {
+        // A peer that ignores the muxer's flow control and keeps pushing: hang up.
+        count(this.#dropped, 'rate');
+        this.#stats.dropped += backlog.length;
+        backlog.length = 0;
+        this.#hangUp(peer, connection, 'rate');
+        return;
+      }
+      if (!waiting) drain();
+    });
+    // Frames beyond the peer's rate wait here while the stream is paused (Yamux then holds
+    // the sender back), so a fast peer is slowed to its rate rather than losing frames.
+    const backlog: Uint8Array[] = [];
+    let waiting: NodeJS.Timeout | undefined;
+    const drain = () => {
+      waiting = undefined;
+      while (backlog.length > 0) {
+        if (!this.#node) return;
+        const waitMs = this.#take(state, peer, backlog[0]!.length);
+        if (waitMs > 0) {
+          if (stream.readStatus !== 'paused') {
+            count(this.#throttled, 'rate');
+            stream.pause();
+          }
+          waiting = setTimeout(drain, Math.max(1, Math.ceil(waitMs)));
+          waiting.unref?.();
+          return;
+        }
+        this.#deliver(state, peer, backlog.shift()!);
+      }
+      if (stream.readStatus === 'paused') stream.resume();
+    };
+    stream.addEventListener('close', () => {
+      if (waiting) clearTimeout(waiting);
+      backlog.length = 0;
     });
     // Our own sender towards a peer that just opened one to us (identify may still be running).
     if (!state.out) void this.#openSender(peer, connection);
   }
 
-  #deliver(state: PeerState, peer: PeerId, connection: Connection, frame: Uint8Array): void {
-    if (!this.#take(state, peer, frame.length)) {
-      count(this.#dropped, 'rate');
-      this.#stats.dropped++;
-      if (++state.overruns === this.#limits.maxOverruns + 1) this.#hangUp(peer, connection, 'rate');
-      return;
-    }
+  #deliver(state: PeerState, peer: PeerId, frame: Uint8Array): void {
     state.framesIn++;
     this.#stats.framesIn++;
     this.#stats.bytesIn += frame.length;
     this.#events.emit('frame', frame, { from: peer.toString(), receivedAt: this.#clock.now() });
   }
 
-  /** Token bucket holding two seconds of the peer's rate. */
-  #take(state: PeerState, peer: PeerId, bytes: number): boolean {
+  /**
+   * Token bucket holding two seconds of the peer's rate: takes one frame of `bytes` and
+   * returns 0, or takes nothing and returns how many ms until it could.
+   */
+  #take(state: PeerState, peer: PeerId, bytes: number): number {
     const rates = this.#rates(peer);
     const now = this.#clock.now();
     const elapsed = Math.max(0, now - state.bucket.at) / 1000;
     state.bucket.at = now;
     state.bucket.frames = Math.min(rates.frames * 2, state.bucket.frames + elapsed * rates.frames);
     state.bucket.bytes = Math.min(rates.bytes * 2, state.bucket.bytes + elapsed * rates.bytes);
-    if (state.bucket.frames < 1 || state.bucket.bytes < bytes) return false;
+    if (state.bucket.frames < 1 || state.bucket.bytes < bytes) {
+      return Math.max(((1 - state.bucket.frames) / rates.frames) * 1000, ((bytes - state.bucket.bytes) / rates.bytes) * 1000);
+    }
     state.bucket.frames -= 1;
     state.bucket.bytes -= bytes;
-    return true;
+    return 0;
   }
 
   #hangUp(peer: PeerId, connection: Connection, reason: string): void {
@@ -714,6 +754,7 @@ class Libp2pLinkImpl implements Libp2pLink {
       refused: Object.fromEntries(this.#refused),
       dropped: Object.fromEntries(this.#dropped),
       hung_up: Object.fromEntries(this.#hungUp),
+      throttled: this.#throttled.get('rate') ?? 0,
     };
   }
 
