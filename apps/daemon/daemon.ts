@@ -58,7 +58,10 @@ export interface Daemon {
 }
 
 /** The status object of SPEC §4, from a node (running or opened read-only by the CLI). */
-export async function statusOf(node: MeshNode, running?: { sync: Sync; links: OpenedLink[]; p2p?: () => P2pStatus | null }): Promise<StatusView> {
+export async function statusOf(
+  node: MeshNode,
+  running?: { sync: Sync; links: OpenedLink[]; p2p?: () => P2pStatus | null; smtp?: () => unknown },
+): Promise<StatusView> {
   const stats = await node.store.stats();
   const syncStats = running?.sync.stats();
   const links = (running?.links ?? []).map(({ link, governor, region }, i) => {
@@ -80,6 +83,7 @@ export async function statusOf(node: MeshNode, running?: { sync: Sync; links: Op
     records: stats.records,
     households_known: node.directory.householdCount,
     p2p: running?.p2p?.() ?? null,
+    smtp: running?.smtp?.() ?? null,
     store_bytes: stats.bytes,
     authors: stats.authors,
     flagged_authors: stats.flagged,
@@ -180,8 +184,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     files: new Files({ ...apps, ...(options.maxFileBytes ? { maxBytes: options.maxFileBytes } : {}) }),
     events,
     directory: async () => node.directory.allHouseholds().flatMap((h) => [...h.members.keys()].map((m) => `${m}@${h.name}`)).sort(),
-    status: () => statusOf(node, { sync, links, p2p: () => p2pStatus(p2p) }),
-    metrics: async () => renderMetrics(node, await statusOf(node, { sync, links, p2p: () => p2pStatus(p2p) })),
+    status: () => statusOf(node, { sync, links, p2p: () => p2pStatus(p2p), smtp: () => smtp?.status() ?? null }),
+    metrics: async () => renderMetrics(node, await statusOf(node, { sync, links, p2p: () => p2pStatus(p2p), smtp: () => smtp?.status() ?? null })),
   };
   let setupToken: { value: string; consume(): void } | null = null;
   if (!(await accounts.hasAdmin())) {

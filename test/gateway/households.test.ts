@@ -174,6 +174,12 @@ describe('two households over libp2p alone, one of them the SMTP gateway (issue 
     const ok = await client().sendMail({ from: 'bob@example.org', to: 'alice@oak.mesh.test', subject: 'still here', text: 'fine' });
     assert.deepEqual(ok.accepted, ['alice@oak.mesh.test']);
     await eventually('the mail at oak', async () => (await inbox(oak)).find((m) => m.subject === 'still here'));
+    const counted = (await (await fetch(`http://127.0.0.1:${portals.oak}/api/status`)).json()) as { smtp: { in: { accepted: number; refused: Record<string, number> } } };
+    // (unknown-recipient also counts the tries of the first test while oak did not know rose yet)
+    assert.equal(counted.smtp.in.refused.relay, 1);
+    assert.equal(counted.smtp.in.refused.size, 1);
+    assert.ok(counted.smtp.in.refused['unknown-recipient']! >= 1);
+    assert.ok(counted.smtp.in.accepted >= 2);
   });
 
   it('mesh mail to bob@outside.test reaches the smarthost with envelope sender alice@rose.mesh.test', async () => {
