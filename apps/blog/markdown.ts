@@ -4,7 +4,7 @@
  * few constructs below turned into tags this file writes itself. Raw HTML in a post is shown
  * as text; a link's target must be http(s) or mailto, so `javascript:` never becomes a link.
  *
- * Supported: paragraphs, `#`..`###` headings, `-`/`*` and `1.` lists, `>` quotes, fenced code
+ * Supported: paragraphs, `#`..`###` headings (as h4..h6: a post sits under the page's h1-h3), `-`/`*` and `1.` lists, `>` quotes, fenced code
  * blocks, inline `code`, **bold**, *emphasis*, [text](https://...) links and line breaks.
  */
 
@@ -68,7 +68,7 @@ export function renderMarkdown(markdown: string): string {
     } else if (heading) {
       flushParagraph();
       flushList();
-      const level = heading[1]!.length + 1; // the post's title is the page's h1... h2
+      const level = heading[1]!.length + 3; // the portal shows a post under h1 (site), h2 (Blog), h3 (title)
       out.push(`<h${level}>${inline(escapeHtml(heading[2]!))}</h${level}>`);
     } else if (bullet || numbered) {
       flushParagraph();

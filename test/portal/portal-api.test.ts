@@ -113,7 +113,7 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       const post = (await (await bob(`/api/blog/${id}`)).json()) as { id: string; author: string; title: string; body: string; html: string; date: string };
       assert.equal(post.author, 'alice@rose');
       assert.equal(post.body, body);
-      assert.match(post.html, /<h2>Hello<\/h2>/);
+      assert.match(post.html, /<h4>Hello<\/h4>/);
       assert.match(post.html, /<strong>bold<\/strong>/);
       assert.match(post.html, /<a href="https:\/\/example.org" rel="noopener noreferrer nofollow">link<\/a>/);
       assert.ok(!/<script|<img|href="javascript/i.test(post.html), post.html);
@@ -143,7 +143,7 @@ describe('portal app routes (real HTTP, in-process node)', function () {
     it('renders no author markup whatever the input (escaping first)', () => {
       for (const evil of ['<svg onload=alert(1)>', '[x](javascript:alert(1))', '[x](" onmouseover="alert(1))', '`<b>`', '**<i>**', '> <iframe>', '```\n</code><script>\n```']) {
         const html = renderMarkdown(evil);
-        assert.ok(!/<(?!\/?(p|h[1-4]|ul|ol|li|blockquote|pre|code|strong|em|br|a href="(https?:|mailto:)[^"<>]*" rel="noopener noreferrer nofollow")>)/.test(html), `${evil} → ${html}`);
+        assert.ok(!/<(?!\/?(p|h[4-6]|ul|ol|li|blockquote|pre|code|strong|em|br|a href="(https?:|mailto:)[^"<>]*" rel="noopener noreferrer nofollow")>)/.test(html), `${evil} → ${html}`);
       }
     });
   });
