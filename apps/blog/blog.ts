@@ -17,7 +17,8 @@ import type { MeshNode } from '../../mesh/node.ts';
 import * as Y from 'yjs';
 import { AppError } from '../errors.ts';
 import type { BlogComment, BlogPostView, BlogService, BlogSummary } from '../daemon/services.ts';
-import { AuthorNames, itemsWithClient, settledDoc } from '../chat/authors.ts';
+import { AuthorNames, itemsWithClient } from '../chat/authors.ts';
+import { settledDoc } from '../chat/document-repair.ts';
 import { renderMarkdown } from './markdown.ts';
 
 export const POST_TYPE = 'blog-post';

@@ -27,7 +27,8 @@ import { MAX_RECIPIENTS, open, seal, sealedRecipients } from '../../mesh/seal.ts
 import * as Y from 'yjs';
 import { AppError } from '../errors.ts';
 import type { ChatMessageView, ChatService, RoomView } from '../daemon/services.ts';
-import { AuthorNames, itemsWithClient, settledDoc } from './authors.ts';
+import { AuthorNames, itemsWithClient } from './authors.ts';
+import { settledDoc } from './document-repair.ts';
 
 export const ROOM_TYPE = 'chat-room';
 export const MAX_TEXT_CHARS = 4000;

@@ -2,7 +2,7 @@
  * Rooms and posts stay readable after a restart whatever order the store hands their records
  * over in: with a tiny pending budget, most updates of a room reach the reopened node before
  * its genesis and overflow the budget, and Yjs may keep structs pending; the repair of
- * apps/chat/authors.ts (settledDoc) offers the records again and hands Yjs the merged
+ * apps/chat/document-repair.ts (settledDoc) offers the records again and hands Yjs the merged
  * updates, so every message and comment shows and members can write on.
  */
 import assert from 'node:assert/strict';
