@@ -10,8 +10,9 @@ import { radioCommand } from './radio.ts';
 import { startCommand } from './start.ts';
 import { statusCommand } from './status.ts';
 import { userCommand } from './user.ts';
+import { vouchCommand } from './vouch.ts';
 
-export const commands: Command[] = [initCommand, startCommand, userCommand, statusCommand, airtimeCommand, simCommand, radioCommand];
+export const commands: Command[] = [initCommand, startCommand, userCommand, vouchCommand, statusCommand, airtimeCommand, simCommand, radioCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

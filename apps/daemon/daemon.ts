@@ -7,6 +7,7 @@ import { Level } from 'level';
 import { toHex } from '../../mesh/bytes.ts';
 import { systemClock, type Clock } from '../../mesh/clock.ts';
 import { MeshNode } from '../../mesh/node.ts';
+import { RecordKind } from '../../mesh/record.ts';
 import { DEFAULT_QUOTA } from '../../mesh/quota.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
 import { Sync, type SyncOptions } from '../../mesh/sync.ts';
@@ -21,6 +22,7 @@ import { createAccounts } from './accounts.ts';
 import { DataDir, nameFromHost } from './data-dir.ts';
 import { keepGatewayAnnounced, openP2pLink, openSmtp, p2pStatus, wantsP2p, type GatewayOptions, type P2pStatus } from './gateways.ts';
 import { createHttpApi } from './http-api.ts';
+import { applyVouches } from './vouches.ts';
 import { openLinks, type LinkFactoryDeps, type OpenedLink } from './links.ts';
 import { renderMetrics } from './metrics.ts';
 import type { NodeServices, StatusView } from './services.ts';
@@ -169,6 +171,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const mail = new Mailbox({ node, memberIdentity, isLocalMember: async (name) => (await accounts.get(name)) !== null });
   await mail.flushOutbox();
+  // Vouches chosen with `citizen vouch` go out once the household they name is known.
+  let vouching: Promise<unknown> = Promise.resolve();
+  const vouch = () => {
+    vouching = vouching.then(() => applyVouches(dir.path, node, log)).catch((err: unknown) => log(`vouching failed: ${(err as Error).message}`));
+  };
+  vouch();
+  node.on('record', (record) => {
+    if (record.kind === RecordKind.Directory) vouch();
+  });
   const smtp = await openSmtp(gatewayOptions, { node, mailbox: mail, log }).catch(async (err: unknown) => {
     await node.stop();
     await node.store.close();
@@ -260,6 +271,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     node.store
       .expire(node.now())
       .then(() => sync.refresh())
+      .then(() => vouch())
       .catch((err: unknown) => log(`expiry failed: ${(err as Error).message}`));
   }, EXPIRY_INTERVAL_MS);
   expiry.unref();
