@@ -40,10 +40,12 @@ async function benchSyncRate(records: number): Promise<void> {
     await a.publish(author, { kind: RecordKind.Message, feed: new Uint8Array(8).fill(1), priority: Priority.Normal, payload: utf8(`record ${i} ${'x'.repeat(100)}`) });
   }
   const seeds = [new Uint8Array(randomBytes(32)), new Uint8Array(randomBytes(32))];
-  const linkA = await createLibp2pLink({ keySeed: seeds[0]!, listen: ['/ip4/127.0.0.1/tcp/0'] }, { clock: systemClock });
+  // Both households' peers are bound by gateway statements (the larger per-peer rate).
+  const bound = { clock: systemClock, householdOf: () => 'bench' };
+  const linkA = await createLibp2pLink({ keySeed: seeds[0]!, listen: ['/ip4/127.0.0.1/tcp/0'] }, bound);
   await linkA.start();
   const addrA = linkA.addrs()[0]!;
-  const linkB = await createLibp2pLink({ keySeed: seeds[1]!, listen: [], peers: [addrA] }, { clock: systemClock });
+  const linkB = await createLibp2pLink({ keySeed: seeds[1]!, listen: [], peers: [addrA] }, bound);
   const syncA = new Sync({ node: a, clock: systemClock, timer });
   const syncB = new Sync({ node: b, clock: systemClock, timer });
   syncA.addLink(linkA);
