@@ -82,6 +82,7 @@ const shown = (await (await fetch(`${url}/api/chat/rooms/${room}/messages`, { he
 console.log(`room messages shown after the restart: ${shown.length} of ${counts.messages}`);
 await measure('inbox', '/api/mail?folder=inbox');
 await measure('room', `/api/chat/rooms/${room}/messages`);
+await measure('room last 200', `/api/chat/rooms/${room}/messages?limit=200`);
 await measure('blog list', '/api/blog');
 await measure('rooms', '/api/chat/rooms');
 const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];

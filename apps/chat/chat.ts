@@ -213,7 +213,12 @@ export class Chat implements ChatService {
     return me;
   }
 
-  async messages(user: string, room: string): Promise<ChatMessageView[]> {
+  async messages(user: string, room: string, limit?: number): Promise<ChatMessageView[]> {
+    const all = await this.allMessages(user, room);
+    return limit !== undefined && all.length > limit ? all.slice(all.length - limit) : all;
+  }
+
+  private async allMessages(user: string, room: string): Promise<ChatMessageView[]> {
     const me = await this.me(user);
     const found = await this.findRoom(room, me);
     if ('replica' in found) {

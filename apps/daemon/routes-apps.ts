@@ -40,6 +40,8 @@ const ROOM_SCHEMA = {
   required: ['name'],
   properties: { name: { type: 'string', maxLength: 256 }, members: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 320 } } },
 } as const;
+/** `?limit=N`: the newest N messages (still oldest first). Digits only, as query strings are text. */
+const LIMIT_QUERY = { type: 'object', properties: { limit: { type: 'string', pattern: '^[0-9]{1,6}$' } } } as const;
 const TEXT_SCHEMA = { type: 'object', required: ['text'], properties: { text: { type: 'string', maxLength: 20_000 } } } as const;
 const POST_SCHEMA = {
   type: 'object',
@@ -114,8 +116,13 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
     const created = await need(services.chat, 'chat').createRoom(member(request).name, members === undefined ? { name } : { name, members });
     return reply.code(201).send(created);
   });
-  api.get<{ Params: { id: string } }>('/api/chat/rooms/:id/messages', { ...guard, schema: { params: ID_PARAM } }, async (request) =>
-    need(services.chat, 'chat').messages(member(request).name, request.params.id),
+  api.get<{ Params: { id: string }; Querystring: { limit?: string } }>(
+    '/api/chat/rooms/:id/messages',
+    { ...guard, schema: { params: ID_PARAM, querystring: LIMIT_QUERY } },
+    async (request) => {
+      const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
+      return need(services.chat, 'chat').messages(member(request).name, request.params.id, limit);
+    },
   );
   api.post<{ Params: { id: string }; Body: { text: string } }>(
     '/api/chat/rooms/:id/messages',

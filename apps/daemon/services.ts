@@ -65,8 +65,8 @@ export interface ChatService {
   rooms(user: string): Promise<RoomView[]>;
   /** A public room (no members) or a private one sealed to `members` (the creator is added). */
   createRoom(user: string, input: { name: string; members?: string[] }): Promise<{ id: string }>;
-  /** Oldest first. Throws AppError room_not_found for a room the member cannot see. */
-  messages(user: string, room: string): Promise<ChatMessageView[]>;
+  /** Oldest first; with `limit`, only the newest `limit`. Throws AppError room_not_found for a room the member cannot see. */
+  messages(user: string, room: string, limit?: number): Promise<ChatMessageView[]>;
   post(user: string, room: string, text: string): Promise<{ id: string }>;
 }
 

@@ -61,6 +61,9 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       const messages = (await (await carol(`/api/chat/rooms/${id}/messages`)).json()) as Array<{ id: string; from: string; text: string; date: string }>;
       assert.deepEqual(messages.map((m) => [m.from, m.text]), [['alice@rose', 'hello street'], ['bob@rose', '<b>hi</b>']]);
       assert.equal(messages[1]!.id, messageId);
+      const last = (await (await carol(`/api/chat/rooms/${id}/messages?limit=1`)).json()) as Array<{ text: string }>;
+      assert.deepEqual(last.map((m) => m.text), ['<b>hi</b>']);
+      assert.equal((await carol(`/api/chat/rooms/${id}/messages?limit=-1`)).status, 400);
       assert.ok(!Number.isNaN(Date.parse(messages[0]!.date)));
     });
 

@@ -288,7 +288,7 @@ async function roomView(content, room) {
   const out = status();
   const form = h('form', { class: 'stack card' }, field('Message', text), h('button', { type: 'submit' }, 'Send'), out);
   const load = async () => {
-    const messages = await api(`/api/chat/rooms/${room.id}/messages`);
+    const messages = await api(`/api/chat/rooms/${room.id}/messages?limit=200`);
     box.replaceChildren(...(messages.length ? messages.map((m) =>
       h('div', { class: `bubble${m.from === me.address ? ' mine' : ''}` },
         h('div', { class: 'meta' }, `${m.from} · ${when(m.date)}`), h('div', { class: 'body' }, m.text))) : [h('p', { class: 'meta' }, 'No messages yet.')]));
