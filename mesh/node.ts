@@ -22,6 +22,13 @@ import { secureRandom, type Identity, type RandomBytes } from './identity.ts';
 import { createRecord, decodeRecord, verifyRecord, Priority, RecordKind, type Record, type RecordFields } from './record.ts';
 import type { RecordStore } from './record-store.ts';
 
+/** The order document records are replayed in at start (see `start`). */
+const DOCUMENT_ORDER = new Map<RecordKind, number>([
+  [RecordKind.DocumentGenesis, 0],
+  [RecordKind.DocumentAcl, 1],
+  [RecordKind.DocumentUpdate, 2],
+]);
+
 export interface MeshNodeOptions {
   /** The household's name (SPEC §3). */
   householdName: string;
@@ -94,10 +101,17 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   async start(): Promise<void> {
     if (this.started) return;
     const directoryRecords: Record[] = [];
+    const documentRecords: Record[] = [];
     for await (const record of this.store.records()) {
       if (record.kind === RecordKind.Directory) directoryRecords.push(record);
-      else this.documents.apply(record); // document records converge in any order
+      else if (DOCUMENT_ORDER.has(record.kind)) documentRecords.push(record);
+      else this.documents.apply(record);
     }
+    // Documents converge in any order, but an update that comes before its document's genesis
+    // has to wait in a bounded set, and a big store overflows it. So: geneses, then permission
+    // changes, then updates, each in the order they were written.
+    documentRecords.sort((a, b) => DOCUMENT_ORDER.get(a.kind)! - DOCUMENT_ORDER.get(b.kind)! || a.time - b.time || a.seq - b.seq);
+    for (const record of documentRecords) this.documents.apply(record);
     // Household entries first, then members, each in seq order, so every key is known in time.
     directoryRecords.sort((a, b) => Number(a.authorKey === null) - Number(b.authorKey === null) || a.seq - b.seq);
     for (const record of directoryRecords) this.applyVerified(record, false);
