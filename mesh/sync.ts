@@ -180,7 +180,6 @@ interface Session {
 interface LinkState {
   link: Link;
   timing: LinkTiming;
-  slow: boolean;
   fragmenter: Fragmenter;
   reassembler: Reassembler;
   queue: SendQueue;
@@ -277,17 +276,12 @@ export class Sync {
   /** Sync over `link` too. The link's own start/stop stays with the caller. */
   addLink(link: Link): void {
     if (this.#links.has(link)) return;
-    const slow = link.bitRate < 1_000_000;
-    const timing = { ...linkTiming(link), ...this.#timing };
     const state: LinkState = {
       link,
-      timing,
-      slow,
+      ...this.#timed(link, () => this.#summarise(state)),
       fragmenter: createFragmenter({ mtu: link.mtu }, { random: (n) => this.#node.random(n) }),
       reassembler: createReassembler({}, { clock: this.#clock }),
       queue: new SendQueue({ weightOf: (household) => this.#node.trustOf(fromHex(household)) }),
-      trickle: new Trickle(timing, { timer: this.#timer, random: this.#random }, () => this.#summarise(state)),
-      sentRecently: new HeardFilter({ maxAgeMs: 2 * timing.iminMs }, this.#clock),
       neighbours: new Map(),
       lastBeaconTime: new Map(),
       answering: new Map(),
@@ -363,15 +357,22 @@ export class Sync {
 
   // ---- link life ----
 
+  /** The link's timing (from its speed, then the options) and the parts built on it. */
+  #timed(link: Link, fire: () => void): Pick<LinkState, 'timing' | 'trickle' | 'sentRecently'> {
+    const timing = { ...linkTiming(link), ...this.#timing };
+    return {
+      timing,
+      trickle: new Trickle(timing, { timer: this.#timer, random: this.#random }, fire),
+      sentRecently: new HeardFilter({ maxAgeMs: 2 * timing.iminMs }, this.#clock),
+    };
+  }
+
   #linkUp(state: LinkState): void {
     // A radio tells its real preset (so its speed) only once connected: time the link now.
     const timing = { ...linkTiming(state.link), ...this.#timing };
-    if (JSON.stringify(timing) !== JSON.stringify(state.timing)) {
+    if ((Object.keys(timing) as (keyof LinkTiming)[]).some((k) => timing[k] !== state.timing[k])) {
       state.trickle.stop();
-      state.timing = timing;
-      state.slow = state.link.bitRate < 1_000_000;
-      state.trickle = new Trickle(timing, { timer: this.#timer, random: this.#random }, () => this.#summarise(state));
-      state.sentRecently = new HeardFilter({ maxAgeMs: 2 * timing.iminMs }, this.#clock);
+      Object.assign(state, this.#timed(state.link, () => this.#summarise(state)));
     }
     // Back (or new): whatever we sent before may not have been heard; reconcile at Imin.
     state.sentRecently.clear();
@@ -466,7 +467,7 @@ export class Sync {
 
   #newReconciler(state: LinkState): Reconciler {
     // What fits in one frame after the fragment header (1) and the RECONCILE header (19).
-    const maxMessageBytes = Math.min(state.link.mtu, state.slow ? 255 : 1200) - 1 - 19;
+    const maxMessageBytes = Math.min(state.link.mtu, 1200) - 1 - 19;
     return new Reconciler(this.#ids, { maxMessageBytes });
   }
 
@@ -672,9 +673,10 @@ export class Sync {
 
   async #record(state: LinkState, bytes: Uint8Array, meta: FrameMeta): Promise<void> {
     state.counters.received++;
-    const short = recordShortId(createHash('sha256').update(bytes).digest());
-    if (meta.snr !== undefined && state.arrivalSnr.size < 1024) state.arrivalSnr.set(short, meta.snr);
-    const [result] = await this.#node.ingest([bytes], state.link).finally(() => state.arrivalSnr.delete(short));
+    // Only a link that reports SNR needs the id before ingest (which hashes the bytes anyway).
+    const short = meta.snr !== undefined && state.arrivalSnr.size < 1024 ? recordShortId(createHash('sha256').update(bytes).digest()) : null;
+    if (short !== null) state.arrivalSnr.set(short, meta.snr!);
+    const [result] = await this.#node.ingest([bytes], state.link).finally(() => short !== null && state.arrivalSnr.delete(short));
     if (!result) return;
     if (result.id && result.status !== 'stored') {
       // A copy of something we hold, sent after we decided to send it too: its sender served
