@@ -41,7 +41,8 @@
  *   off  size   field
  *   0    1      bits 7-4: version = 1; bits 3-0: type: 1 OPEN, 2 SKETCH (initiator →
  *               responder), 3 REQUEST, 4 DONE (responder → initiator)
- *   1    …      entries, up to the end of the message: OPEN exactly one, SKETCH and
+ *   1    …      entries, up to the end of the message: OPEN exactly one (of the whole space,
+ *               with 1..maxDecodeCapacity syndromes: `open(c)` settles d ≤ c at once), SKETCH and
  *               REQUEST 1..MAX_ENTRIES, DONE none
  *
  *   OPEN and SKETCH entry                  REQUEST entry
@@ -86,6 +87,8 @@ export const MAX_DECODE_CAPACITY = 128;
  * asks for sketches the cache has dropped runs into this instead of taking the CPU.
  */
 const WORK_FACTOR = 8;
+/** An opening's bytes besides its syndromes: type, depth, from, count (≤ 10), checksum, k. */
+const OPEN_OVERHEAD_BYTES = 1 + 1 + 1 + 10 + 4 + 2;
 /** A range without an estimate grows to this many syndromes before it is probed. */
 const PROBE_AFTER = 24;
 /** The probe is the first 1/2^PROBE_BITS of a range. */
@@ -583,13 +586,15 @@ export class Reconciler {
   }
 
   /** The opening: the count, checksum and first syndrome of the whole id space. */
-  open(): Uint8Array[] {
+  open(syndromes = 1): Uint8Array[] {
     if (this.#role !== 'new') throw new MeshError('RECONCILE_STATE', 'open() starts a session; this one has started');
+    // An opening of c syndromes settles a difference of up to c in one message (no round trips).
+    const c = Math.max(1, Math.min(Math.floor(syndromes), this.#maxCapacity, Math.floor((this.#maxMessageBytes - OPEN_OVERHEAD_BYTES) / 8)));
     this.#role = 'initiator';
-    const sketch = this.#ourSketch({ depth: 0, prefix: 0n }, 1);
+    const sketch = this.#ourSketch({ depth: 0, prefix: 0n }, c);
     const message = encodeReconcileMessage({
       type: 'open',
-      entries: [{ depth: 0, prefix: 0n, from: 0, count: sketch.count, checksum: sketch.checksum, syndromes: sketch.syndromes.slice(0, 2) }],
+      entries: [{ depth: 0, prefix: 0n, from: 0, count: sketch.count, checksum: sketch.checksum, syndromes: sketch.syndromes.slice(0, 2 * c) }],
     });
     this.#count(message.length);
     return [message];
@@ -604,8 +609,13 @@ export class Reconciler {
       case 'open':
         if (this.#role !== 'new') throw unexpected('an opening in a running session');
         this.#role = 'responder';
-        this.#addRange({ depth: 0, prefix: 0n }, 1);
-        this.#outstanding = 1; // the opening's syndrome
+        {
+          // The opening carries 1..maxDecodeCapacity syndromes of the whole space.
+          const k = (message.entries[0]?.syndromes.length ?? 0) / 2;
+          if (k < 1 || k > this.#maxCapacity) throw new MeshError('RECONCILE_CAPACITY', `an opening of ${k} syndromes (1..${this.#maxCapacity})`);
+          this.#addRange({ depth: 0, prefix: 0n }, k);
+          this.#outstanding = k; // the opening's syndromes
+        }
         return this.#respond(message.entries);
       case 'sketch':
         if (this.#role !== 'responder') throw unexpected('sketches go to the responder');

@@ -41,12 +41,12 @@ interface Outcome {
   transcript: { toResponder: boolean; bytes: Uint8Array }[];
 }
 
-/** `a` opens, `b` responds, in memory, until the responder is done. */
-function reconcile(a: MutableIdSet, b: MutableIdSet, maxMessageBytes: number): Outcome {
+/** `a` opens (with `opening` syndromes), `b` responds, in memory, until the responder is done. */
+function reconcile(a: MutableIdSet, b: MutableIdSet, maxMessageBytes: number, opening = 1): Outcome {
   const initiator = new Reconciler(a, { maxMessageBytes });
   const responder = new Reconciler(b, { maxMessageBytes });
   const outcome: Outcome = { theyLack: new Set(), weLack: new Set(), messages: 0, bytes: 0, done: false, transcript: [] };
-  let toResponder = initiator.open();
+  let toResponder = initiator.open(opening);
   for (let round = 0; round < 10_000 && !outcome.done && toResponder.length > 0; round++) {
     const toInitiator: Uint8Array[] = [];
     for (const message of toResponder) {
@@ -212,6 +212,23 @@ describe('reconcile: sessions', () => {
     const outcome = reconcile(one.a, one.b, 200);
     assertFound(outcome, one.onlyA, one.onlyB);
     assert.equal(outcome.messages, 2);
+  });
+
+  it('settles a difference of up to c in one opening of c syndromes (no round trips), and grows beyond it as usual', () => {
+    for (const [onlyA, onlyB] of [[0, 12], [12, 0], [7, 5], [1, 0]] as const) {
+      const sets = makeSets(3000, onlyA, onlyB, 40 + onlyA);
+      const outcome = reconcile(sets.a, sets.b, 235, 12);
+      assertFound(outcome, sets.onlyA, sets.onlyB);
+      assert.equal(outcome.messages, 2, `${onlyA}/${onlyB}: opening and DONE`);
+      assert.ok(outcome.transcript[0]!.bytes.length <= 1 + 1 + 1 + 3 + 4 + 1 + 8 * 12, `opening of ${outcome.transcript[0]!.bytes.length} bytes`);
+    }
+    const big = makeSets(3000, 20, 20, 77);
+    const outcome = reconcile(big.a, big.b, 235, 12);
+    assertFound(outcome, big.onlyA, big.onlyB);
+    assert.ok(outcome.messages > 2);
+    // An opening never outgrows one message, whatever is asked.
+    const initiator = new Reconciler(big.a, { maxMessageBytes: 60 });
+    assert.ok(initiator.open(64)[0]!.length <= 60);
   });
 
   it('handles empty sets on either side', () => {
