@@ -9,15 +9,18 @@
  *   MIME that cannot be parsed          550 5.6.0
  *   a client idle for `idleTimeoutMs`   disconnected (slow-loris)
  *
- * Each message is parsed (mailparser: subject, text, attachments named in the body) and
- * handed to `deliver`, which seals it to the recipients at once, so the gateway keeps no
+ * Each message is parsed (mailparser: subject, text, attachments named in the body), its SPF,
+ * DKIM and DMARC results are recorded where the DNS allows (gateway/mail-auth.ts; never
+ * required, `temperror` without DNS), and it is handed to `deliver`, which seals it to the recipients at once, so the gateway keeps no
  * plaintext once the message is in the mesh. Every refusal is counted by reason.
  */
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream } from 'smtp-server';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { DNSResolver } from 'mailauth';
 import { isValidMailDomain } from '../mesh/directory.ts';
 import { GatewayError } from './errors.ts';
+import { authenticateMail, type MailAuthentication } from './mail-auth.ts';
 
 /** One internet mail on its way into the mesh. */
 export interface InboundMail {
@@ -29,6 +32,8 @@ export interface InboundMail {
   to: string[];
   subject: string;
   body: string;
+  /** SPF, DKIM and DMARC as this gateway found them (a record of fact, not a filter). */
+  authentication: MailAuthentication;
 }
 
 export interface SmtpInOptions {
@@ -46,6 +51,8 @@ export interface SmtpInOptions {
   idleTimeoutMs?: number;
   /** Longest body carried into the mesh (characters); the rest is cut with a note. Default 12 000. */
   maxBodyChars?: number;
+  /** Longest time the SPF/DKIM/DMARC checks of one message may take (ms). Default 5 s. */
+  authTimeoutMs?: number;
 }
 
 export interface SmtpInDeps {
@@ -53,6 +60,8 @@ export interface SmtpInDeps {
   isMember(address: string): boolean;
   /** Seal and publish one mail into the mesh. */
   deliver(mail: InboundMail): Promise<void>;
+  /** DNS look-ups for SPF/DKIM/DMARC (mailauth's resolver); default: the system's. */
+  resolver?: DNSResolver;
   log?: (line: string) => void;
 }
 
@@ -110,6 +119,7 @@ class SmtpInImpl implements SmtpIn {
       maxClients: 32,
       idleTimeoutMs: 60_000,
       maxBodyChars: 12_000,
+      authTimeoutMs: 5000,
       ...options,
     };
     this.#deps = deps;
@@ -135,7 +145,7 @@ class SmtpInImpl implements SmtpIn {
       logger: false,
       onRcptTo: (address, session, callback) => callback(this.#checkRecipient(address, session.envelope.rcptTo.length)),
       onData: (stream, session, callback) => {
-        void this.#receive(stream, session.envelope.mailFrom, session.envelope.rcptTo).then(
+        void this.#receive(stream, session).then(
           () => callback(),
           (err: Error) => callback(err),
         );
@@ -163,7 +173,8 @@ class SmtpInImpl implements SmtpIn {
     return null;
   }
 
-  async #receive(stream: SMTPServerDataStream, mailFrom: SMTPServerAddress | false, rcptTo: SMTPServerAddress[]): Promise<void> {
+  async #receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<void> {
+    const { mailFrom, rcptTo } = session.envelope;
     // Collect at most maxBytes; past that the rest is read and thrown away, never held.
     const chunks: Buffer[] = [];
     let size = 0;
@@ -174,17 +185,27 @@ class SmtpInImpl implements SmtpIn {
     if (stream.sizeExceeded || size > this.#options.maxBytes) {
       throw this.#refuse('size', 552, `5.3.4 message exceeds the fixed maximum size of ${this.#options.maxBytes} bytes`);
     }
+    const raw = Buffer.concat(chunks);
     let parsed: ParsedMail;
     try {
-      parsed = await simpleParser(Buffer.concat(chunks), { skipHtmlToText: false, maxHtmlLengthToParse: this.#options.maxBytes });
+      parsed = await simpleParser(raw, { skipHtmlToText: false, maxHtmlLengthToParse: this.#options.maxBytes });
     } catch {
       throw this.#refuse('malformed', 550, '5.6.0 the message could not be parsed');
     }
     const to = rcptTo.map((r) => meshAddressOf(r.address, this.#options.domain)).filter((a): a is string => a !== null);
     const envelopeFrom = mailFrom ? mailFrom.address : '';
     const from = parsed.from?.value[0]?.address ?? envelopeFrom;
+    const authentication = await authenticateMail(raw, {
+      ip: session.remoteAddress,
+      helo: session.hostNameAppearsAs ?? '',
+      sender: envelopeFrom,
+      mta: this.#options.domain,
+      timeoutMs: this.#options.authTimeoutMs,
+      ...(this.#deps.resolver ? { resolver: this.#deps.resolver } : {}),
+    });
+    const mail = { from: from || 'unknown@invalid', envelopeFrom, to: [...new Set(to)], subject: (parsed.subject ?? '').slice(0, 900), body: bodyOf(parsed, this.#options.maxBodyChars), authentication };
     try {
-      await this.#deps.deliver({ from: from || 'unknown@invalid', envelopeFrom, to: [...new Set(to)], subject: (parsed.subject ?? '').slice(0, 900), body: bodyOf(parsed, this.#options.maxBodyChars) });
+      await this.#deps.deliver(mail);
     } catch (err) {
       this.#deps.log?.(`smtp: a message could not be delivered into the mesh: ${(err as Error).message}`);
       throw this.#refuse('deliver-failed', 451, '4.3.0 the mesh could not take the message now; try again later');

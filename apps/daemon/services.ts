@@ -15,6 +15,8 @@ export interface MailView {
   read: boolean;
   /** Where a sent mail is, when the mesh can tell: `waiting for keys` until its recipients are known. */
   state?: string;
+  /** Internet mail only: SPF, DKIM and DMARC as the SMTP gateway that took it in found them. */
+  authentication?: { spf: string; dkim: string; dmarc: string };
 }
 
 export interface MailInput {

@@ -3,6 +3,7 @@
  *
  *  - in: internet mail taken by gateway/smtp-in.ts is sealed at once to the mesh recipients
  *    and signed by this household (Mailbox.deliverAsHousehold), so no plaintext stays here;
+ *    its SPF/DKIM/DMARC results travel inside the sealed mail;
  *  - out: mail sealed to this household's key with internet recipients is opened here and
  *    handed to the smarthost (gateway/smtp-out.ts) with the envelope sender
  *    `member@household.DOMAIN` of its authenticated author (the record's signer, never what
@@ -59,7 +60,7 @@ export class MailGateway {
 
   /** Seal an internet mail to its mesh recipients at once. */
   deliver = async (mail: InboundMail): Promise<void> => {
-    await this.deps.mailbox.deliverAsHousehold({ from: mail.from, to: mail.to, subject: mail.subject, body: mail.body });
+    await this.deps.mailbox.deliverAsHousehold({ from: mail.from, to: mail.to, subject: mail.subject, body: mail.body, authentication: mail.authentication });
   };
 
   async #outgoing(record: Record): Promise<void> {

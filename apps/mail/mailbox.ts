@@ -64,6 +64,8 @@ interface OpenedMail {
   content: MailContent;
   from: string;
   record: Record;
+  /** SPF/DKIM/DMARC, believed only from a household that announced an SMTP gateway. */
+  authentication?: MailContent['authentication'];
 }
 
 export class Mailbox implements MailService {
@@ -172,14 +174,14 @@ export class Mailbox implements MailService {
    * internet mail that the SMTP gateway took in, and bounces. `from` is shown as the sender.
    * Throws AppError unknown_recipient when a recipient is not known.
    */
-  async deliverAsHousehold(mail: { from: string; to: string[]; subject: string; body: string }): Promise<{ id: string }> {
+  async deliverAsHousehold(mail: { from: string; to: string[]; subject: string; body: string; authentication?: MailContent['authentication'] }): Promise<{ id: string }> {
     const { node } = this.deps;
     const keys = mail.to.map((address) => {
       const member = node.directory.member(address);
       if (!member) throw new AppError('unknown_recipient', `no member "${address}" is known`);
       return member.agreementKey;
     });
-    const plaintext = encodeMail({ from: mail.from, to: mail.to, subject: mail.subject.slice(0, 900), body: mail.body.slice(0, MAX_BODY_CHARS + 1000) });
+    const plaintext = encodeMail({ from: mail.from, to: mail.to, subject: mail.subject.slice(0, 900), body: mail.body.slice(0, MAX_BODY_CHARS + 1000), ...(mail.authentication ? { authentication: mail.authentication } : {}) });
     const record = await node.publish(node.household, {
       kind: RecordKind.Mail,
       feed: mailFeed(node.household.id),
@@ -212,6 +214,7 @@ export class Mailbox implements MailService {
         body: mail.content.body,
         date: new Date(record.time * 1000).toISOString(),
         read,
+        ...(mail.authentication ? { authentication: mail.authentication } : {}),
       });
     }
     if (folder === 'sent') {
@@ -257,7 +260,8 @@ export class Mailbox implements MailService {
       if (author && 'household' in author) from = `${author.name}@${author.household.name}`;
       else if (author && !this.isMailGateway(author.id) && isInternetAddress(content.from)) from = `postmaster@${author.name}`;
       else if (!author) from = content.from;
-      opened = { content, from, record };
+      const vouched = author && !('household' in author) && this.isMailGateway(author.id);
+      opened = { content, from, record, ...(vouched && content.authentication ? { authentication: content.authentication } : {}) };
     } catch {
       opened = null; // not for this key, or forged: not shown
     }
