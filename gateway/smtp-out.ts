@@ -1,10 +1,16 @@
 /**
  * SMTP out (issue 7): mesh mail to internet addresses leaves through the smarthost named by
- * `--smtp-relay smtp://[USER:PASS@]HOST:PORT` (or smtps://), with nodemailer. Each message
- * is tried until the smarthost takes it: a 4xx answer or a network failure is retried with
- * exponential backoff (`retryBaseMs` doubling, up to `maxAttempts`); a 5xx answer, or running
- * out of attempts, is a permanent failure reported to `onFailed` (the caller turns it into a
- * bounce inside the mesh, never into mail to an internet sender).
+ * `--smtp-relay smtp://[USER:PASS@]HOST:PORT` (STARTTLS when the smarthost offers it, and
+ * required when a password is sent) or `smtps://` (TLS from the first byte), with nodemailer.
+ * The smarthost's certificate is always verified: against the system's CAs, or against `ca`
+ * (`--smtp-relay-ca FILE`) for a smarthost with a private or self-signed certificate.
+ *
+ * Each message is tried until the smarthost takes it: a 4xx answer or a network failure is
+ * retried with exponential backoff (`retryBaseMs` doubling, up to `maxAttempts`); a 5xx
+ * answer, or running out of attempts, is a permanent failure reported to `onFailed` (the
+ * caller turns it into a bounce inside the mesh, never into mail to an internet sender).
+ * Every change of a message's retry state goes to `onRetry`, so the caller can keep it across
+ * restarts and hand it back to `enqueue`.
  */
 import { createTransport, type Transporter } from 'nodemailer';
 import { GatewayError } from './errors.ts';
@@ -32,6 +38,18 @@ export interface SmtpRelayOptions {
   maxAttempts?: number;
   /** One try may take this long (ms). Default 30 s. */
   timeoutMs?: number;
+  /** PEM certificate(s) to trust for the smarthost instead of the system's CAs. */
+  ca?: string;
+  /** Refuse to send unless the connection is TLS. Default: true when the URL has a password. */
+  requireTls?: boolean;
+}
+
+/** Where a message stands between tries (kept by the caller across restarts). */
+export interface RetryState {
+  /** Tries made so far. */
+  attempts: number;
+  /** When the next try is due (ms since the epoch). */
+  nextAt: number;
 }
 
 export interface SmtpRelayDeps {
@@ -39,6 +57,10 @@ export interface SmtpRelayDeps {
   onSent(mail: OutboundMail): void | Promise<void>;
   /** It never will: `reason` is the smarthost's answer or the last error. */
   onFailed(mail: OutboundMail, reason: string): void | Promise<void>;
+  /** A try failed and another is due at `state.nextAt`. */
+  onRetry?(mail: OutboundMail, state: RetryState): void | Promise<void>;
+  /** Milliseconds since the epoch. Default Date.now. */
+  now?: () => number;
   log?: (line: string) => void;
   /** Uniform in [0, 1) for backoff jitter. */
   random?: () => number;
@@ -52,8 +74,11 @@ export interface SmtpRelayStats {
 }
 
 export interface SmtpRelay {
-  /** Queue a message (ignored when one with the same id is queued already). */
-  enqueue(mail: OutboundMail): void;
+  /**
+   * Queue a message (ignored when one with the same id is queued already). `resume` is the
+   * retry state it had before a restart: the attempts count on, the next try waits until due.
+   */
+  enqueue(mail: OutboundMail, resume?: RetryState): void;
   stop(): Promise<void>;
   stats(): SmtpRelayStats;
 }
@@ -87,7 +112,7 @@ interface Job {
 
 class SmtpRelayImpl implements SmtpRelay {
   readonly #transport: Transporter;
-  readonly #options: Required<Omit<SmtpRelayOptions, 'url'>>;
+  readonly #options: Required<Omit<SmtpRelayOptions, 'url' | 'ca' | 'requireTls'>>;
   readonly #deps: SmtpRelayDeps;
   readonly #jobs = new Map<string, Job>();
   readonly #counts = { sent: 0, failed: 0, retries: 0 };
@@ -95,30 +120,43 @@ class SmtpRelayImpl implements SmtpRelay {
 
   constructor(options: SmtpRelayOptions, deps: SmtpRelayDeps) {
     const target = parseRelayUrl(options.url);
-    this.#options = { retryBaseMs: 30_000, retryMaxMs: 3_600_000, maxAttempts: 10, timeoutMs: 30_000, ...options };
+    const { ca, requireTls, ...rest } = options;
+    this.#options = { retryBaseMs: 30_000, retryMaxMs: 3_600_000, maxAttempts: 10, timeoutMs: 30_000, ...rest };
     this.#deps = deps;
     this.#transport = createTransport({
       host: target.host,
       port: target.port,
       secure: target.secure,
+      // smtp:// upgrades with STARTTLS whenever the smarthost offers it; a password never goes in clear.
+      requireTLS: !target.secure && (requireTls ?? target.auth !== undefined),
       ...(target.auth ? { auth: target.auth } : {}),
-      // A smarthost on the loopback or LAN may have no certificate; TLS is used when offered.
-      tls: { rejectUnauthorized: false },
+      tls: { rejectUnauthorized: true, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) },
       connectionTimeout: this.#options.timeoutMs,
       greetingTimeout: this.#options.timeoutMs,
       socketTimeout: this.#options.timeoutMs,
     });
   }
 
-  enqueue(mail: OutboundMail): void {
+  enqueue(mail: OutboundMail, resume?: RetryState): void {
     if (this.#stopped || this.#jobs.has(mail.id)) return;
-    const job: Job = { mail, attempts: 0 };
+    const job: Job = { mail, attempts: resume?.attempts ?? 0 };
     this.#jobs.set(mail.id, job);
-    void this.#try(job);
+    const wait = resume ? Math.max(0, resume.nextAt - this.#now()) : 0;
+    if (wait === 0) {
+      void this.#try(job);
+      return;
+    }
+    job.timer = setTimeout(() => void this.#try(job), wait);
+    job.timer.unref?.();
+  }
+
+  #now(): number {
+    return (this.#deps.now ?? Date.now)();
   }
 
   async #try(job: Job): Promise<void> {
     if (this.#stopped) return;
+    job.timer = undefined;
     job.attempts++;
     const { mail } = job;
     try {
@@ -128,11 +166,18 @@ class SmtpRelayImpl implements SmtpRelay {
         to: mail.to,
         subject: mail.subject,
         text: mail.body,
+        // The same mail keeps one Message-ID, so a try repeated after a crash can be recognised.
+        messageId: `<${mail.id}@${mail.envelopeFrom.slice(mail.envelopeFrom.lastIndexOf('@') + 1)}>`,
         headers: { 'X-Mesh-Record': mail.id },
       });
     } catch (err) {
-      const code = (err as { responseCode?: number }).responseCode;
-      const reason = (err as { response?: string }).response ?? (err as Error).message;
+      if (this.#stopped) return;
+      const e = err as { responseCode?: number; response?: string; code?: string; message: string };
+      // A smarthost that will not do TLS is this gateway's problem, not the mail's: retried like a
+      // network failure (the operator may fix it), its 5xx to STARTTLS never a bounce at once.
+      const tls = e.code === 'ETLS';
+      const code = tls ? undefined : e.responseCode;
+      const reason = tls ? `the smarthost would not speak TLS (${e.response ?? e.message})` : (e.response ?? e.message);
       if ((code !== undefined && code >= 500) || job.attempts >= this.#options.maxAttempts) {
         this.#jobs.delete(mail.id);
         this.#counts.failed++;
@@ -142,8 +187,10 @@ class SmtpRelayImpl implements SmtpRelay {
       }
       this.#counts.retries++;
       const delay = Math.min(this.#options.retryMaxMs, this.#options.retryBaseMs * 2 ** (job.attempts - 1)) * (0.75 + (this.#deps.random ?? Math.random)() / 2);
+      this.#deps.log?.(`smtp: mail ${mail.id.slice(0, 12)} not taken (try ${job.attempts}): ${reason}; next try in ${Math.round(delay / 1000)} s`);
       job.timer = setTimeout(() => void this.#try(job), delay);
       job.timer.unref?.();
+      await this.#deps.onRetry?.(mail, { attempts: job.attempts, nextAt: Math.round(this.#now() + delay) });
       return;
     }
     this.#jobs.delete(mail.id);

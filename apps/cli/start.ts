@@ -18,7 +18,7 @@ export const startCommand: Command = {
   summary:
     'Run the household node: the record store, sync over every link, the HTTP API and the portal. Creates the household identity on first run (named after the host) if "citizen init" was not run. Stops cleanly on SIGINT/SIGTERM.',
   usage:
-    'citizen start [--portal HOST:PORT] [--host-name NAME]... [--link SPEC]... [--lan] [--p2p-listen MULTIADDR]... [--p2p-peer MULTIADDR]... [--smtp-listen HOST:PORT] [--mail-domain DOMAIN] [--smtp-relay URL] [--data DIR]',
+    'citizen start [--portal HOST:PORT] [--host-name NAME]... [--link SPEC]... [--lan] [--p2p-listen MULTIADDR]... [--p2p-peer MULTIADDR]... [--smtp-listen HOST:PORT] [--mail-domain DOMAIN] [--smtp-relay URL] [--smtp-relay-ca FILE] [--data DIR]',
   help: [
     '  --portal HOST:PORT  where the portal and API listen (default 127.0.0.1:8080)',
     '  --host-name NAME    another name the portal answers to, e.g. rose.local (repeatable)',
@@ -27,6 +27,7 @@ export const startCommand: Command = {
     '  --p2p-listen ADDR   libp2p listen multiaddr (repeatable)',
     '  --p2p-peer ADDR     a libp2p peer to keep syncing with (repeatable)',
     '  --smtp-listen HOST:PORT, --mail-domain DOMAIN, --smtp-relay URL   the internet mail gateway',
+    '  --smtp-relay-ca FILE   trust this PEM CA (or self-signed certificate) for the smarthost',
   ].join('\n'),
   options: {
     portal: { type: 'string' },
@@ -38,6 +39,7 @@ export const startCommand: Command = {
     'smtp-listen': { type: 'string' },
     'mail-domain': { type: 'string' },
     'smtp-relay': { type: 'string' },
+    'smtp-relay-ca': { type: 'string' },
   },
   async run(args, io) {
     const portal = parseHostPort(stringOption(args, 'portal') ?? '127.0.0.1:8080', '--portal');
@@ -46,6 +48,7 @@ export const startCommand: Command = {
     const smtpRelay = stringOption(args, 'smtp-relay');
     if ((smtpListen || smtpRelay) && !mailDomain) throw new AppError('USAGE', '--smtp-listen and --smtp-relay need --mail-domain DOMAIN', 2);
     if (mailDomain && !isValidMailDomain(mailDomain)) throw new AppError('USAGE', `--mail-domain must be a domain name such as mesh.example.org; got "${mailDomain}"`, 2);
+    if (stringOption(args, 'smtp-relay-ca') && !smtpRelay) throw new AppError('USAGE', '--smtp-relay-ca needs --smtp-relay URL', 2);
     if (smtpRelay && !/^smtps?:\/\//.test(smtpRelay)) throw new AppError('USAGE', `--smtp-relay must be smtp://[USER:PASS@]HOST:PORT; got "${smtpRelay}"`, 2);
     const daemon = await startDaemon({
       dataDir: resolve(dataDirOf(args, io)),
@@ -59,6 +62,7 @@ export const startCommand: Command = {
         ...(smtpListen ? { smtpListen: parseHostPort(smtpListen, '--smtp-listen') } : {}),
         ...(mailDomain ? { mailDomain } : {}),
         ...(smtpRelay ? { smtpRelay } : {}),
+        ...(stringOption(args, 'smtp-relay-ca') ? { smtpRelayCa: stringOption(args, 'smtp-relay-ca')! } : {}),
         ...(process.env.CITIZEN_SMTP_RETRY_MS ? { smtpRetryBaseMs: Number(process.env.CITIZEN_SMTP_RETRY_MS) } : {}),
         ...(process.env.CITIZEN_LAN_INTERVAL_MS ? { lanIntervalMs: Number(process.env.CITIZEN_LAN_INTERVAL_MS) } : {}),
       },

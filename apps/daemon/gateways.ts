@@ -1,9 +1,10 @@
 /**
  * The internet and LAN gateways of `citizen start` (SPEC §2: --p2p-listen, --p2p-peer, --lan,
- * --smtp-listen, --mail-domain, --smtp-relay), built from gateway/ and wired to this node:
+ * --smtp-listen, --mail-domain, --smtp-relay, --smtp-relay-ca), built from gateway/ and wired to this node:
  * the libp2p link (synced over like any other link), the gateway statement in the directory,
  * and the SMTP bridge.
  */
+import { readFileSync } from 'node:fs';
 import type { Clock } from '../../mesh/clock.ts';
 import { fromHex } from '../../mesh/bytes.ts';
 import { GatewayService } from '../../mesh/directory.ts';
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   mailDomain?: string;
   /** --smtp-relay */
   smtpRelay?: string;
+  /** --smtp-relay-ca: a PEM file of the CA (or self-signed certificate) to trust for the smarthost. */
+  smtpRelayCa?: string;
   /** mDNS query interval (tests shorten it). */
   lanIntervalMs?: number;
   /** First SMTP retry delay in ms (tests shorten it). */
@@ -113,6 +116,18 @@ export function p2pStatus(p2p: Libp2pLink | null): P2pStatus | null {
 }
 
 
+/** The PEM certificates of --smtp-relay-ca. Throws AppError USAGE when the file is unreadable or holds none. */
+function readRelayCa(path: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new AppError('USAGE', `--smtp-relay-ca: cannot read ${path}: ${(err as Error).message}`, 2, { cause: err });
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new AppError('USAGE', `--smtp-relay-ca: ${path} holds no PEM certificate`, 2);
+  return pem;
+}
+
 /** The SMTP bridge of a node: the server for --smtp-listen and the relay for --smtp-relay. */
 export interface SmtpParts {
   stop(): Promise<void>;
@@ -132,9 +147,10 @@ export async function openSmtp(options: GatewayOptions, deps: { node: MeshNode; 
   let relay: ReturnType<typeof createSmtpRelay> | undefined;
   try {
     if (options.smtpRelay) {
+      const ca = options.smtpRelayCa ? readRelayCa(options.smtpRelayCa) : undefined;
       relay = createSmtpRelay(
-        { url: options.smtpRelay, ...(options.smtpRetryBaseMs !== undefined ? { retryBaseMs: options.smtpRetryBaseMs } : {}) },
-        { onSent: (m) => gateway!.sent(m), onFailed: (m, reason) => gateway!.failed(m, reason), log: deps.log },
+        { url: options.smtpRelay, ...(ca ? { ca } : {}), ...(options.smtpRetryBaseMs !== undefined ? { retryBaseMs: options.smtpRetryBaseMs } : {}) },
+        { onSent: (m) => gateway!.sent(m), onFailed: (m, reason) => gateway!.failed(m, reason), onRetry: (m, state) => gateway!.retrying(m, state), log: deps.log },
       );
     }
   } catch (err) {

@@ -9,8 +9,11 @@
  *    `member@household.DOMAIN` of its authenticated author (the record's signer, never what
  *    the text claims). A permanent failure comes back to the author as a mesh mail (a bounce).
  *
- * What has been handed over is remembered in the node-local store (`smtp-out/<record id>`:
- * queued, sent or failed), so a restart resumes what was queued and sends nothing twice.
+ * What has been handed over is remembered in the node-local store (LevelDB, in the data
+ * dir) under `smtp-out/<record id>`: `sent`, `failed`, or `queued` with the retry state
+ * (`{"attempts":N,"nextAt":MS}`). A restart resumes each queued mail where its backoff stood,
+ * and sends nothing twice. No plaintext is kept: a resumed mail is opened again from its
+ * sealed record.
  */
 import { toHex } from '../../mesh/bytes.ts';
 import { keyId } from '../../mesh/identity.ts';
@@ -18,7 +21,7 @@ import type { MeshNode } from '../../mesh/node.ts';
 import { RecordKind, type Record } from '../../mesh/record.ts';
 import { open } from '../../mesh/seal.ts';
 import type { InboundMail } from '../../gateway/smtp-in.ts';
-import type { OutboundMail } from '../../gateway/smtp-out.ts';
+import type { OutboundMail, RetryState } from '../../gateway/smtp-out.ts';
 import { decodeMail } from './mail-codec.ts';
 import { isInternetAddress, type Mailbox } from './mailbox.ts';
 
@@ -30,12 +33,25 @@ export interface MailGatewayDeps {
   /** The community's mail domain D. */
   domain: string;
   /** Where outgoing internet mail is queued; absent when this node has no --smtp-relay. */
-  relay?: { enqueue(mail: OutboundMail): void };
+  relay?: { enqueue(mail: OutboundMail, resume?: RetryState): void };
   log?: (line: string) => void;
+}
+
+/** The retry state kept for a queued mail, or undefined for a bare (older) `queued`. */
+function retryStateOf(value: string | undefined): RetryState | undefined {
+  if (!value?.startsWith('{')) return undefined;
+  try {
+    const { attempts, nextAt } = JSON.parse(value) as Partial<RetryState>;
+    return Number.isSafeInteger(attempts) && Number.isSafeInteger(nextAt) && attempts! >= 0 ? { attempts: attempts!, nextAt: nextAt! } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class MailGateway {
   #stopped = false;
+  /** Mails handed to the relay by this run: a record seen twice (start scan and live) goes once. */
+  readonly #handed = new Set<string>();
   readonly #onRecord = (record: Record): void => {
     if (record.kind === RecordKind.Mail) void this.#outgoing(record).catch((err: unknown) => this.deps.log?.(`smtp: ${(err as Error).message}`));
   };
@@ -67,6 +83,8 @@ export class MailGateway {
     const { node, relay } = this.deps;
     if (!relay || this.#stopped) return;
     const id = toHex(record.id);
+    if (this.#handed.has(id)) return;
+    this.#handed.add(id);
     const state = await node.store.getLocal(`${STATE}${id}`);
     if (state === 'sent' || state === 'failed') return;
     let content;
@@ -79,25 +97,34 @@ export class MailGateway {
     if (internet.length === 0) return;
     const author = node.directory.ownerOfSigningKey(record.author);
     if (!author || !('household' in author)) return; // only members send internet mail
-    await node.store.putLocal(`${STATE}${id}`, 'queued');
-    relay.enqueue({
-      id,
-      envelopeFrom: `${author.name}@${author.household.name}.${this.deps.domain}`,
-      to: internet,
-      subject: content.subject,
-      body: content.body,
-    });
+    const resume = retryStateOf(state);
+    if (state === undefined) await node.store.putLocal(`${STATE}${id}`, 'queued', { sync: true });
+    relay.enqueue(
+      {
+        id,
+        envelopeFrom: `${author.name}@${author.household.name}.${this.deps.domain}`,
+        to: internet,
+        subject: content.subject,
+        body: content.body,
+      },
+      resume,
+    );
   }
+
+  /** A try failed: keep where the backoff stands, for a restart. */
+  retrying = async (mail: OutboundMail, state: RetryState): Promise<void> => {
+    await this.deps.node.store.putLocal(`${STATE}${mail.id}`, JSON.stringify(state));
+  };
 
   /** The smarthost took a mail. */
   sent = async (mail: OutboundMail): Promise<void> => {
-    await this.deps.node.store.putLocal(`${STATE}${mail.id}`, 'sent');
+    await this.deps.node.store.putLocal(`${STATE}${mail.id}`, 'sent', { sync: true });
   };
 
   /** The smarthost will never take a mail: bounce it to its author inside the mesh. */
   failed = async (mail: OutboundMail, reason: string): Promise<void> => {
     const { node, domain } = this.deps;
-    await node.store.putLocal(`${STATE}${mail.id}`, 'failed');
+    await node.store.putLocal(`${STATE}${mail.id}`, 'failed', { sync: true });
     const author = mail.envelopeFrom.replace(new RegExp(`\\.${domain.replaceAll('.', '\\.')}$`), '');
     await this.deps.mailbox.deliverAsHousehold({
       from: `mailer-daemon@${node.householdName}`,

@@ -1,0 +1,158 @@
+/**
+ * SMTP out over TLS (gateway/smtp-out.ts, issue 7), against a real smtp-server in the test
+ * standing in for the smarthost, with a self-signed certificate the test makes itself:
+ * STARTTLS on smtp://, implicit TLS on smtps://, the certificate trusted only through `ca`
+ * (--smtp-relay-ca), a password never sent in clear, and the retry state a restart hands back.
+ */
+import assert from 'node:assert/strict';
+import { generate } from 'selfsigned';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { createSmtpRelay, type OutboundMail, type RetryState, type SmtpRelay } from '../../gateway/smtp-out.ts';
+
+interface Received {
+  secure: boolean;
+  user: string | undefined;
+  from: string;
+  data: string;
+}
+
+const mail = (id: string): OutboundMail => ({ id, envelopeFrom: 'alice@rose.mesh.test', to: ['bob@outside.test'], subject: `mail ${id}`, body: 'Over TLS.' });
+
+describe('gateway/smtp-out: the smarthost over TLS', function () {
+  this.timeout(30_000);
+  let pems: { cert: string; private: string };
+  const servers: SMTPServer[] = [];
+  const relays: SmtpRelay[] = [];
+  let received: Received[] = [];
+  let authTries = 0;
+
+  before(async () => {
+    const made = await generate([{ name: 'commonName', value: 'smarthost.test' }], {
+      keySize: 2048,
+      algorithm: 'sha256',
+      extensions: [
+        { name: 'basicConstraints', cA: true },
+        { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] },
+      ],
+    });
+    pems = { cert: made.cert, private: made.private };
+  });
+
+  beforeEach(() => {
+    received = [];
+    authTries = 0;
+  });
+
+  afterEach(async () => {
+    await Promise.all(relays.splice(0).map((r) => r.stop()));
+    await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  });
+
+  async function smarthost(options: SMTPServerOptions): Promise<number> {
+    const server = new SMTPServer({
+      logger: false,
+      key: pems.private,
+      cert: pems.cert,
+      onAuth(auth, _session, callback) {
+        authTries++;
+        if (auth.username === 'gw' && auth.password === 's3cret') return callback(null, { user: auth.username });
+        callback(new Error('bad credentials'));
+      },
+      onData(stream, session, callback) {
+        let data = '';
+        stream.on('data', (c: Buffer) => (data += c.toString()));
+        stream.on('end', () => {
+          received.push({ secure: session.secure, user: session.user as string | undefined, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', data });
+          callback();
+        });
+      },
+      ...options,
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return (server.server.address() as { port: number }).port;
+  }
+
+  function relay(url: string, ca: string | undefined, deps: Partial<Parameters<typeof createSmtpRelay>[1]> = {}) {
+    const events = { sent: [] as string[], failed: [] as { id: string; reason: string }[], retries: [] as { id: string; state: RetryState }[] };
+    let wake: () => void = () => undefined;
+    const changed = () => wake();
+    const r = createSmtpRelay(
+      { url, retryBaseMs: 60_000, timeoutMs: 5000, ...(ca ? { ca } : {}) },
+      {
+        onSent: (m) => void (events.sent.push(m.id), changed()),
+        onFailed: (m, reason) => void (events.failed.push({ id: m.id, reason }), changed()),
+        onRetry: (m, state) => void (events.retries.push({ id: m.id, state }), changed()),
+        ...deps,
+      },
+    );
+    relays.push(r);
+    const next = () => new Promise<void>((resolve) => (wake = resolve));
+    return { r, events, next };
+  }
+
+  it('smtp:// upgrades with STARTTLS, trusts the smarthost through its CA, and logs in over TLS', async () => {
+    const port = await smarthost({ authMethods: ['PLAIN', 'LOGIN'] });
+    const { r, events, next } = relay(`smtp://gw:s3cret@127.0.0.1:${port}`, pems.cert);
+    const done = next();
+    r.enqueue(mail('a1'));
+    await done;
+    assert.deepEqual(events.sent, ['a1']);
+    assert.equal(received.length, 1);
+    assert.equal(received[0]!.secure, true, 'the message went over TLS');
+    assert.equal(received[0]!.user, 'gw');
+    assert.equal(received[0]!.from, 'alice@rose.mesh.test');
+    assert.match(received[0]!.data, /Message-ID: <a1@rose\.mesh\.test>/i);
+  });
+
+  it('smtps:// speaks TLS from the first byte', async () => {
+    const port = await smarthost({ secure: true, authOptional: true });
+    const { r, events, next } = relay(`smtps://127.0.0.1:${port}`, pems.cert);
+    const done = next();
+    r.enqueue(mail('b1'));
+    await done;
+    assert.deepEqual(events.sent, ['b1']);
+    assert.equal(received[0]!.secure, true);
+  });
+
+  it('a certificate it was not told to trust stops the mail: no fallback to plain text', async () => {
+    const port = await smarthost({ authOptional: true });
+    const { r, events, next } = relay(`smtp://127.0.0.1:${port}`, undefined);
+    const done = next();
+    r.enqueue(mail('c1'));
+    await done;
+    assert.equal(events.sent.length, 0);
+    assert.equal(received.length, 0, 'nothing reached the smarthost');
+    assert.equal(events.retries.length, 1, 'a bad certificate is retried (the operator may fix the CA), then bounced');
+    assert.equal(r.stats().queued, 1);
+  });
+
+  it('never sends a password to a smarthost that offers no STARTTLS', async () => {
+    const port = await smarthost({ disabledCommands: ['STARTTLS'], allowInsecureAuth: true });
+    const { r, events, next } = relay(`smtp://gw:s3cret@127.0.0.1:${port}`, pems.cert);
+    const done = next();
+    r.enqueue(mail('d1'));
+    await done;
+    assert.equal(authTries, 0, 'the credentials never went out');
+    assert.equal(received.length, 0);
+    assert.deepEqual(events.failed, [], 'not bounced at once: the gateway’s TLS set-up is at fault, not the mail');
+    assert.equal(events.retries.length, 1);
+  });
+
+  it('a mail resumed after a restart counts its earlier tries and waits until its next try is due', async () => {
+    const port = await smarthost({ disabledCommands: ['STARTTLS'], authOptional: true, onRcptTo: (_a, _s, cb) => cb(Object.assign(new Error('try later'), { responseCode: 451 })) });
+    let now = 1_000_000;
+    const { r, events, next } = relay(`smtp://127.0.0.1:${port}`, undefined, { now: () => now });
+    // Nine tries were made before the restart, the tenth is the last: a 4xx now gives up.
+    const done = next();
+    r.enqueue(mail('e1'), { attempts: 9, nextAt: now - 1 });
+    await done;
+    assert.equal(events.failed.length, 1);
+    assert.match(events.failed[0]!.reason, /451/);
+    // A mail whose next try is far off is held, not tried at once.
+    now = 2_000_000;
+    r.enqueue(mail('e2'), { attempts: 1, nextAt: now + 3_600_000 });
+    assert.equal(r.stats().queued, 1);
+    assert.equal(events.retries.length + events.failed.length + events.sent.length, 1, 'e2 not tried yet');
+  });
+});
