@@ -65,7 +65,7 @@
  */
 import { ByteReader, ByteWriter, varintLength } from './bytes.ts';
 import { MeshError } from './errors.ts';
-import { mul64, MAX_SKETCH_CAPACITY, Sketch, sq64 } from './sketch.ts';
+import { accumulatePowers, MAX_SKETCH_CAPACITY, Sketch, sq64 } from './sketch.ts';
 
 export const RECONCILE_VERSION = 1;
 export const DEFAULT_MAX_DECODE_CAPACITY = 64;
@@ -425,18 +425,7 @@ class RangeSketch {
         this.powers[i + 1] = words[i + 1]!;
       }
     }
-    const { powers, squares } = this;
-    for (let j = this.capacity; j < capacity; j++) {
-      let h = 0;
-      let l = 0;
-      for (let i = 0; i < powers.length; i += 2) {
-        h ^= powers[i]!;
-        l ^= powers[i + 1]!;
-        mul64(powers, i, powers[i]!, powers[i + 1]!, squares[i]!, squares[i + 1]!);
-      }
-      syndromes[2 * j] = h >>> 0;
-      syndromes[2 * j + 1] = l >>> 0;
-    }
+    accumulatePowers(syndromes, this.capacity, capacity, this.powers, this.squares);
     this.syndromes = syndromes;
     this.capacity = capacity;
   }

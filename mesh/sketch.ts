@@ -15,10 +15,11 @@
  *   GF(2^64) = GF(2^32)[v] / (v^2 + v + λ·u)                  trace of λ·u is trace(λ) = 1
  *
  * u^2 + u + a is irreducible over GF(2^k) exactly when a has absolute trace 1, which makes
- * each step a field. A product costs nine table products (Karatsuba at both levels) and
- * measures 55–110 ns on the 2-core development machine; the tables (384 KiB) are the
- * bottleneck, and a tower over GF(2^8) with a 64 KiB product table measured the same.
- * Decoding c syndromes costs about 200·c² products: ~0.1 s at c = 64, ~0.4 s at c = 128. A 64-bit element x maps to the field as hi·v + lo with hi = x >> 32 and
+ * each step a field. A product is nine GF(2^16) products (Karatsuba at both levels); with
+ * the logs of both factors' 16-bit parts at hand ("prepared", nine logs per element) it is
+ * ten exp-table lookups and no branch, and loops that multiply by the same element many
+ * times prepare it once. Squaring is linear over GF(2) and uses a 16 KiB table of the
+ * squares of bytes. A 64-bit element x maps to the field as hi·v + lo with hi = x >> 32 and
  * lo = x mod 2^32, each 32-bit half as h·u + l with 16-bit halves. Element 0 cannot be in a
  * sketch (its power sums are all 0).
  *
@@ -28,7 +29,11 @@
  * Decoding: power sums s(2k) = s(k)^2 complete the sequence s1..s(2c); Berlekamp–Massey
  * finds the shortest recurrence (the locator polynomial, degree L ≤ c); its reversal must
  * split into L distinct linear factors over GF(2^64) (checked: it must divide x^(2^64) − x),
- * and Berlekamp's trace algorithm finds the roots, which are the elements. A sketch holding
+ * and Berlekamp's trace algorithm finds the roots, which are the elements. The powers
+ * x^(2^k) mod f computed by the check are kept: the trace polynomials of root finding are
+ * linear combinations of them. Squaring mod f uses a table of x^(2i) mod f (half the products
+ * of square-then-reduce). Decoding c syndromes costs about 36·c² products: ~13 ms at c = 64,
+ * ~45 ms at c = 128 on the 2-core development machine. A sketch holding
  * more than c elements decodes to null except with a small probability (for capacity c about
  * 1/c!, the chance that a random degree-c polynomial splits). To make wrong answers
  * negligible, decode with `maxElements` below the capacity: each spare syndrome checks the
@@ -40,29 +45,35 @@ import { MeshError } from './errors.ts';
 const GF16_ORDER = 0xffff;
 const GF16_POLY = 0x1100b;
 
-/** exp table doubled in length so that EXP[LOG[a] + LOG[b]] needs no reduction. */
-const EXP = new Uint16Array(2 * GF16_ORDER + 1);
-const LOG = new Uint16Array(GF16_ORDER + 1);
+/**
+ * Log and exp tables of GF(2^16). log(0) is a sentinel ZERO_LOG above any sum of three logs of
+ * non-zero elements, and EXP is 0 from ZERO_LOG on, so a product with a zero factor needs no
+ * branch: EXP[LOG[a] + LOG[b] (+ the log of a constant)] is 0 exactly when a or b is 0. EXP is
+ * long enough for two sentinels and a constant.
+ */
+const ZERO_LOG = 3 * (GF16_ORDER - 1) + 1;
+const LOG = new Int32Array(GF16_ORDER + 1);
+const EXP = new Uint16Array(2 * ZERO_LOG + GF16_ORDER);
 {
   let x = 1;
   for (let i = 0; i < GF16_ORDER; i++) {
-    EXP[i] = x;
-    EXP[i + GF16_ORDER] = x;
     LOG[x] = i;
+    for (let k = i; k < ZERO_LOG; k += GF16_ORDER) EXP[k] = x;
     x <<= 1;
     if (x & 0x10000) x ^= GF16_POLY;
   }
-  EXP[2 * GF16_ORDER] = EXP[0]!;
+  LOG[0] = ZERO_LOG;
 }
 
 function mul16(a: number, b: number): number {
-  return a === 0 || b === 0 ? 0 : EXP[LOG[a]! + LOG[b]!]!;
+  return EXP[LOG[a]! + LOG[b]!]!;
 }
 
 function sq16(a: number): number {
-  return a === 0 ? 0 : EXP[2 * LOG[a]!]!;
+  return EXP[2 * LOG[a]!]!;
 }
 
+/** Inverse of a non-zero element. */
 function inv16(a: number): number {
   return EXP[GF16_ORDER - LOG[a]!]!;
 }
@@ -87,11 +98,11 @@ const LOG_LAMBDA = LOG[LAMBDA]!;
 const LOG_LAMBDA2 = (2 * LOG_LAMBDA) % GF16_ORDER;
 
 function mulLambda(a: number): number {
-  return a === 0 ? 0 : EXP[LOG[a]! + LOG_LAMBDA]!;
+  return EXP[LOG[a]! + LOG_LAMBDA]!;
 }
 
 function mulLambda2(a: number): number {
-  return a === 0 ? 0 : EXP[LOG[a]! + LOG_LAMBDA2]!;
+  return EXP[LOG[a]! + LOG_LAMBDA2]!;
 }
 
 /** GF(2^32): (a1·u + a0)(b1·u + b0) with u^2 = u + λ, Karatsuba (3 products). */
@@ -101,9 +112,8 @@ function mul32(a: number, b: number): number {
   const b1 = b >>> 16;
   const b0 = b & 0xffff;
   const low = mul16(a0, b0);
-  const high = mul16(a1, b1);
   const mid = mul16(a1 ^ a0, b1 ^ b0);
-  return (((mid ^ low) << 16) | (low ^ mulLambda(high))) >>> 0;
+  return (((mid ^ low) << 16) | (low ^ EXP[LOG[a1]! + LOG[b1]! + LOG_LAMBDA]!)) >>> 0;
 }
 
 function sq32(a: number): number {
@@ -128,21 +138,109 @@ function inv32(a: number): number {
 }
 
 /**
+ * Products in GF(2^64) from logs. An element (hi, lo) = ((a3·u + a2)·v + (a1·u + a0)) is
+ * "prepared" as the nine logs its Karatsuba product needs: log a0, a1, a0+a1, a2, a3, a2+a3,
+ * and of the halves of (hi + lo): b0 = a0+a2, b1 = a1+a3, b0+b1. A product of two prepared
+ * elements is then ten EXP lookups and no branch: low = lo·lo′ and mid = (hi+lo)(hi′+lo′) in
+ * GF(2^32) take three each, and μ·(hi·hi′) four, expanded so that λ and λ^2 fold into the
+ * logs: with hi·hi′ = (m + l)·u + (l + λh) (l = a2a2′, h = a3a3′, m = (a2+a3)(a2′+a3′)),
+ * μ·(hi·hi′) = (λm + λ^2·h)·u + (λ^2·m + λ^2·l). The result is (mid + low)·v + (low + μ·high).
+ * Code that multiplies by the same element many times prepares it once.
+ */
+export const PREPARED = 9;
+
+/** Write the nine logs of (hi, lo) at L[o..o+9). */
+export function prepare(L: Int32Array, o: number, hi: number, lo: number): void {
+  const a0 = lo & 0xffff;
+  const a1 = lo >>> 16;
+  const a2 = hi & 0xffff;
+  const a3 = hi >>> 16;
+  const b0 = a0 ^ a2;
+  const b1 = a1 ^ a3;
+  L[o] = LOG[a0]!;
+  L[o + 1] = LOG[a1]!;
+  L[o + 2] = LOG[a0 ^ a1]!;
+  L[o + 3] = LOG[a2]!;
+  L[o + 4] = LOG[a3]!;
+  L[o + 5] = LOG[a2 ^ a3]!;
+  L[o + 6] = LOG[b0]!;
+  L[o + 7] = LOG[b1]!;
+  L[o + 8] = LOG[b0 ^ b1]!;
+}
+
+/** out[o], out[o+1] = the product of the prepared elements A[a..] and B[b..]. */
+function mulPrepared(out: Uint32Array, o: number, A: Int32Array, a: number, B: Int32Array, b: number): void {
+  const l = EXP[A[a]! + B[b]!]!;
+  const lh = EXP[A[a + 1]! + B[b + 1]! + LOG_LAMBDA]!;
+  const lm = EXP[A[a + 2]! + B[b + 2]!]!;
+  const ml = EXP[A[a + 6]! + B[b + 6]!]!;
+  const mh = EXP[A[a + 7]! + B[b + 7]! + LOG_LAMBDA]!;
+  const mm = EXP[A[a + 8]! + B[b + 8]!]!;
+  const hm = A[a + 5]! + B[b + 5]!;
+  const low = ((lm ^ l) << 16) | (l ^ lh);
+  const mid = ((mm ^ ml) << 16) | (ml ^ mh);
+  const mu = ((EXP[hm + LOG_LAMBDA]! ^ EXP[A[a + 4]! + B[b + 4]! + LOG_LAMBDA2]!) << 16) | (EXP[hm + LOG_LAMBDA2]! ^ EXP[A[a + 3]! + B[b + 3]! + LOG_LAMBDA2]!);
+  out[o] = mid ^ low;
+  out[o + 1] = low ^ mu;
+}
+
+/** out[o], out[o+1] ^= the product of the prepared elements A[a..] and B[b..]. */
+function mulPreparedXor(out: Uint32Array, o: number, A: Int32Array, a: number, B: Int32Array, b: number): void {
+  const l = EXP[A[a]! + B[b]!]!;
+  const lh = EXP[A[a + 1]! + B[b + 1]! + LOG_LAMBDA]!;
+  const lm = EXP[A[a + 2]! + B[b + 2]!]!;
+  const ml = EXP[A[a + 6]! + B[b + 6]!]!;
+  const mh = EXP[A[a + 7]! + B[b + 7]! + LOG_LAMBDA]!;
+  const mm = EXP[A[a + 8]! + B[b + 8]!]!;
+  const hm = A[a + 5]! + B[b + 5]!;
+  const low = ((lm ^ l) << 16) | (l ^ lh);
+  const mid = ((mm ^ ml) << 16) | (ml ^ mh);
+  const mu = ((EXP[hm + LOG_LAMBDA]! ^ EXP[A[a + 4]! + B[b + 4]! + LOG_LAMBDA2]!) << 16) | (EXP[hm + LOG_LAMBDA2]! ^ EXP[A[a + 3]! + B[b + 3]! + LOG_LAMBDA2]!);
+  out[o]! ^= mid ^ low;
+  out[o + 1]! ^= low ^ mu;
+}
+
+const PA = new Int32Array(PREPARED);
+const PB = new Int32Array(PREPARED);
+
+/**
  * Arithmetic in GF(2^64). An element is a pair of 32-bit words (hi, lo); results are written
  * into `out[o]`, `out[o + 1]` so that the hot loops allocate nothing.
  */
 export function mul64(out: Uint32Array, o: number, ah: number, al: number, bh: number, bl: number): void {
-  const low = mul32(al, bl);
-  const high = mul32(ah, bh);
-  const mid = mul32(ah ^ al, bh ^ bl);
-  out[o] = mid ^ low;
-  out[o + 1] = low ^ mulMu(high);
+  prepare(PA, 0, ah, al);
+  prepare(PB, 0, bh, bl);
+  mulPrepared(out, o, PA, 0, PB, 0);
+}
+
+/**
+ * Squaring is linear over GF(2): the square of (hi, lo) is the xor of the squares of its eight
+ * bytes in place, from a table of 8 × 256 squares (16 KiB), built with the log tables.
+ */
+const SQUARES = new Uint32Array(8 * 256 * 2);
+for (let k = 0; k < 8; k++) {
+  for (let v = 0; v < 256; v++) {
+    const w = (v << (8 * (k & 3))) >>> 0;
+    const ah = k >= 4 ? w : 0;
+    const al = k >= 4 ? 0 : w;
+    const h = sq32(ah);
+    SQUARES[2 * (256 * k + v)] = h;
+    SQUARES[2 * (256 * k + v) + 1] = (sq32(al) ^ mulMu(h)) >>> 0;
+  }
 }
 
 export function sq64(out: Uint32Array, o: number, ah: number, al: number): void {
-  const h = sq32(ah);
-  out[o] = h;
-  out[o + 1] = sq32(al) ^ mulMu(h);
+  const i0 = 2 * (al & 0xff);
+  const i1 = 512 + 2 * ((al >>> 8) & 0xff);
+  const i2 = 1024 + 2 * ((al >>> 16) & 0xff);
+  const i3 = 1536 + 2 * (al >>> 24);
+  const i4 = 2048 + 2 * (ah & 0xff);
+  const i5 = 2560 + 2 * ((ah >>> 8) & 0xff);
+  const i6 = 3072 + 2 * ((ah >>> 16) & 0xff);
+  const i7 = 3584 + 2 * (ah >>> 24);
+  const S = SQUARES;
+  out[o] = S[i0]! ^ S[i1]! ^ S[i2]! ^ S[i3]! ^ S[i4]! ^ S[i5]! ^ S[i6]! ^ S[i7]!;
+  out[o + 1] = S[i0 + 1]! ^ S[i1 + 1]! ^ S[i2 + 1]! ^ S[i3 + 1]! ^ S[i4 + 1]! ^ S[i5 + 1]! ^ S[i6 + 1]! ^ S[i7 + 1]!;
 }
 
 /** Inverse of a non-zero element. */
@@ -243,26 +341,60 @@ export class Sketch {
   }
 }
 
+const POWER_SCRATCH = new Uint32Array(2);
+const POWER_LOGS = new Int32Array(2 * PREPARED); // [x^2 | current power]
+
 /**
  * Xor the odd powers x^(2·from+1), …, x^(2·to−1) of x = (hi, lo) into syndromes[from..to).
  * `syndromes` is laid out as (hi, lo) pairs starting at index 0 for s1.
  */
 export function addPowerSums(syndromes: Uint32Array, from: number, to: number, hi: number, lo: number): void {
   if (to <= from) return;
-  const t = new Uint32Array(4); // [x^2 | current power]
+  const t = POWER_SCRATCH;
+  const L = POWER_LOGS;
   sq64(t, 0, hi, lo);
   const x2h = t[0]!;
   const x2l = t[1]!;
-  powOdd(t, 2, hi, lo, x2h, x2l, from);
-  for (let j = from; j < to; j++) {
-    syndromes[2 * j]! ^= t[2]!;
-    syndromes[2 * j + 1]! ^= t[3]!;
-    mul64(t, 2, t[2]!, t[3]!, x2h, x2l);
+  prepare(L, 0, x2h, x2l);
+  powOdd(t, 0, hi, lo, x2h, x2l, from);
+  let ph = t[0]!;
+  let pl = t[1]!;
+  for (let j = from; ; ) {
+    syndromes[2 * j]! ^= ph;
+    syndromes[2 * j + 1]! ^= pl;
+    if (++j >= to) break;
+    prepare(L, PREPARED, ph, pl);
+    mulPrepared(t, 0, L, PREPARED, L, 0);
+    ph = t[0]!;
+    pl = t[1]!;
+  }
+}
+
+/**
+ * For many elements at once: `powers` holds x^(2·from+1) and `squares` x^2 of each element (word
+ * pairs); xor x^(2j+1) for j in [from, to) into syndromes[from..to) and leave x^(2·to+1) in
+ * `powers`, so that a sketch can be grown later from where it stopped.
+ */
+export function accumulatePowers(syndromes: Uint32Array, from: number, to: number, powers: Uint32Array, squares: Uint32Array): void {
+  if (to <= from) return;
+  const L = POWER_LOGS;
+  for (let i = 0; i < powers.length; i += 2) {
+    prepare(L, 0, squares[i]!, squares[i + 1]!);
+    let ph = powers[i]!;
+    let pl = powers[i + 1]!;
+    for (let j = from; j < to; j++) {
+      syndromes[2 * j]! ^= ph;
+      syndromes[2 * j + 1]! ^= pl;
+      prepare(L, PREPARED, ph, pl);
+      mulPrepared(powers, i, L, PREPARED, L, 0);
+      ph = powers[i]!;
+      pl = powers[i + 1]!;
+    }
   }
 }
 
 /** out[o..] = x · (x^2)^k = x^(2k+1), by square-and-multiply. */
-function powOdd(out: Uint32Array, o: number, hi: number, lo: number, x2h: number, x2l: number, k: number): void {
+export function powOdd(out: Uint32Array, o: number, hi: number, lo: number, x2h: number, x2l: number, k: number): void {
   let rh = hi;
   let rl = lo;
   let bh = x2h;
@@ -312,9 +444,10 @@ function decodeSyndromes(syndromes: Uint32Array, capacity: number, maxElements: 
     f[2 * i + 1] = locator[2 * (L - i) + 1] ?? 0;
   }
   if (f[0] === 0 && f[1] === 0) return null; // root 0 is never an element
-  if (!splitsDistinct(f)) return null;
+  const top = frobenius(f);
+  if (!top) return null;
   const roots: bigint[] = [];
-  if (!findRoots(f, roots, { state: 0x9e3779b9 })) return null;
+  if (!findRoots(f, roots, { state: 0x9e3779b9 }, top)) return null;
   if (roots.length !== L) return null;
   return roots;
 }
@@ -348,34 +481,37 @@ function berlekampMassey(seq: Uint32Array, n: number): { locator: Poly; L: numbe
   let bh = 0;
   let bl = 1;
   const t = new Uint32Array(2);
+  // The sequence's logs, prepared once: every discrepancy multiplies by them.
+  const seqLogs = new Int32Array(PREPARED * n);
+  for (let i = 0; i < n; i++) prepare(seqLogs, PREPARED * i, seq[2 * i]!, seq[2 * i + 1]!);
+  const c = new Int32Array(PREPARED);
   for (let i = 0; i < n; i++) {
     // Discrepancy d = s_i + Σ C_j s_(i−j).
-    let dh = seq[2 * i]!;
-    let dl = seq[2 * i + 1]!;
+    t[0] = seq[2 * i]!;
+    t[1] = seq[2 * i + 1]!;
     for (let j = 1; j <= L; j++) {
       const ch = C[2 * j]!;
       const cl = C[2 * j + 1]!;
       if (ch === 0 && cl === 0) continue;
-      mul64(t, 0, ch, cl, seq[2 * (i - j)]!, seq[2 * (i - j) + 1]!);
-      dh ^= t[0]!;
-      dl ^= t[1]!;
+      prepare(c, 0, ch, cl);
+      mulPreparedXor(t, 0, c, 0, seqLogs, PREPARED * (i - j));
     }
+    const dh = t[0]!;
+    const dl = t[1]!;
     if (dh === 0 && dl === 0) {
       m++;
       continue;
     }
     inv64(t, 0, bh, bl);
     mul64(t, 0, dh, dl, t[0]!, t[1]!);
-    const fh = t[0]!;
-    const fl = t[1]!;
+    prepare(c, 0, t[0]!, t[1]!);
     const previous = 2 * L <= i ? C.slice() : null;
     for (let j = 0; j + m <= n; j++) {
       const xh = B[2 * j]!;
       const xl = B[2 * j + 1]!;
       if (xh === 0 && xl === 0) continue;
-      mul64(t, 0, fh, fl, xh, xl);
-      C[2 * (j + m)]! ^= t[0]!;
-      C[2 * (j + m) + 1]! ^= t[1]!;
+      prepare(PB, 0, xh, xl);
+      mulPreparedXor(C, 2 * (j + m), c, 0, PB, 0);
     }
     if (previous) {
       L = i + 1 - L;
@@ -392,44 +528,140 @@ function berlekampMassey(seq: Uint32Array, n: number): { locator: Poly; L: numbe
 
 /** r mod f for monic f, in place on r (length ≥ f's); returns r trimmed to degree < deg f. */
 function reduce(r: Poly, f: Poly): Poly {
-  const df = degree(f);
-  const t = new Uint32Array(2);
-  for (let k = r.length / 2 - 1; k >= df; k--) {
-    const ch = r[2 * k]!;
-    const cl = r[2 * k + 1]!;
-    if (ch === 0 && cl === 0) continue;
-    for (let i = 0; i < df; i++) {
-      const fh = f[2 * i]!;
-      const fl = f[2 * i + 1]!;
-      if (fh === 0 && fl === 0) continue;
-      mul64(t, 0, ch, cl, fh, fl);
-      r[2 * (k - df + i)]! ^= t[0]!;
-      r[2 * (k - df + i) + 1]! ^= t[1]!;
-    }
-    r[2 * k] = 0;
-    r[2 * k + 1] = 0;
+  new Modulus(f).reduceInPlace(r, r.length / 2 - 1);
+  return r.slice(0, 2 * degree(f));
+}
+
+/**
+ * Arithmetic modulo a monic polynomial f of degree d ≥ 1, with f's coefficients prepared.
+ * Squaring mod f uses the table Q_i = x^(2i) mod f (i ≥ d/2; below, x^(2i) is reduced already):
+ * p^2 = Σ p_i^2·x^(2i) in characteristic 2, so p^2 mod f = Σ p_i^2·Q_i costs d^2/2 products
+ * instead of the d^2 of squaring and reducing.
+ */
+class Modulus {
+  readonly d: number;
+  readonly #logs: Int32Array;
+  #q: Int32Array | null = null;
+  readonly #half: number;
+  readonly #c = new Int32Array(PREPARED);
+  readonly #t = new Uint32Array(2);
+
+  constructor(f: Poly) {
+    const d = degree(f);
+    this.d = d;
+    this.#half = Math.ceil(d / 2);
+    this.#logs = new Int32Array(PREPARED * d);
+    for (let i = 0; i < d; i++) prepare(this.#logs, PREPARED * i, f[2 * i]!, f[2 * i + 1]!);
   }
-  return r.slice(0, 2 * df);
+
+  /** Reduce r, of degree ≤ top, mod f in place: afterwards its coefficients from d on are 0. */
+  reduceInPlace(r: Poly, top: number): void {
+    const { d } = this;
+    const logs = this.#logs;
+    const c = this.#c;
+    for (let k = top; k >= d; k--) {
+      const ch = r[2 * k]!;
+      const cl = r[2 * k + 1]!;
+      if (ch === 0 && cl === 0) continue;
+      prepare(c, 0, ch, cl);
+      const base = 2 * (k - d);
+      for (let i = 0; i < d; i++) mulPreparedXor(r, base + 2 * i, c, 0, logs, PREPARED * i);
+      r[2 * k] = 0;
+      r[2 * k + 1] = 0;
+    }
+  }
+
+  #table(): Int32Array {
+    if (this.#q) return this.#q;
+    const { d } = this;
+    const half = this.#half;
+    const q = new Int32Array(PREPARED * d * (d - half));
+    let row = new Uint32Array(2 * (d + 2));
+    row[2 * (2 * half) + 1] = 1; // x^(2·half), degree d or d + 1
+    this.reduceInPlace(row, 2 * half);
+    for (let i = half; i < d; i++) {
+      const at = PREPARED * d * (i - half);
+      for (let j = 0; j < d; j++) prepare(q, at + PREPARED * j, row[2 * j]!, row[2 * j + 1]!);
+      if (i + 1 === d) break;
+      const next = new Uint32Array(2 * (d + 2));
+      next.set(row.subarray(0, 2 * d), 4);
+      this.reduceInPlace(next, d + 1);
+      row = next;
+    }
+    this.#q = q;
+    return q;
+  }
+
+  /** out = p^2 mod f; p and out hold d coefficients and are different arrays. */
+  squareMod(p: Poly, out: Poly): void {
+    const { d } = this;
+    const half = this.#half;
+    const q = half < d ? this.#table() : null;
+    const t = this.#t;
+    const c = this.#c;
+    out.fill(0, 0, 2 * d);
+    for (let i = 0; i < d; i++) {
+      const ph = p[2 * i]!;
+      const pl = p[2 * i + 1]!;
+      if (ph === 0 && pl === 0) continue;
+      sq64(t, 0, ph, pl);
+      if (i < half) {
+        out[4 * i]! ^= t[0]!;
+        out[4 * i + 1]! ^= t[1]!;
+        continue;
+      }
+      prepare(c, 0, t[0]!, t[1]!);
+      const at = PREPARED * d * (i - half);
+      for (let j = 0; j < d; j++) mulPreparedXor(out, 2 * j, c, 0, q!, at + PREPARED * j);
+    }
+  }
 }
 
-/** p^2 mod f, with p of degree < deg f. Squaring is additive in characteristic 2. */
-function squareMod(p: Poly, f: Poly): Poly {
-  const n = p.length / 2;
-  const r = new Uint32Array(2 * Math.max(2 * n - 1, 1));
-  for (let i = 0; i < n; i++) sq64(r, 4 * i, p[2 * i]!, p[2 * i + 1]!);
-  return reduce(r, f);
+/** What root finding reuses of the located polynomial f: x^(2^k) mod f for k < 64, prepared. */
+interface Frobenius {
+  f: Poly;
+  d: number;
+  /** 64 rows of d prepared coefficients. */
+  powers: Int32Array;
 }
 
-/** True when monic f divides x^(2^64) − x, i.e. has deg f distinct roots in GF(2^64). */
-function splitsDistinct(f: Poly): boolean {
-  const df = degree(f);
-  let p: Poly = new Uint32Array(2 * Math.max(df, 2));
+/**
+ * x^(2^k) mod f for k < 64, or null unless x^(2^64) ≡ x (mod f), which holds exactly when
+ * monic f divides x^(2^64) − x, i.e. has deg f distinct roots in GF(2^64).
+ */
+function frobenius(f: Poly): Frobenius | null {
+  const mod = new Modulus(f);
+  const { d } = mod;
+  let p: Poly = new Uint32Array(2 * Math.max(d, 2));
   p[3] = 1; // x
-  p = reduce(p, f);
+  mod.reduceInPlace(p, 1);
+  p = p.slice(0, 2 * d);
   const x = p.slice();
-  for (let i = 0; i < 64; i++) p = squareMod(p, f);
-  for (let i = 0; i < p.length; i++) if (p[i] !== x[i]) return false;
-  return true;
+  const powers = new Int32Array(64 * PREPARED * d);
+  let next: Poly = new Uint32Array(2 * d);
+  for (let k = 0; k < 64; k++) {
+    for (let j = 0; j < d; j++) prepare(powers, PREPARED * (k * d + j), p[2 * j]!, p[2 * j + 1]!);
+    mod.squareMod(p, next);
+    [p, next] = [next, p];
+  }
+  for (let i = 0; i < p.length; i++) if (p[i] !== x[i]) return null;
+  return { f, d, powers };
+}
+
+/** Tr(β·x) mod f = Σ_{k<64} β^(2^k)·x^(2^k) mod f, into out (d coefficients). */
+function traceMod(top: Frobenius, bh: number, bl: number, out: Poly): void {
+  const { d, powers } = top;
+  const b = new Int32Array(PREPARED);
+  const t = new Uint32Array(2);
+  out.fill(0, 0, 2 * d);
+  for (let k = 0; k < 64; k++) {
+    prepare(b, 0, bh, bl);
+    const at = PREPARED * d * k;
+    for (let j = 0; j < d; j++) mulPreparedXor(out, 2 * j, b, 0, powers, at + PREPARED * j);
+    sq64(t, 0, bh, bl);
+    bh = t[0]!;
+    bl = t[1]!;
+  }
 }
 
 /** Monic gcd of two polynomials. */
@@ -461,18 +693,17 @@ function divide(f: Poly, g: Poly): Poly {
   const dg = degree(g);
   const r = f.slice();
   const q = new Uint32Array(2 * (df - dg + 1));
-  const t = new Uint32Array(2);
+  const gLogs = new Int32Array(PREPARED * (dg + 1));
+  for (let i = 0; i <= dg; i++) prepare(gLogs, PREPARED * i, g[2 * i]!, g[2 * i + 1]!);
+  const c = new Int32Array(PREPARED);
   for (let k = df; k >= dg; k--) {
     const ch = r[2 * k]!;
     const cl = r[2 * k + 1]!;
     q[2 * (k - dg)] = ch;
     q[2 * (k - dg) + 1] = cl;
     if (ch === 0 && cl === 0) continue;
-    for (let i = 0; i <= dg; i++) {
-      mul64(t, 0, ch, cl, g[2 * i]!, g[2 * i + 1]!);
-      r[2 * (k - dg + i)]! ^= t[0]!;
-      r[2 * (k - dg + i) + 1]! ^= t[1]!;
-    }
+    prepare(c, 0, ch, cl);
+    for (let i = 0; i <= dg; i++) mulPreparedXor(r, 2 * (k - dg + i), c, 0, gLogs, PREPARED * i);
   }
   return q;
 }
@@ -490,30 +721,50 @@ function nextWord(rng: { state: number }): number {
 /**
  * Berlekamp's trace algorithm: for monic f with distinct roots in GF(2^64), gcd(f, Tr(β·x))
  * splits f for a random β with probability ≥ 1/2. Pushes the roots; false if it gives up.
+ *
+ * Tr(β·x) mod f comes from the powers x^(2^k) mod F of the located polynomial F, which f
+ * divides: 64·deg F products, then a reduction mod f. For a small factor, squaring mod f
+ * itself (about 32·(deg f)^2 products) is cheaper, and is used instead. Either way the
+ * polynomial, and so the roots and their order, are those of the plain definition.
  */
-function findRoots(f: Poly, roots: bigint[], rng: { state: number }): boolean {
+function findRoots(f: Poly, roots: bigint[], rng: { state: number }, top: Frobenius): boolean {
   const df = degree(f);
   if (df === 0) return true;
   if (df === 1) {
     roots.push(fromWords(f[0]!, f[1]!)); // x + c: root c
     return true;
   }
+  const D = top.d;
+  const isTop = f === top.f;
+  const viaTop = isTop || 64 * D + (D - df) * df < 33 * df * df;
+  const mod = isTop ? null : new Modulus(f);
+  const wide = new Uint32Array(2 * D);
+  let p: Poly = new Uint32Array(2 * df);
+  let next: Poly = new Uint32Array(2 * df);
   for (let attempt = 0; attempt < 64; attempt++) {
-    // t = Σ_{i<64} (βx)^(2^i) mod f
-    let p: Poly = new Uint32Array(2 * Math.max(df, 2));
-    p[2] = nextWord(rng);
-    p[3] = nextWord(rng);
-    p = reduce(p, f);
-    const acc = p.slice();
-    for (let i = 1; i < 64; i++) {
-      p = squareMod(p, f);
-      for (let k = 0; k < acc.length; k++) acc[k]! ^= p[k]!;
+    const bh = nextWord(rng);
+    const bl = nextWord(rng);
+    let acc: Poly;
+    if (viaTop) {
+      traceMod(top, bh, bl, wide);
+      if (mod) mod.reduceInPlace(wide, D - 1);
+      acc = wide.slice(0, 2 * df);
+    } else {
+      p.fill(0);
+      p[2] = bh;
+      p[3] = bl;
+      acc = p.slice();
+      for (let i = 1; i < 64; i++) {
+        mod!.squareMod(p, next);
+        [p, next] = [next, p];
+        for (let k = 0; k < acc.length; k++) acc[k]! ^= p[k]!;
+      }
     }
     if (degree(acc) <= 0) continue;
     const g = gcd(f, acc);
     const dg = degree(g);
     if (dg <= 0 || dg >= df) continue;
-    return findRoots(g, roots, rng) && findRoots(divide(f, g), roots, rng);
+    return findRoots(g, roots, rng, top) && findRoots(divide(f, g), roots, rng, top);
   }
   return false;
 }
