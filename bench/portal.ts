@@ -2,10 +2,11 @@
  * Portal benchmark (issue 6): a node holding 10,000 mails, 10,000 chat messages and 1,000
  * blog posts; p50/p95 latency of the inbox, a room and the blog list over real HTTP, and the
  * RSS of the node with its portal (its own process). Run: node --import ./bin/node-compat.mjs --import tsx
- * bench/portal.ts (PORTAL_BENCH_SCALE=0.1 for a quick run).
+ * bench/portal.ts (PORTAL_BENCH_SCALE=0.1 for a quick run). PORTAL_BENCH_DIR=DIR fills DIR once
+ * and keeps it, so later runs (profiling start-up, say) skip the filling.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAccounts } from '../apps/daemon/accounts.ts';
@@ -17,34 +18,49 @@ import { Mailbox } from '../apps/mail/mailbox.ts';
 
 const scale = Number(process.env.PORTAL_BENCH_SCALE ?? 1);
 const counts = { mails: Math.round(10_000 * scale), messages: Math.round(10_000 * scale), posts: Math.round(1_000 * scale) };
-const root = mkdtempSync(join(tmpdir(), 'citizen-portal-bench-'));
+const kept = process.env.PORTAL_BENCH_DIR;
+const root = kept ?? mkdtempSync(join(tmpdir(), 'citizen-portal-bench-'));
 const dir = new DataDir(root);
-dir.init('rose');
-await createAccounts(dir.accountsPath, { scryptCost: { N: 2 ** 10 } }).add('alice', 'alice password', { admin: true });
-await createAccounts(dir.accountsPath, { scryptCost: { N: 2 ** 10 } }).add('bob', 'bob password');
+const filledMark = join(root, 'bench-filled.json');
+if (kept && existsSync(filledMark)) {
+  console.log(`reusing ${root}: ${readFileSync(filledMark, 'utf8')}`);
+} else {
+  mkdirSync(root, { recursive: true });
+  await fill();
+  writeFileSync(filledMark, JSON.stringify(counts));
+}
+/** The room the messages went to. */
+const room = JSON.parse(readFileSync(join(root, 'bench-room.json'), 'utf8')) as string;
 
-let t = performance.now();
-const node = await openNode(dir);
-const memberIdentity = async (name: string) => {
-  const identity = dir.memberIdentity(name);
-  await node.certifyMember(name, identity);
-  return identity;
-};
-await memberIdentity('alice');
-await memberIdentity('bob');
-const mail = new Mailbox({ node, memberIdentity });
-const chat = new Chat({ node, memberIdentity });
-const blog = new Blog({ node, memberIdentity });
-for (let i = 0; i < counts.mails; i++) await mail.send('bob', { to: ['alice@rose'], subject: `mail ${i}`, body: `body of mail ${i} `.repeat(5) });
-const { id: room } = await chat.createRoom('alice', { name: 'street' });
-for (let i = 0; i < counts.messages; i++) await chat.post(i % 2 ? 'alice' : 'bob', room, `message ${i}`);
-for (let i = 0; i < counts.posts; i++) await blog.publish('bob', { title: `post ${i}`, body: `# Post ${i}\n\nSome **text**.` });
-await node.stop();
-await node.store.close();
-console.log(`filled ${counts.mails} mails, ${counts.messages} messages, ${counts.posts} posts in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+async function fill(): Promise<void> {
+  dir.init('rose');
+  await createAccounts(dir.accountsPath, { scryptCost: { N: 2 ** 10 } }).add('alice', 'alice password', { admin: true });
+  await createAccounts(dir.accountsPath, { scryptCost: { N: 2 ** 10 } }).add('bob', 'bob password');
+
+  const t = performance.now();
+  const node = await openNode(dir);
+  const memberIdentity = async (name: string) => {
+    const identity = dir.memberIdentity(name);
+    await node.certifyMember(name, identity);
+    return identity;
+  };
+  await memberIdentity('alice');
+  await memberIdentity('bob');
+  const mail = new Mailbox({ node, memberIdentity });
+  const chat = new Chat({ node, memberIdentity });
+  const blog = new Blog({ node, memberIdentity });
+  for (let i = 0; i < counts.mails; i++) await mail.send('bob', { to: ['alice@rose'], subject: `mail ${i}`, body: `body of mail ${i} `.repeat(5) });
+  const { id: room } = await chat.createRoom('alice', { name: 'street' });
+  writeFileSync(join(root, 'bench-room.json'), JSON.stringify(room));
+  for (let i = 0; i < counts.messages; i++) await chat.post(i % 2 ? 'alice' : 'bob', room, `message ${i}`);
+  for (let i = 0; i < counts.posts; i++) await blog.publish('bob', { title: `post ${i}`, body: `# Post ${i}\n\nSome **text**.` });
+  await node.stop();
+  await node.store.close();
+  console.log(`filled ${counts.mails} mails, ${counts.messages} messages, ${counts.posts} posts in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+}
 
 // The node runs as its own process (as `npm start` does), so its RSS is its own.
-t = performance.now();
+const t = performance.now();
 const child = spawn(process.execPath, [join(import.meta.dirname, '../bin/citizen.mjs'), 'start', '--data', root, '--portal', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
 const url = await new Promise<string>((resolve, reject) => {
   let output = '';
@@ -89,4 +105,4 @@ const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, '
 console.log(`RSS of the node with its portal: ${rss ? (Number(rss) / 1024).toFixed(0) : '?'} MB`);
 child.kill('SIGTERM');
 await new Promise((resolve) => child.on('close', resolve));
-rmSync(root, { recursive: true, force: true });
+if (!kept) rmSync(root, { recursive: true, force: true });

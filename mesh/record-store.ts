@@ -598,6 +598,17 @@ export class RecordStore {
   }
 
   /**
+   * Ids of the sealed records that name this recipient key id, ordered by time, then id: the
+   * index alone, no record read (an app keeping its own index checks it against this cheaply).
+   */
+  async idsByRecipient(recipient: Uint8Array): Promise<Uint8Array[]> {
+    this.assertOpen();
+    const range = prefixRange(checkBytes(recipient, KEY_ID_LENGTH, 'recipient key id'), KEY_ID_LENGTH + 4 + RECORD_ID_LENGTH);
+    const keys = await this.byRecipientIndex.keys(range).all();
+    return keys.map((k) => k.subarray(KEY_ID_LENGTH + 4));
+  }
+
+  /**
    * The highest seq this author ever stored in this feed (even if since expired), or -1.
    * The next record the author publishes takes `latestSeq + 1`.
    */

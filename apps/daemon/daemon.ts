@@ -169,7 +169,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
   for (const account of await accounts.list()) await memberIdentity(account.name);
 
-  const mail = new Mailbox({ node, memberIdentity, isLocalMember: async (name) => (await accounts.get(name)) !== null });
+  const mail = new Mailbox({
+    node,
+    memberIdentity,
+    isLocalMember: async (name) => (await accounts.get(name)) !== null,
+    neighbours: () => sync.stats().links.reduce((n, l) => n + (l.up ? l.neighbours : 0), 0),
+  });
   await mail.flushOutbox();
   // Vouches chosen with `citizen vouch` go out once the household they name is known.
   let vouching: Promise<unknown> = Promise.resolve();

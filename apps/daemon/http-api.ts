@@ -104,7 +104,13 @@ const MAIL_SCHEMA = {
 
 const FOLDER_SCHEMA = {
   type: 'object',
-  properties: { folder: { type: 'string', enum: ['inbox', 'sent'], default: 'inbox' } },
+  properties: {
+    folder: { type: 'string', enum: ['inbox', 'sent'], default: 'inbox' },
+    // Paging: `limit` mails (1..500) older than the mail `before`; or one `thread`.
+    limit: { type: 'string', pattern: '^[0-9]{1,3}$' },
+    before: { type: 'string', pattern: '^[0-9a-f]{32,64}$' },
+    thread: { type: 'string', maxLength: 1000 },
+  },
 } as const;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
@@ -241,10 +247,14 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
 
     api.get('/api/me', { onRequest: requireSession }, async (request) => meView(member(request)));
 
-    api.get<{ Querystring: { folder: 'inbox' | 'sent' } }>(
+    api.get<{ Querystring: { folder: 'inbox' | 'sent'; limit?: string; before?: string; thread?: string } }>(
       '/api/mail',
       { onRequest: requireSession, schema: { querystring: FOLDER_SCHEMA } },
-      async (request) => deps.services.mail.list(member(request).name, request.query.folder),
+      async (request) => {
+        const { folder, limit, before, thread } = request.query;
+        const options = { ...(limit !== undefined ? { limit: Number(limit) } : {}), ...(before !== undefined ? { before } : {}), ...(thread !== undefined ? { thread } : {}) };
+        return deps.services.mail.list(member(request).name, folder, options);
+      },
     );
 
     api.post<{ Body: MailInput }>('/api/mail', { onRequest: requireSession, schema: { body: MAIL_SCHEMA } }, async (request, reply) => {

@@ -13,7 +13,15 @@ export interface MailView {
   /** ISO 8601. */
   date: string;
   read: boolean;
-  /** Where a sent mail is, when the mesh can tell: `waiting for keys` until its recipients are known. */
+  /** Mails with the same thread key (the subject without Re:/Fwd:, lower case) belong together. */
+  thread?: string;
+  /** Body length in UTF-8 bytes. */
+  size?: number;
+  /**
+   * Where a sent mail is, as far as this node can know: `waiting for keys` (its recipients are
+   * not known yet), `queued` (no neighbour in touch since it was written), `sent to the mesh`,
+   * `delivered to k of n households`, `delivered` (every recipient's household acknowledged it).
+   */
   state?: string;
   /** Internet mail only: SPF, DKIM and DMARC as the SMTP gateway that took it in found them. */
   authentication?: { spf: string; dkim: string; dmarc: string };
@@ -28,8 +36,8 @@ export interface MailInput {
 export interface MailService {
   /** Seal and store a mail from `user` (a member name of this household). Throws AppError on bad input. */
   send(user: string, input: MailInput): Promise<{ id: string }>;
-  /** Newest first. */
-  list(user: string, folder: 'inbox' | 'sent'): Promise<MailView[]>;
+  /** Newest first: a page (`limit` mails older than the mail `before`), or one `thread`. */
+  list(user: string, folder: 'inbox' | 'sent', options?: { limit?: number; before?: string; thread?: string }): Promise<MailView[]>;
   /** Mark a mail of the inbox read (node-local state). */
   markRead?(user: string, id: string): Promise<void>;
 }

@@ -15,15 +15,17 @@
  * the outbox id until then; the Sent folder shows it with `state: "waiting for keys"`.
  */
 import { createHash } from 'node:crypto';
-import { toHex, utf8 } from '../../mesh/bytes.ts';
+import { fromHex, toHex, utf8 } from '../../mesh/bytes.ts';
 import { GatewayService, isValidName, type KnownGateway } from '../../mesh/directory.ts';
-import { keyId, type Identity } from '../../mesh/identity.ts';
+import type { Identity } from '../../mesh/identity.ts';
 import type { MeshNode } from '../../mesh/node.ts';
 import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
 import { open, seal } from '../../mesh/seal.ts';
 import { AppError } from '../errors.ts';
 import type { MailInput, MailService, MailView } from '../daemon/services.ts';
 import { decodeMail, encodeMail, MAX_MAIL_RECIPIENTS, MAX_SUBJECT_BYTES, type MailContent } from './mail-codec.ts';
+import { MailIndex, threadKey, type IndexedMail } from './mail-index.ts';
+import { MailReceipts } from './mail-receipts.ts';
 
 /** Mail lives 30 days in the mesh unless delivered earlier. */
 export const MAIL_TTL_S = 30 * 24 * 3600;
@@ -47,6 +49,21 @@ export interface MailboxDeps {
   memberIdentity(name: string): Promise<Identity>;
   /** True when `name` has an account here (it may have been added since the node started). */
   isLocalMember?(name: string): Promise<boolean>;
+  /** Verified neighbours on the links that are up now (from sync); absent: none known. */
+  neighbours?(): number;
+}
+
+/** Mails a folder page holds when the caller does not say. */
+export const DEFAULT_PAGE = 50;
+export const MAX_PAGE = 500;
+
+/** Which part of a folder to list: newest first, `limit` mails older than `before`, or one thread. */
+export interface MailListOptions {
+  limit?: number;
+  /** The id of the last mail of the previous page. */
+  before?: string;
+  /** A thread key (`thread` of a listed mail). */
+  thread?: string;
 }
 
 const OUTBOX = 'mail-outbox/';
@@ -63,22 +80,53 @@ interface OutboxEntry {
 interface OpenedMail {
   content: MailContent;
   from: string;
-  record: Record;
   /** SPF/DKIM/DMARC, believed only from a household that announced an SMTP gateway. */
   authentication?: MailContent['authentication'];
 }
 
-export class Mailbox implements MailService {
-  /** Opened mails by reader and record id: a record never changes, so neither does its plaintext. */
-  private readonly cache = new Map<string, OpenedMail | null>();
+/** Local key: the last time (Unix seconds) a neighbour sent this node a record. */
+const MESH_HEARD = 'mail-mesh-heard';
 
+export class Mailbox implements MailService {
+  private readonly index: MailIndex;
+  readonly receipts: MailReceipts;
   private flushing: Promise<void> = Promise.resolve();
+  /** Unix seconds a neighbour last sent a record here (evidence that the mesh reaches us). */
+  private meshHeardAt: number | null = null;
+  private meshHeardLoaded: Promise<void> | null = null;
 
   constructor(private readonly deps: MailboxDeps) {
-    // A new directory entry may complete the keys a waiting mail needs.
-    deps.node.on('record', (record) => {
-      if (record.kind === RecordKind.Directory) void this.flushOutbox();
+    this.index = new MailIndex({
+      node: deps.node,
+      memberIdentity: deps.memberIdentity,
+      openMail: (record, me) => this.openMail(record, me),
+      address: (name) => this.address(name),
     });
+    this.receipts = new MailReceipts(deps.node, { ttlS: MAIL_TTL_S });
+    deps.node.on('record', (record, source) => {
+      // A new directory entry may complete the keys a waiting mail needs.
+      if (record.kind === RecordKind.Directory) void this.flushOutbox();
+      if (source !== undefined) this.heardFromMesh();
+    });
+  }
+
+  /** Note that a neighbour sent a record (persisted at most once a minute). */
+  private heardFromMesh(): void {
+    const now = this.deps.node.now();
+    const previous = this.meshHeardAt;
+    this.meshHeardAt = now;
+    if (previous === null || now - previous >= 60) void this.deps.node.store.putLocal(MESH_HEARD, String(now)).catch(() => undefined);
+  }
+
+  private async lastHeardFromMesh(): Promise<number | null> {
+    this.meshHeardLoaded ??= this.deps.node.store.getLocal(MESH_HEARD).then(
+      (v) => {
+        if (v !== undefined && this.meshHeardAt === null) this.meshHeardAt = Number(v);
+      },
+      () => undefined,
+    );
+    await this.meshHeardLoaded;
+    return this.meshHeardAt;
   }
 
   /** Send every waiting mail whose recipients are all known now. */
@@ -193,52 +241,92 @@ export class Mailbox implements MailService {
     return { id: toHex(record.id) };
   }
 
-  async list(user: string, folder: 'inbox' | 'sent'): Promise<MailView[]> {
+  /**
+   * A page of a folder, newest first: at most `limit` mails (DEFAULT_PAGE, at most MAX_PAGE),
+   * older than the mail `before`, or only the thread `thread`. Served from the mail index
+   * (mail-index.ts): no sealed record is opened here. Sent mails carry their `state`; the first
+   * page of Sent also leads with every mail still waiting for keys (they have no record yet).
+   */
+  async list(user: string, folder: 'inbox' | 'sent', options: MailListOptions = {}): Promise<MailView[]> {
     const { node } = this.deps;
-    const me = await this.deps.memberIdentity(user);
+    const limit = Math.max(1, Math.min(MAX_PAGE, options.limit ?? DEFAULT_PAGE));
     const address = this.address(user);
-    const records =
-      folder === 'sent' ? await node.store.byAuthor(me.id, mailFeed(me.id)) : await node.store.byRecipient(keyId(me.agreementKey));
+    const page = await this.index.page(user, folder, { limit, ...(options.before !== undefined ? { before: options.before } : {}), ...(options.thread !== undefined ? { thread: options.thread } : {}) });
     const views: MailView[] = [];
-    for (const record of records) {
-      if (record.kind !== RecordKind.Mail) continue;
-      const mail = this.openMail(record, me);
-      if (!mail) continue;
-      if (folder === 'inbox' && !mail.content.to.includes(address)) continue;
-      const read = folder === 'sent' || (await node.store.getLocal(`mail-read/${user}/${toHex(record.id)}`)) !== undefined;
-      views.push({
-        id: toHex(record.id),
-        from: mail.from,
-        to: mail.content.to,
-        subject: mail.content.subject,
-        body: mail.content.body,
-        date: new Date(record.time * 1000).toISOString(),
-        read,
-        ...(mail.authentication ? { authentication: mail.authentication } : {}),
-      });
-    }
     if (folder === 'sent') {
-      for (const [key, value] of await node.store.listLocal(OUTBOX)) {
-        const entry = JSON.parse(value) as OutboxEntry;
-        if (entry.user !== user) continue;
-        views.push({
-          id: key.slice(OUTBOX.length),
-          from: address,
-          to: entry.to,
-          subject: entry.subject,
-          body: entry.body,
-          date: new Date(entry.created * 1000).toISOString(),
-          read: true,
-          state: 'waiting for keys',
-        });
+      // Mails still waiting for keys are the newest of all: they lead the first page.
+      if (options.before === undefined) {
+        for (const [key, value] of await node.store.listLocal(OUTBOX)) {
+          const entry = JSON.parse(value) as OutboxEntry;
+          if (entry.user !== user || (options.thread !== undefined && threadKey(entry.subject) !== options.thread)) continue;
+          views.push({
+            id: key.slice(OUTBOX.length),
+            from: address,
+            to: entry.to,
+            subject: entry.subject,
+            body: entry.body,
+            date: new Date(entry.created * 1000).toISOString(),
+            read: true,
+            thread: threadKey(entry.subject),
+            size: utf8(entry.body).length,
+            state: 'waiting for keys',
+          });
+        }
+        views.sort(newestFirst);
       }
+      const reach = { neighbours: this.deps.neighbours?.() ?? 0, heard: await this.lastHeardFromMesh() };
+      for (const mail of page) views.push({ ...this.view(mail), state: await this.stateOf(mail, reach) });
+      return views;
     }
-    return views.sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : a.id.localeCompare(b.id)));
+    return page.map((mail) => this.view(mail));
+  }
+
+  private view(mail: IndexedMail): MailView {
+    return {
+      id: mail.id,
+      from: mail.from,
+      to: mail.to,
+      subject: mail.subject,
+      body: mail.body,
+      date: new Date(mail.time * 1000).toISOString(),
+      read: mail.read,
+      thread: mail.thread,
+      size: mail.size,
+      ...(mail.authentication ? { authentication: mail.authentication } : {}),
+    };
+  }
+
+  /**
+   * Where a sent mail is, as far as this node can know: `delivered` once every recipient's
+   * household acknowledged it (mail-receipts.ts; members of this household have it at once),
+   * `delivered to k of n households` on the way there, `sent to the mesh` once a neighbour
+   * was in touch after it was written (this node cannot tell which neighbours took it),
+   * else `queued`.
+   */
+  private async stateOf(mail: IndexedMail, reach: { neighbours: number; heard: number | null }): Promise<string> {
+    const { node } = this.deps;
+    const own = toHex(node.household.id);
+    const households = new Map<string, Uint8Array>();
+    for (const address of mail.to) {
+      if (isInternetAddress(address)) {
+        const gateway = this.mailGateway();
+        if (gateway && toHex(gateway.household.id) !== own) households.set(toHex(gateway.household.id), gateway.household.id);
+        continue;
+      }
+      const household = node.directory.member(address)?.household;
+      if (household && toHex(household.id) !== own) households.set(toHex(household.id), household.id);
+    }
+    if (households.size === 0) return 'delivered';
+    const acked = await this.receipts.acknowledgedBy(fromHex(mail.id), [...households.values()]);
+    if (acked.size === households.size) return 'delivered';
+    if (acked.size > 0) return `delivered to ${acked.size} of ${households.size} households`;
+    if (reach.neighbours > 0 || (reach.heard !== null && reach.heard >= mail.time)) return 'sent to the mesh';
+    return 'queued';
   }
 
   /** Mark a mail read for a member (node-local state, not synced). */
   async markRead(user: string, id: string): Promise<void> {
-    await this.deps.node.store.putLocal(`mail-read/${user}/${id}`, '1');
+    await this.index.markRead(user, id);
   }
 
   private isMailGateway(household: Uint8Array): boolean {
@@ -246,10 +334,8 @@ export class Mailbox implements MailService {
     return g !== undefined && (g.services & GatewayService.Smtp) !== 0;
   }
 
+  /** Open a mail record as `me` (an X25519 agreement: the index calls it once per mail and member). */
   private openMail(record: Record, me: Identity): OpenedMail | null {
-    const key = `${toHex(me.id)}/${toHex(record.id)}`;
-    if (this.cache.has(key)) return this.cache.get(key)!;
-    let opened: OpenedMail | null = null;
     try {
       const content = decodeMail(open(record.payload, me, record.author));
       // The sender is who signed the record, as the directory knows them, not what the text claims.
@@ -260,13 +346,15 @@ export class Mailbox implements MailService {
       if (author && 'household' in author) from = `${author.name}@${author.household.name}`;
       else if (author && !this.isMailGateway(author.id) && isInternetAddress(content.from)) from = `postmaster@${author.name}`;
       else if (!author) from = content.from;
-      const vouched = author && !('household' in author) && this.isMailGateway(author.id);
-      opened = { content, from, record, ...(vouched && content.authentication ? { authentication: content.authentication } : {}) };
+      // Only a household that announced an SMTP gateway can vouch for how internet mail was checked.
+      const authentication = content.authentication && author && !('household' in author) && this.isMailGateway(author.id) ? content.authentication : undefined;
+      return { content, from, ...(authentication ? { authentication } : {}) };
     } catch {
-      opened = null; // not for this key, or forged: not shown
+      return null; // not for this key, or forged: not shown
     }
-    if (this.cache.size > 20_000) this.cache.clear();
-    this.cache.set(key, opened);
-    return opened;
   }
+}
+
+function newestFirst(a: MailView, b: MailView): number {
+  return a.date < b.date ? 1 : a.date > b.date ? -1 : a.id.localeCompare(b.id);
 }

@@ -4,31 +4,42 @@
  */
 import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
-import { toHex } from '../../mesh/bytes.ts';
+import { fromHex, toHex } from '../../mesh/bytes.ts';
 import { ManualClock } from '../../mesh/clock.ts';
 import { Identity } from '../../mesh/identity.ts';
 import { MeshNode } from '../../mesh/node.ts';
-import { RecordKind, type Record } from '../../mesh/record.ts';
+import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
 import { Mailbox } from '../../apps/mail/mailbox.ts';
+import { decodeReceipt, encodeReceipt, isReceipt, receiptFeed } from '../../apps/mail/mail-receipts.ts';
 import { seededRandom } from '../helpers/random.ts';
 
-async function household(name: string, members: string[], clock: ManualClock, seed: number) {
+async function household(name: string, members: string[], clock: ManualClock, seed: number, options: { neighbours?: () => number } = {}) {
   const random = seededRandom(seed);
   const store = await RecordStore.open(new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }));
   const node = new MeshNode({ householdName: name }, { household: Identity.generate(random), store, clock, random });
   await node.start();
   const ids = new Map(members.map((m) => [m, Identity.generate(random)]));
   for (const [m, id] of ids) await node.certifyMember(m, id);
-  const mailbox = new Mailbox({
-    node,
-    memberIdentity: async (m) => {
-      const id = ids.get(m);
-      if (!id) throw new Error(`no member ${m}`);
-      return id;
-    },
-  });
-  return { node, mailbox };
+  const memberIdentity = async (m: string) => {
+    const id = ids.get(m);
+    if (!id) throw new Error(`no member ${m}`);
+    return id;
+  };
+  const mailbox = new Mailbox({ node, memberIdentity, ...(options.neighbours ? { neighbours: options.neighbours } : {}) });
+  return { node, mailbox, memberIdentity };
+}
+
+/** Count the sealed mails a mailbox opens (each open is an X25519 agreement). */
+function countOpens(mailbox: Mailbox): { count: number } {
+  const counter = { count: 0 };
+  const target = mailbox as unknown as { openMail: (...args: unknown[]) => unknown };
+  const original = target.openMail.bind(mailbox);
+  target.openMail = (...args: unknown[]) => {
+    counter.count++;
+    return original(...args);
+  };
+  return counter;
 }
 
 async function records(node: MeshNode): Promise<Record[]> {
@@ -112,9 +123,149 @@ describe('apps/mail/mailbox', () => {
     await rose.mailbox.flushOutbox();
     const sent = await rose.mailbox.list('alice', 'sent');
     assert.equal(sent.length, 1);
-    assert.equal(sent[0]!.state, undefined);
+    assert.equal(sent[0]!.state, 'queued', 'sealed and stored; no neighbour has been in touch since');
     await elm.node.ingest((await records(rose.node)).map((r) => r.bytes));
     const inbox = await elm.mailbox.list('erin', 'inbox');
     assert.deepEqual(inbox.map((m) => [m.from, m.subject, m.body]), [['alice@rose', 'Welcome', 'Glad you joined.']]);
+  });
+
+  it('pages a folder newest first with limit and before, and lists one thread', async () => {
+    const { mailbox } = await household('rose', ['alice', 'bob'], clock, 8);
+    for (let i = 0; i < 25; i++) {
+      await mailbox.send('alice', { to: ['bob@rose'], subject: i % 5 === 0 ? `Re: Plans ${i}` : `note ${i}`, body: `body ${i}` });
+      clock.advance(1000);
+    }
+    await mailbox.send('alice', { to: ['bob@rose'], subject: 'Re: RE: fwd: Garden', body: 'x' });
+    await mailbox.send('alice', { to: ['bob@rose'], subject: 'garden', body: 'y' });
+    const seen: string[] = [];
+    let before: string | undefined;
+    for (;;) {
+      const page = await mailbox.list('bob', 'inbox', { limit: 10, ...(before ? { before } : {}) });
+      assert.ok(page.length <= 10);
+      if (page.length === 0) break;
+      seen.push(...page.map((m) => m.subject));
+      before = page.at(-1)!.id;
+    }
+    assert.equal(seen.length, 27, 'every mail once, across pages');
+    assert.equal(new Set(seen).size, 27);
+    assert.deepEqual(seen.slice(2, 5), ['note 24', 'note 23', 'note 22'], 'newest first');
+    const all = await mailbox.list('bob', 'inbox', { limit: 500 });
+    assert.deepEqual(all.map((m) => m.subject), seen, 'pages join up to the whole folder');
+    assert.equal((await mailbox.list('bob', 'inbox')).length, 27, 'the default page holds 50');
+    const garden = await mailbox.list('bob', 'inbox', { thread: 'garden' });
+    assert.deepEqual(garden.map((m) => m.body).sort(), ['x', 'y'], 'Re:/Fwd: prefixes and case do not split a thread');
+    assert.equal(garden[0]!.thread, 'garden');
+    assert.equal(all[0]!.size, 1);
+    assert.deepEqual(await mailbox.list('bob', 'inbox', { before: 'ff'.repeat(32) }), [], 'an unknown cursor is an empty page');
+  });
+
+  it('opens each mail once: listing reads the index, a restart reloads it, mails stored meanwhile are caught up', async () => {
+    const rose = await household('rose', ['alice', 'bob'], clock, 9);
+    const opens = countOpens(rose.mailbox);
+    for (let i = 0; i < 5; i++) await rose.mailbox.send('alice', { to: ['bob@rose'], subject: `m${i}`, body: 'b' });
+    assert.equal((await rose.mailbox.list('bob', 'inbox')).length, 5);
+    const indexed = opens.count;
+    assert.equal(indexed, 10, 'each mail opened once by each member it is sealed to (sender and recipient), as it was stored');
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await rose.mailbox.list('bob', 'inbox')).length, 5);
+      assert.equal((await rose.mailbox.list('alice', 'sent')).length, 5);
+    }
+    assert.equal(opens.count, indexed, 'listing opened nothing');
+    await rose.mailbox.markRead('bob', (await rose.mailbox.list('bob', 'inbox'))[0]!.id);
+
+    // A mail stored while no mailbox listens (a crash between storing and indexing, an older version).
+    const before = [...rose.node.listeners('record')];
+    rose.node.removeAllListeners('record');
+    await rose.mailbox.send('alice', { to: ['bob@rose'], subject: 'unindexed', body: 'late' });
+    for (const l of before) rose.node.on('record', l as never);
+
+    // "Restart": a new mailbox over the same store.
+    const again = new Mailbox({ node: rose.node, memberIdentity: rose.memberIdentity });
+    const reopened = countOpens(again);
+    const inbox = await again.list('bob', 'inbox');
+    assert.deepEqual(inbox.map((m) => m.subject).sort(), ['m0', 'm1', 'm2', 'm3', 'm4', 'unindexed']);
+    assert.ok(inbox.find((m) => m.subject === 'unindexed'), 'caught up');
+    assert.equal(reopened.count, 1, 'only the mail stored while nobody indexed was opened');
+    assert.equal(inbox.filter((m) => m.read).length, 1, 'read state survives');
+    assert.equal(inbox.find((m) => m.subject === 'unindexed')!.body, 'late');
+  });
+
+  it('shows a sent mail queued, then sent to the mesh, then delivered once the recipient household acknowledges it', async () => {
+    let neighbours = 0;
+    const rose = await household('rose', ['alice'], clock, 10, { neighbours: () => neighbours });
+    const oak = await household('oak', ['dan'], clock, 11);
+    await rose.node.ingest((await records(oak.node)).map((r) => r.bytes));
+    const { id } = await rose.mailbox.send('alice', { to: ['dan@oak'], subject: 'Hi', body: 'there' });
+    const state = async () => (await rose.mailbox.list('alice', 'sent')).find((m) => m.id === id)!.state;
+    assert.equal(await state(), 'queued');
+    neighbours = 1;
+    assert.equal(await state(), 'sent to the mesh');
+    neighbours = 0;
+    // oak stores the mail (sync would carry it) and acknowledges it with one small public record.
+    await oak.node.ingest((await records(rose.node)).map((r) => r.bytes));
+    await oak.mailbox.receipts.flush();
+    const receipts = (await records(oak.node)).filter((r) => isReceipt(r));
+    assert.equal(receipts.length, 1);
+    assert.deepEqual(decodeReceipt(receipts[0]!.payload).map(toHex), [id.slice(0, 16)]);
+    assert.ok(receipts[0]!.bytes.length < 230, `a receipt fits one LoRa frame (${receipts[0]!.bytes.length} bytes)`);
+    assert.equal(Buffer.from(receipts[0]!.bytes).includes(Buffer.from('there')), false);
+    // The receipt travels back; the sender shows delivered.
+    await rose.node.ingest(receipts.map((r) => r.bytes), 'a link');
+    assert.equal(await state(), 'delivered');
+    // No receipt for a receipt, and none twice for the same mail.
+    await oak.node.ingest((await records(rose.node)).map((r) => r.bytes));
+    await oak.mailbox.receipts.flush();
+    assert.equal((await records(oak.node)).filter((r) => isReceipt(r)).length, 1);
+    // Mail within the household is delivered at once (it is on this node).
+    const { id: local } = await oak.mailbox.send('dan', { to: ['dan@oak'], subject: 'note to self', body: '.' });
+    assert.equal((await oak.mailbox.list('dan', 'sent')).find((m) => m.id === local)!.state, 'delivered');
+  });
+
+  it('counts delivery per household, and a forged receipt from a third household does not count', async () => {
+    const rose = await household('rose', ['alice'], clock, 12);
+    const oak = await household('oak', ['dan'], clock, 13);
+    const elm = await household('elm', ['erin'], clock, 14);
+    const ash = await household('ash', ['abe'], clock, 15);
+    for (const other of [oak, elm, ash]) await rose.node.ingest((await records(other.node)).map((r) => r.bytes));
+    const { id } = await rose.mailbox.send('alice', { to: ['dan@oak', 'erin@elm'], subject: 'Both', body: '!' });
+    const state = async () => (await rose.mailbox.list('alice', 'sent')).find((m) => m.id === id)!.state;
+    // ash carries the mail (it is not sealed to ash): it does not acknowledge it.
+    await ash.node.ingest((await records(rose.node)).map((r) => r.bytes));
+    await ash.mailbox.receipts.flush();
+    assert.equal((await records(ash.node)).filter((r) => isReceipt(r)).length, 0, 'a carrier does not acknowledge');
+    // ash signs a receipt for it anyway: it is not a recipient's household, so it does not count.
+    await ash.node.publish(ash.node.household, { kind: RecordKind.Mail, feed: receiptFeed(ash.node.household.id), priority: Priority.Normal, ttl: 3600, payload: encodeReceipt([fromHex(id)]) });
+    await rose.node.ingest((await records(ash.node)).map((r) => r.bytes), 'a link');
+    assert.equal(await state(), 'sent to the mesh');
+    await oak.node.ingest((await records(rose.node)).map((r) => r.bytes));
+    await oak.mailbox.receipts.flush();
+    await rose.node.ingest((await records(oak.node)).map((r) => r.bytes), 'a link');
+    assert.equal(await state(), 'delivered to 1 of 2 households');
+    await elm.node.ingest((await records(rose.node)).map((r) => r.bytes));
+    await elm.mailbox.receipts.flush();
+    await rose.node.ingest((await records(elm.node)).map((r) => r.bytes), 'a link');
+    assert.equal(await state(), 'delivered');
+    // Receipts stored before a restart count after it.
+    const again = new Mailbox({ node: rose.node, memberIdentity: rose.memberIdentity });
+    assert.equal((await again.list('alice', 'sent')).find((m) => m.id === id)!.state, 'delivered');
+  });
+
+  it('decodes receipts strictly', () => {
+    const ids = [new Uint8Array(8).fill(1), new Uint8Array(8).fill(2)];
+    assert.deepEqual(decodeReceipt(encodeReceipt(ids)), ids);
+    const code = (bytes: Uint8Array) => {
+      try {
+        decodeReceipt(bytes);
+        return 'ok';
+      } catch (err) {
+        return (err as { code: string }).code;
+      }
+    };
+    assert.equal(code(Uint8Array.of(2, 1, ...new Uint8Array(8))), 'RECEIPT_VERSION');
+    assert.equal(code(Uint8Array.of(1, 0)), 'RECEIPT_MALFORMED');
+    assert.equal(code(Uint8Array.of(1, 2, ...new Uint8Array(8))), 'RECEIPT_MALFORMED');
+    assert.equal(code(Uint8Array.of(1, 1, ...new Uint8Array(9))), 'RECEIPT_MALFORMED');
+    assert.equal(code(Uint8Array.of(1, 13, ...new Uint8Array(104))), 'RECEIPT_MALFORMED');
+    assert.throws(() => encodeReceipt([]), /1 to 12/);
   });
 });

@@ -47,6 +47,27 @@ describe('portal app routes (real HTTP, in-process node)', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  describe('mail', () => {
+    it('pages a folder (limit, before), lists a thread, and shows each sent mail with its state', async () => {
+      for (let i = 0; i < 7; i++) assert.equal((await carol('/api/mail', json({ to: ['bob@rose'], subject: i === 0 ? 'Paging' : i === 1 ? 'Re: paging' : `page ${i}`, body: `b${i}` }))).status, 201);
+      type Mail = { id: string; subject: string; thread: string; size: number; state?: string };
+      const first = (await (await bob('/api/mail?folder=inbox&limit=3')).json()) as Mail[];
+      assert.equal(first.length, 3);
+      const rest = (await (await bob(`/api/mail?folder=inbox&limit=100&before=${first.at(-1)!.id}`)).json()) as Mail[];
+      const subjects = [...first, ...rest].filter((m) => /pag/i.test(m.subject)).map((m) => m.subject);
+      assert.equal(subjects.length, 7);
+      assert.equal(new Set([...first, ...rest].map((m) => m.id)).size, first.length + rest.length, 'no mail on two pages');
+      const thread = (await (await bob('/api/mail?folder=inbox&thread=paging')).json()) as Mail[];
+      assert.deepEqual(thread.map((m) => m.subject), ['Re: paging', 'Paging'], 'newest first');
+      assert.equal(thread[0]!.thread, 'paging');
+      assert.equal(thread[0]!.size, 2);
+      const sent = (await (await carol('/api/mail?folder=sent&limit=2')).json()) as Mail[];
+      assert.deepEqual(sent.map((m) => m.state), ['delivered', 'delivered'], 'a member of this household has it at once');
+      assert.equal((await bob('/api/mail?folder=inbox&limit=abc')).status, 400);
+      assert.equal((await bob('/api/mail?folder=inbox&before=../x')).status, 400);
+    });
+  });
+
   describe('chat', () => {
     it('creates a public room that every member sees and writes, messages oldest first with the signer as sender', async () => {
       const created = await alice('/api/chat/rooms', json({ name: 'street' }));

@@ -144,12 +144,16 @@ function showLogin() {
 
 // ---- mail
 
-const baseSubject = (subject) => subject.replace(/^\s*(re|fwd?)\s*:\s*/gi, '').trim().toLowerCase() || '(no subject)';
+/** The thread a mail belongs to: the node says (`thread`); older nodes did not. */
+const threadOf = (mail) => mail.thread ?? (mail.subject.replace(/^(\s*(re|fwd?|aw)\s*:\s*)+/i, '').trim().toLowerCase() || '(no subject)');
+/** Mails a list page asks for at a time; "Older mail" asks for the next page. */
+const MAIL_PAGE = 50;
 
 function mailState(mail, folder) {
   if (folder !== 'sent') return null;
-  const state = mail.state ?? 'sent';
-  return h('span', { class: `badge ${state === 'waiting for keys' ? 'warn' : 'ok'}` }, state);
+  const state = mail.state ?? 'sent to the mesh';
+  const tone = state === 'delivered' ? 'ok' : state === 'waiting for keys' || state === 'queued' ? 'warn' : 'info';
+  return h('span', { class: `badge ${tone}` }, state);
 }
 
 async function mailPage(params) {
@@ -166,14 +170,24 @@ async function mailPage(params) {
   }
   const box = h('div', { class: 'card' }, 'Loading…');
   content.append(box);
+  /** Pages shown so far: a live update reloads as many as the reader has opened. */
+  let pages = 1;
   const load = async () => {
-    const mails = await api(`/api/mail?folder=${folder}`);
+    const mails = [];
+    let more = false;
+    for (let page = 0; page < pages; page++) {
+      const before = mails.length ? `&before=${mails.at(-1).id}` : '';
+      const got = await api(`/api/mail?folder=${folder}&limit=${MAIL_PAGE}${before}`);
+      mails.push(...got);
+      more = got.length >= MAIL_PAGE;
+      if (!more) break;
+    }
     box.replaceChildren();
     if (mails.length === 0) box.append(h('p', { class: 'meta' }, folder === 'inbox' ? 'No mail yet.' : 'Nothing sent yet.'));
     // Threads: mails with the same subject (ignoring Re:/Fwd:) belong together, newest first.
     const threads = new Map();
     for (const mail of mails) {
-      const key = baseSubject(mail.subject);
+      const key = threadOf(mail);
       if (!threads.has(key)) threads.set(key, []);
       threads.get(key).push(mail);
     }
@@ -189,18 +203,22 @@ async function mailPage(params) {
           unread ? h('span', { class: 'visually-hidden' }, 'unread') : null)));
     }
     box.append(list);
+    if (more) {
+      box.append(h('p', {}, h('button', { type: 'button', class: 'secondary', onclick: () => { pages++; load().catch(() => undefined); } }, 'Older mail')));
+    }
     const thread = params.get('thread');
-    if (thread !== null && threads.has(thread)) await showThread(content, thread, folder);
+    if (thread !== null && !content.querySelector('#thread-title')) await showThread(content, thread);
   };
   onEvent = (e) => e.type === 'mail' && load().catch(() => undefined);
   await load();
 }
 
-async function showThread(content, key, folder) {
-  const [inbox, sent] = await Promise.all([api('/api/mail?folder=inbox'), api('/api/mail?folder=sent')]);
+async function showThread(content, key) {
+  const ask = (folder) => api(`/api/mail?folder=${folder}&limit=500&thread=${encodeURIComponent(key)}`);
+  const [inbox, sent] = await Promise.all([ask('inbox'), ask('sent')]);
   const all = [...inbox.map((m) => ({ ...m, folder: 'inbox' })), ...sent.map((m) => ({ ...m, folder: 'sent' }))]
-    .filter((m) => baseSubject(m.subject) === key)
     .sort((a, b) => (a.date < b.date ? -1 : 1));
+  if (all.length === 0) return;
   const section = h('section', { class: 'card', 'aria-labelledby': 'thread-title' }, h('h3', { id: 'thread-title', tabindex: '-1' }, all.at(-1)?.subject || '(no subject)'));
   for (const mail of all) {
     if (mail.folder === 'inbox' && !mail.read) api(`/api/mail/${mail.id}/read`, { method: 'POST' }).catch(() => undefined);
@@ -215,7 +233,6 @@ async function showThread(content, key, folder) {
     section.append(h('p', {}, h('a', { class: 'button', href: `#/mail?folder=compose&to=${encodeURIComponent(to)}&subject=${encodeURIComponent(subject)}` }, 'Reply')));
   }
   content.append(section);
-  void folder;
   section.querySelector('h3').focus();
 }
 
