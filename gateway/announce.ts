@@ -17,17 +17,19 @@ function sameStatement(a: GatewayStatement, b: GatewayStatement): boolean {
 }
 
 /**
- * Publish the household's gateway statement unless the directory already holds the same one.
- * Addresses beyond the eighth are left out (loopback ones last). Resolves to true when a new
- * statement was published.
+ * Publish the household's gateway statement unless the directory already holds the same one
+ * made less than `refreshAfterS` ago (default: never refreshed): a live gateway re-announces,
+ * so others can tell a gateway that went away (gateway/gateway-choice.ts). Addresses beyond
+ * the eighth are left out (loopback ones last). Resolves to true when a statement was published.
  */
-export async function announceGateway(node: MeshNode, statement: GatewayStatement): Promise<boolean> {
+export async function announceGateway(node: MeshNode, statement: GatewayStatement, options: { refreshAfterS?: number } = {}): Promise<boolean> {
   const addrs = [...statement.addrs]
     .sort((a, b) => Number(isLoopback(a)) - Number(isLoopback(b)))
     .slice(0, MAX_GATEWAY_ADDRS);
   const wanted = { ...statement, addrs };
   const known = node.directory.gateway(node.household.id);
-  if (known && sameStatement(known, wanted)) return false;
+  const due = options.refreshAfterS !== undefined && known !== undefined && node.now() - known.time >= options.refreshAfterS;
+  if (known && sameStatement(known, wanted) && !due) return false;
   await node.publish(node.household, {
     kind: RecordKind.Directory,
     feed: directoryFeed(node.household.signingKey),

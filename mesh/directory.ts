@@ -186,6 +186,8 @@ export interface KnownHousehold extends PublicIdentity {
 export interface KnownGateway extends GatewayStatement {
   household: KnownHousehold;
   seq: number;
+  /** When the household made this statement (unix seconds): how fresh the news of it is. */
+  time: number;
 }
 
 export interface KnownMember extends PublicIdentity {
@@ -280,7 +282,7 @@ export class Directory {
     if (!household || !equalBytes(household.signingKey, authorKey)) return false;
     const existing = this.gatewayStatements.get(toHex(household.id));
     if (existing && existing.seq >= record.seq) return false;
-    this.gatewayStatements.set(toHex(household.id), { ...statement, household, seq: record.seq });
+    this.gatewayStatements.set(toHex(household.id), { ...statement, household, seq: record.seq, time: record.time });
     return true;
   }
 

@@ -173,6 +173,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     node,
     memberIdentity,
     isLocalMember: async (name) => (await accounts.get(name)) !== null,
+    // The nearest mail gateway: households whose beacons this node hears on a link.
+    heardHouseholds: () => new Set(links.flatMap(({ link }) => sync.neighbours(link).filter((n) => n.verified).map((n) => n.id))),
     neighbours: () => sync.stats().links.reduce((n, l) => n + (l.up ? l.neighbours : 0), 0),
   });
   await mail.flushOutbox();

@@ -10,6 +10,7 @@ import { fromHex } from '../../mesh/bytes.ts';
 import { GatewayService } from '../../mesh/directory.ts';
 import type { MeshNode } from '../../mesh/node.ts';
 import { announceGateway, NO_PEER_KEY } from '../../gateway/announce.ts';
+import { GATEWAY_REFRESH_S } from '../../gateway/gateway-choice.ts';
 import type { Libp2pGatewayStats, Libp2pLink } from '../../gateway/libp2p-link.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { AppError } from '../errors.ts';
@@ -86,27 +87,41 @@ export function gatewayServices(options: GatewayOptions, p2p: Libp2pLink | null)
 }
 
 /**
- * Keep the household's gateway statement current: now, and whenever the libp2p link comes up
- * (its addresses are known only then). Failures are logged, never thrown: the node runs on.
+ * Keep the household's gateway statement current: now, whenever the libp2p link comes up
+ * (its addresses are known only then), and again every GATEWAY_REFRESH_S so the mesh can tell
+ * this gateway is alive. Failures are logged, never thrown: the node runs on.
  */
 export function keepGatewayAnnounced(options: GatewayOptions, deps: { node: MeshNode; p2p: Libp2pLink | null; log: (line: string) => void }): () => void {
   const { node, p2p, log } = deps;
   const services = gatewayServices(options, p2p);
+  if (services === 0) return () => undefined;
   const announce = () => {
-    if (services === 0) return;
-    announceGateway(node, {
-      peerKey: p2p ? p2p.peerKey : NO_PEER_KEY,
-      services,
-      domain: services & GatewayService.Smtp ? options.mailDomain! : '',
-      addrs: p2p ? p2p.addrs() : [],
-    }).catch((err: unknown) => log(`gateway statement not published: ${(err as Error).message}`));
+    announceGateway(
+      node,
+      {
+        peerKey: p2p ? p2p.peerKey : NO_PEER_KEY,
+        services,
+        domain: services & GatewayService.Smtp ? options.mailDomain! : '',
+        addrs: p2p ? p2p.addrs() : [],
+      },
+      { refreshAfterS: GATEWAY_REFRESH_S },
+    ).catch((err: unknown) => log(`gateway statement not published: ${(err as Error).message}`));
   };
+  // Checked hourly; published only when the statement changed or is GATEWAY_REFRESH_S old.
+  const refresh = setInterval(() => {
+    if (!p2p || p2p.up) announce();
+  }, 3600_000);
+  refresh.unref?.();
   if (!p2p) {
     announce();
-    return () => undefined;
+    return () => clearInterval(refresh);
   }
   if (p2p.up) announce();
-  return p2p.on('up', announce);
+  const off = p2p.on('up', announce);
+  return () => {
+    clearInterval(refresh);
+    off();
+  };
 }
 
 /** The `p2p` object of /api/status, or null without libp2p. */

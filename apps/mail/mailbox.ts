@@ -23,6 +23,7 @@ import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
 import { open, seal } from '../../mesh/seal.ts';
 import { AppError } from '../errors.ts';
 import type { MailInput, MailService, MailView } from '../daemon/services.ts';
+import { chooseMailGateway } from '../../gateway/gateway-choice.ts';
 import { decodeMail, encodeMail, MAX_MAIL_RECIPIENTS, MAX_SUBJECT_BYTES, type MailContent } from './mail-codec.ts';
 import { MailIndex, threadKey, type IndexedMail } from './mail-index.ts';
 import { MailReceipts } from './mail-receipts.ts';
@@ -49,6 +50,8 @@ export interface MailboxDeps {
   memberIdentity(name: string): Promise<Identity>;
   /** True when `name` has an account here (it may have been added since the node started). */
   isLocalMember?(name: string): Promise<boolean>;
+  /** Household key ids (hex) heard directly on a link lately, to prefer the nearest mail gateway. */
+  heardHouseholds?(): ReadonlySet<string>;
   /** Verified neighbours on the links that are up now (from sync); absent: none known. */
   neighbours?(): number;
 }
@@ -144,11 +147,10 @@ export class Mailbox implements MailService {
     return this.flushing;
   }
 
-  /** The SMTP gateway internet mail goes through: our own household if it is one, else the first by name. */
+  /** The SMTP gateway internet mail goes through (gateway/gateway-choice.ts: own, live, nearest). */
   mailGateway(): KnownGateway | undefined {
-    const gateways = this.deps.node.directory.gateways().filter((g) => g.services & GatewayService.Smtp);
-    const own = gateways.find((g) => toHex(g.household.id) === toHex(this.deps.node.household.id));
-    return own ?? gateways.sort((a, b) => a.household.name.localeCompare(b.household.name))[0];
+    const { node } = this.deps;
+    return chooseMailGateway(node.directory.gateways(), { self: node.household.id, now: node.now(), ...(this.deps.heardHouseholds ? { heard: this.deps.heardHouseholds() } : {}) });
   }
 
   private resolvable(address: string): boolean {
