@@ -65,7 +65,7 @@
  */
 import { ByteReader, ByteWriter, varintLength } from './bytes.ts';
 import { MeshError } from './errors.ts';
-import { accumulatePowers, MAX_SKETCH_CAPACITY, Sketch, sq64 } from './sketch.ts';
+import { accumulatePowers, addPowerSums, MAX_SKETCH_CAPACITY, powOdd, Sketch, sq64 } from './sketch.ts';
 
 export const RECONCILE_VERSION = 1;
 export const DEFAULT_MAX_DECODE_CAPACITY = 64;
@@ -167,40 +167,233 @@ function sliceRange(sorted: BigUint64Array, depth: number, prefix: bigint): BigU
 
 /**
  * A set of short ids for a node's store: a hash set for membership, and a sorted array,
- * rebuilt on first use after a change, for ranges. Reconcilers take the sorted array as a
- * snapshot, so a session sees one consistent set while the store changes.
+ * brought up to date on first use after a change, for ranges. Reconcilers take the sorted
+ * array as a snapshot, so a session sees one consistent set while the store changes.
  */
 export function createIdSet(ids: Iterable<bigint> = []): MutableIdSet {
-  const members = new Set<bigint>();
-  let sorted: BigUint64Array | null = null;
-  for (const id of ids) {
-    checkId(id);
-    members.add(id);
-  }
-  const snapshot = (): BigUint64Array => {
-    sorted ??= BigUint64Array.from(members).sort();
-    return sorted;
-  };
-  return {
-    get size() {
-      return members.size;
-    },
-    has: (id) => members.has(id),
-    add(id) {
+  return new SketchedIdSet(ids);
+}
+
+/** Cached range sketches a set keeps (each at most MAX_DECODE_CAPACITY syndromes, 1 KiB). */
+const CACHED_RANGES = 128;
+/** Changes a set remembers, at least; more for large sets (a quarter of the set). */
+const MIN_LOG = 1024;
+
+/** The sketch of one range of a set at one version. */
+interface CachedSketch {
+  depth: number;
+  prefix: bigint;
+  count: number;
+  checksum: number;
+  capacity: number;
+  syndromes: Uint32Array;
+  version: number;
+  /** To grow without starting over: each id's next odd power and its square, until a change. */
+  powers: Uint32Array | null;
+  squares: Uint32Array | null;
+}
+
+/** Count, checksum and syndromes of a range as a reconciler sees it. */
+export interface RangeSummary {
+  count: number;
+  checksum: number;
+  /** At least the capacity asked for, as (hi, lo) word pairs. */
+  syndromes: Uint32Array;
+}
+
+/**
+ * The id set of createIdSet. Besides membership and sorted snapshots it keeps the sketches
+ * of the ranges reconcilers asked about, and the ids changed lately (a log), so a session
+ * does not rebuild a sketch over the whole set: sketches are linear, so a change costs one
+ * product per cached syndrome of the ranges holding it (applied when a sketch is next asked
+ * for), and the sketch of the set as it was at an earlier version is the current one with
+ * the changes since undone. A version is the number of changes so far.
+ */
+export class SketchedIdSet implements MutableIdSet {
+  readonly #members = new Set<bigint>();
+  #sorted: BigUint64Array | null = null;
+  #sortedVersion = 0;
+  #version = 0;
+  /** #log[i] (added: #logAdded[i]) took the set from version #logStart + i to the next. */
+  #log: bigint[] = [];
+  #logAdded: boolean[] = [];
+  #logStart = 0;
+  readonly #cache = new Map<string, CachedSketch>();
+
+  constructor(ids: Iterable<bigint> = []) {
+    for (const id of ids) {
       checkId(id);
-      if (members.has(id)) return false;
-      members.add(id);
-      sorted = null;
-      return true;
-    },
-    delete(id) {
-      if (!members.delete(id)) return false;
-      sorted = null;
-      return true;
-    },
-    inRange: (depth, prefix) => sliceRange(snapshot(), depth, prefix),
-    sorted: snapshot,
-  };
+      this.#members.add(id);
+    }
+  }
+
+  get size(): number {
+    return this.#members.size;
+  }
+
+  /** The number of changes so far. */
+  get version(): number {
+    return this.#version;
+  }
+
+  has(id: bigint): boolean {
+    return this.#members.has(id);
+  }
+
+  add(id: bigint): boolean {
+    checkId(id);
+    if (this.#members.has(id)) return false;
+    this.#members.add(id);
+    this.#changed(id, true);
+    return true;
+  }
+
+  delete(id: bigint): boolean {
+    if (!this.#members.delete(id)) return false;
+    this.#changed(id, false);
+    return true;
+  }
+
+  #changed(id: bigint, added: boolean): void {
+    this.#log.push(id);
+    this.#logAdded.push(added);
+    this.#version++;
+    if (this.#log.length > Math.max(MIN_LOG, this.#members.size >>> 2)) {
+      // Forget the older half: sketches and snapshots older than that are rebuilt instead.
+      const half = this.#log.length >>> 1;
+      this.#log = this.#log.slice(half);
+      this.#logAdded = this.#logAdded.slice(half);
+      this.#logStart += half;
+    }
+  }
+
+  inRange(depth: number, prefix: bigint): Iterable<bigint> {
+    return sliceRange(this.sorted(), depth, prefix);
+  }
+
+  /** The ids in ascending order; a new array after a change (copy on write). */
+  sorted(): BigUint64Array {
+    const old = this.#sorted;
+    if (old && this.#sortedVersion === this.#version) return old;
+    const since = this.#version - this.#sortedVersion;
+    this.#sorted = old && this.#sortedVersion >= this.#logStart && since <= (old.length >>> 3) + 64 ? this.#merged(old) : BigUint64Array.from(this.#members).sort();
+    this.#sortedVersion = this.#version;
+    return this.#sorted;
+  }
+
+  /** The sorted array `old` (at #sortedVersion) with the logged changes since merged in. */
+  #merged(old: BigUint64Array): BigUint64Array {
+    const touched = new Set<bigint>();
+    for (let i = this.#sortedVersion - this.#logStart; i < this.#log.length; i++) touched.add(this.#log[i]!);
+    const adds: bigint[] = [];
+    const removed = new Set<bigint>();
+    for (const id of touched) {
+      const was = sortedHas(old, id);
+      const is = this.#members.has(id);
+      if (is && !was) adds.push(id);
+      else if (was && !is) removed.add(id);
+    }
+    adds.sort((a, b) => (a < b ? -1 : 1));
+    const out = new BigUint64Array(old.length + adds.length - removed.size);
+    let k = 0;
+    let a = 0;
+    for (let i = 0; i < old.length; i++) {
+      const x = old[i]!;
+      while (a < adds.length && adds[a]! < x) out[k++] = adds[a++]!;
+      if (removed.size === 0 || !removed.has(x)) out[k++] = x;
+    }
+    while (a < adds.length) out[k++] = adds[a++]!;
+    return out;
+  }
+
+  /**
+   * Count, checksum and the first `capacity` syndromes of a range as the set was at `version`
+   * (an earlier version or the current one), and the products spent; null when the changes
+   * since `version` are forgotten. The cached sketch grows to at least twice its capacity.
+   */
+  rangeSketch(version: number, depth: number, prefix: bigint, capacity: number): (RangeSummary & { products: number }) | null {
+    if (version < this.#logStart || version > this.#version) return null;
+    const key = rangeKey(depth, prefix);
+    let entry = this.#cache.get(key);
+    let products = 0;
+    if (entry && entry.version < this.#logStart) {
+      this.#cache.delete(key);
+      entry = undefined;
+    }
+    if (entry) {
+      this.#cache.delete(key); // re-inserted below: the map's order is least recently used first
+      for (let v = entry.version; v < this.#version; v++) {
+        const id = this.#log[v - this.#logStart]!;
+        if (!inRange(id, depth, prefix)) continue;
+        toggle(entry, id, this.#logAdded[v - this.#logStart]! ? 1 : -1);
+        entry.powers = entry.squares = null;
+        products += entry.capacity;
+      }
+      entry.version = this.#version;
+    } else {
+      const ids = toWordArray(sliceRange(this.sorted(), depth, prefix));
+      let checksum = 0;
+      for (let i = 0; i < ids.length; i += 2) checksum ^= idHash(ids[i]!, ids[i + 1]!);
+      entry = { depth, prefix, count: ids.length / 2, checksum: checksum >>> 0, capacity: 0, syndromes: new Uint32Array(0), version: this.#version, powers: null, squares: null };
+    }
+    if (this.#cache.size >= CACHED_RANGES) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#cache.set(key, entry);
+    if (entry.capacity < capacity) {
+      products += growEntry(entry, () => toWordArray(sliceRange(this.sorted(), depth, prefix)), capacity);
+      // Growth state costs 16 bytes per id: bound it to a few times the set.
+      let words = 0;
+      for (const e of this.#cache.values()) words += e.powers ? 2 * e.powers.length : 0;
+      if (words > 8 * this.#members.size + 65_536) for (const e of this.#cache.values()) if (e !== entry) e.powers = e.squares = null;
+    }
+    const out = { count: entry.count, checksum: entry.checksum, syndromes: entry.syndromes.slice(0, 2 * capacity), capacity, products };
+    // Undo the changes after `version`.
+    for (let v = version; v < this.#version; v++) {
+      const id = this.#log[v - this.#logStart]!;
+      if (!inRange(id, depth, prefix)) continue;
+      toggle(out, id, this.#logAdded[v - this.#logStart]! ? -1 : 1);
+      out.products += capacity;
+    }
+    return out;
+  }
+}
+
+/** Toggle `id` in a range summary: its powers into the syndromes, its hash into the checksum. */
+function toggle(s: { count: number; checksum: number; capacity: number; syndromes: Uint32Array }, id: bigint, countDelta: number): void {
+  const hi = Number(id >> 32n);
+  const lo = Number(id & 0xffffffffn);
+  addPowerSums(s.syndromes, 0, s.capacity, hi, lo);
+  s.count += countDelta;
+  s.checksum = (s.checksum ^ idHash(hi, lo)) >>> 0;
+}
+
+/** Grow a cached sketch to `capacity` over its ids (word pairs); returns the products spent. */
+function growEntry(entry: CachedSketch, wordsOf: () => Uint32Array, capacity: number): number {
+  const from = entry.capacity;
+  const syndromes = new Uint32Array(2 * capacity);
+  syndromes.set(entry.syndromes);
+  if (!entry.powers || !entry.squares) {
+    const words = wordsOf();
+    const squares = new Uint32Array(words.length);
+    const powers = new Uint32Array(words.length);
+    for (let i = 0; i < words.length; i += 2) {
+      sq64(squares, i, words[i]!, words[i + 1]!);
+      if (from === 0) {
+        powers[i] = words[i]!;
+        powers[i + 1] = words[i + 1]!;
+      } else powOdd(powers, i, words[i]!, words[i + 1]!, squares[i]!, squares[i + 1]!, from);
+    }
+    entry.powers = powers;
+    entry.squares = squares;
+  }
+  accumulatePowers(syndromes, from, capacity, entry.powers, entry.squares);
+  entry.syndromes = syndromes;
+  entry.capacity = capacity;
+  return entry.count * (capacity - from);
+}
+
+function sortedHas(sorted: BigUint64Array, id: bigint): boolean {
+  const i = lowerBound(sorted, id);
+  return i < sorted.length && sorted[i] === id;
 }
 
 /** A sorted snapshot of any IdSet: free for sets from createIdSet, O(n log n) otherwise. */
@@ -389,17 +582,42 @@ function readSketchEntry(r: ByteReader): SketchEntry {
 // ---------------------------------------------------------------------------------------
 // Sketches of our own ids, grown on demand
 
-/** Our ids in one range with their sketch so far; growing it costs one product per id and syndrome. */
+/** Where a RangeSketch gets its syndromes when its set keeps sketches: the set's cache. */
+interface SketchSource {
+  set: SketchedIdSet;
+  version: number;
+  range: RangeRef;
+}
+
+/**
+ * Our ids in one range with their sketch so far. Either from the set's cache of sketches
+ * (`source`, see SketchedIdSet), or computed here: growing costs one product per id and
+ * syndrome. A sketch whose source has forgotten its version computes from `words()` instead.
+ */
 class RangeSketch {
   readonly count: number;
   readonly checksum: number;
-  syndromes = new Uint32Array(0);
+  syndromes: Uint32Array = new Uint32Array(0);
   capacity = 0;
   /** Per id: its next odd power and its square, as word pairs; filled on first growth. */
   private powers: Uint32Array | null = null;
   private squares: Uint32Array | null = null;
+  #words: Uint32Array | null;
 
-  constructor(private readonly words: Uint32Array) {
+  constructor(
+    private readonly wordsOf: () => Uint32Array,
+    private source: SketchSource | null = null,
+  ) {
+    const summary = source?.set.rangeSketch(source.version, source.range.depth, source.range.prefix, 0);
+    if (summary) {
+      this.#words = null;
+      this.count = summary.count;
+      this.checksum = summary.checksum;
+      return;
+    }
+    this.source = null;
+    const words = wordsOf();
+    this.#words = words;
     this.count = words.length / 2;
     let checksum = 0;
     for (let i = 0; i < words.length; i += 2) checksum ^= idHash(words[i]!, words[i + 1]!);
@@ -413,9 +631,23 @@ class RangeSketch {
 
   growTo(capacity: number): void {
     if (capacity <= this.capacity) return;
+    const { source } = this;
+    if (source) {
+      const summary = source.set.rangeSketch(source.version, source.range.depth, source.range.prefix, capacity);
+      if (summary) {
+        this.syndromes = summary.syndromes;
+        this.capacity = capacity;
+        return;
+      }
+      // The set forgot our version: compute from the snapshot, from the start.
+      this.source = null;
+      this.#words = this.wordsOf();
+      this.syndromes = new Uint32Array(0);
+      this.capacity = 0;
+    }
+    const words = this.#words!;
     const syndromes = new Uint32Array(2 * capacity);
     syndromes.set(this.syndromes);
-    const { words } = this;
     if (!this.powers || !this.squares) {
       this.powers = new Uint32Array(words.length);
       this.squares = new Uint32Array(words.length);
@@ -525,6 +757,8 @@ export class Reconciler {
   readonly #maxCapacity: number;
   readonly #maxSessionBytes: number;
   #snapshot: BigUint64Array | null = null;
+  /** The version of a SketchedIdSet at the snapshot: our sketches come from its cache. */
+  #setVersion = -1;
   #role: 'new' | 'initiator' | 'responder' = 'new';
   #done = false;
   #bytes = 0;
@@ -630,6 +864,7 @@ export class Reconciler {
   #ids(): BigUint64Array {
     if (!this.#snapshot) {
       this.#snapshot = snapshotOf(this.#set);
+      if (this.#set instanceof SketchedIdSet) this.#setVersion = this.#set.version;
       this.#maxWork = WORK_FACTOR * (this.#snapshot.length + 1024) * this.#maxCapacity;
     }
     return this.#snapshot;
@@ -645,7 +880,8 @@ export class Reconciler {
         this.#sketches.clear();
         this.#cachedWeight = 0;
       }
-      sketch = new RangeSketch(toWordArray(ids));
+      const source = this.#setVersion >= 0 ? { set: this.#set as SketchedIdSet, version: this.#setVersion, range: { depth: range.depth, prefix: range.prefix } } : null;
+      sketch = new RangeSketch(() => toWordArray(ids), source);
       this.#sketches.set(key, sketch);
       this.#cachedWeight += sketch.weight;
     }

@@ -351,23 +351,28 @@ const POWER_LOGS = new Int32Array(2 * PREPARED); // [x^2 | current power]
 export function addPowerSums(syndromes: Uint32Array, from: number, to: number, hi: number, lo: number): void {
   if (to <= from) return;
   const t = POWER_SCRATCH;
-  const L = POWER_LOGS;
   sq64(t, 0, hi, lo);
   const x2h = t[0]!;
   const x2l = t[1]!;
-  prepare(L, 0, x2h, x2l);
   powOdd(t, 0, hi, lo, x2h, x2l, from);
-  let ph = t[0]!;
-  let pl = t[1]!;
-  for (let j = from; ; ) {
+  powerRun(syndromes, from, to, t[0]!, t[1]!, x2h, x2l, t, 0);
+}
+
+/** Xor x^(2j+1), j in [from, to), into syndromes, with p = x^(2·from+1) and y = x^2; returns x^(2·to+1) in out. */
+function powerRun(syndromes: Uint32Array, from: number, to: number, ph: number, pl: number, yh: number, yl: number, out: Uint32Array, o: number): void {
+  const L = POWER_LOGS;
+  const t = POWER_SCRATCH;
+  prepare(L, 0, yh, yl);
+  for (let j = from; j < to; j++) {
     syndromes[2 * j]! ^= ph;
     syndromes[2 * j + 1]! ^= pl;
-    if (++j >= to) break;
     prepare(L, PREPARED, ph, pl);
     mulPrepared(t, 0, L, PREPARED, L, 0);
     ph = t[0]!;
     pl = t[1]!;
   }
+  out[o] = ph >>> 0;
+  out[o + 1] = pl >>> 0;
 }
 
 /**
@@ -377,21 +382,10 @@ export function addPowerSums(syndromes: Uint32Array, from: number, to: number, h
  */
 export function accumulatePowers(syndromes: Uint32Array, from: number, to: number, powers: Uint32Array, squares: Uint32Array): void {
   if (to <= from) return;
-  const L = POWER_LOGS;
-  for (let i = 0; i < powers.length; i += 2) {
-    prepare(L, 0, squares[i]!, squares[i + 1]!);
-    let ph = powers[i]!;
-    let pl = powers[i + 1]!;
-    for (let j = from; j < to; j++) {
-      syndromes[2 * j]! ^= ph;
-      syndromes[2 * j + 1]! ^= pl;
-      prepare(L, PREPARED, ph, pl);
-      mulPrepared(powers, i, L, PREPARED, L, 0);
-      ph = powers[i]!;
-      pl = powers[i + 1]!;
-    }
-  }
+  for (let i = 0; i < powers.length; i += 2) powerRun(syndromes, from, to, powers[i]!, powers[i + 1]!, squares[i]!, squares[i + 1]!, powers, i);
 }
+
+const POW_SCRATCH = new Uint32Array(2);
 
 /** out[o..] = x · (x^2)^k = x^(2k+1), by square-and-multiply. */
 export function powOdd(out: Uint32Array, o: number, hi: number, lo: number, x2h: number, x2l: number, k: number): void {
@@ -399,7 +393,7 @@ export function powOdd(out: Uint32Array, o: number, hi: number, lo: number, x2h:
   let rl = lo;
   let bh = x2h;
   let bl = x2l;
-  const t = new Uint32Array(2);
+  const t = POW_SCRATCH;
   while (k > 0) {
     if (k & 1) {
       mul64(t, 0, rh, rl, bh, bl);

@@ -15,6 +15,7 @@ import {
   MAX_RANGES,
   Reconciler,
   shortId,
+  type IdSet,
   type MutableIdSet,
   type ReconcileMessage,
 } from '../../mesh/reconcile.ts';
@@ -132,6 +133,106 @@ describe('reconcile: short ids and id sets', () => {
     );
     throwsCode(() => createIdSet([0n]), 'RECONCILE_ID');
     throwsCode(() => createIdSet().add(1n << 64n), 'RECONCILE_ID');
+  });
+});
+
+describe('reconcile: sketches kept by the id set', () => {
+  /** The same set seen through the plain IdSet interface: the reconciler computes every sketch itself. */
+  function plain(set: MutableIdSet): IdSet {
+    return { get size() { return set.size; }, has: (id) => set.has(id), inRange: (depth, prefix) => set.inRange(depth, prefix) };
+  }
+
+  /**
+   * A session where both sets change between messages (the store keeps changing while a
+   * session runs), once with the sets' cached sketches and once computing from snapshots:
+   * the transcripts and findings must be identical byte for byte.
+   */
+  function changingSession(n: number, d: number, churn: number, maxMessageBytes: number, seedValue: number, plainSets: boolean) {
+    const sets = makeSets(n, d, d >> 1, seedValue);
+    const next = ids(seedValue + 1000);
+    const initiator = new Reconciler(plainSets ? plain(sets.a) : sets.a, { maxMessageBytes });
+    const responder = new Reconciler(plainSets ? plain(sets.b) : sets.b, { maxMessageBytes });
+    const members = { a: [...sets.a.sorted()], b: [...sets.b.sorted()] };
+    const change = (round: number) => {
+      for (let k = 0; k < churn; k++) {
+        const target = (round + k) % 2 === 0 ? 'a' : 'b';
+        const set = sets[target];
+        const list = members[target];
+        if (k % 3 === 2 && list.length > 0) {
+          const at = (round * 31 + k * 7) % list.length;
+          set.delete(list[at]!);
+          list[at] = list[list.length - 1]!;
+          list.pop();
+        } else {
+          const id = next();
+          set.add(id);
+          list.push(id);
+        }
+      }
+    };
+    const transcript: string[] = [];
+    const found: string[] = [];
+    let toResponder = initiator.open(3);
+    let done = false;
+    for (let round = 0; round < 1000 && !done && toResponder.length > 0; round++) {
+      const toInitiator: Uint8Array[] = [];
+      for (const message of toResponder) {
+        transcript.push(Buffer.from(message).toString('hex'));
+        const result = responder.receive(message);
+        found.push(...result.theyLack.map((x) => `+${x}`), ...result.weLack.map((x) => `-${x}`));
+        toInitiator.push(...result.replies);
+        done = result.done;
+        change(round);
+      }
+      toResponder = [];
+      for (const message of toInitiator) {
+        transcript.push(Buffer.from(message).toString('hex'));
+        toResponder.push(...initiator.receive(message).replies);
+        change(round + 1);
+      }
+    }
+    return { transcript, found, done };
+  }
+
+  it('gives the same bytes as sketches computed from the snapshot, while both sets change during the session', function () {
+    this.timeout(60_000);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 0, max: 150 }), fc.integer({ min: 0, max: 40 }), fc.constantFrom(64, 200, 1100), fc.integer(), (n, d, churn, bytes, s) => {
+        const cached = changingSession(n, d, churn, bytes, s, false);
+        const computed = changingSession(n, d, churn, bytes, s, true);
+        assert.deepEqual(cached, computed);
+        assert.ok(cached.done);
+      }),
+      { seed, numRuns: 30 },
+    );
+  });
+
+  it('gives the same bytes when the set forgets the changes a session needs (more changes than it logs)', function () {
+    this.timeout(60_000);
+    for (const churn of [700, 3000]) {
+      const cached = changingSession(2000, 120, churn, 200, churn, false);
+      const computed = changingSession(2000, 120, churn, 200, churn, true);
+      assert.deepEqual(cached, computed);
+    }
+  });
+
+  it('keeps snapshots and sketches right across many sessions of a growing set', () => {
+    const next = ids(77);
+    const a = createIdSet(Array.from({ length: 500 }, next));
+    const b = createIdSet(a.sorted());
+    for (let session = 0; session < 30; session++) {
+      const onlyA = Array.from({ length: session % 7 }, next);
+      const onlyB = Array.from({ length: session % 5 }, next);
+      for (const x of onlyA) a.add(x);
+      for (const x of onlyB) b.add(x);
+      const outcome = reconcile(a, b, 200, 4);
+      assertFound(outcome, onlyA, onlyB);
+      for (const x of onlyA) b.add(x);
+      for (const x of onlyB) a.add(x);
+      if (session % 4 === 3) for (const x of [...a.sorted()].slice(0, 10)) (a.delete(x), b.delete(x));
+      assert.deepEqual([...a.sorted()], [...createIdSet(a.inRange(0, 0n)).sorted()]);
+      assert.deepEqual([...a.sorted()], [...b.sorted()]);
+    }
   });
 });
 
