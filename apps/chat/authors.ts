@@ -35,6 +35,12 @@ export class AuthorNames {
     }
   }
 
+  /** Changes whenever the names known change (a cache of named items is stale then). */
+  get version(): number {
+    this.refresh();
+    return this.seen;
+  }
+
   /** The address behind a signing key id, or a short key id when the directory lacks it. */
   ofKey(id: Uint8Array): string {
     this.refresh();

@@ -37,6 +37,8 @@ export const MAX_ROOM_NAME_CHARS = 64;
 export const PRIVATE_CHAT_TTL_S = 90 * 24 * 3600;
 const PAYLOAD_VERSION = 1;
 const ROOM_ID = /^[0-9a-f]{16}$/;
+/** Public rooms whose sorted messages are kept between requests. */
+const ROOM_CACHE_SIZE = 4;
 
 type Sealed = { t: 'room'; n: string; m: string[]; k: string } | { t: 'msg'; x: string };
 
@@ -84,11 +86,23 @@ export class Chat implements ChatService {
   /** Ids (hex) of sealed Message records at seq 0: the only records that can be private room headers. */
   private readonly headers = new Set<string>();
   private scanned: Promise<void> | null = null;
+  /** Records stored per room (hex feed): a public room's cached messages are stale once it moves. */
+  private readonly roomVersions = new Map<string, number>();
+  /** Document geneses stored since start, and the public rooms as listed at a count of them. */
+  private geneses = 0;
+  private listedRooms: { geneses: number; documents: number; list: RoomView[] } | null = null;
+  /** The messages of the public rooms read last, sorted (a few rooms: a long room is megabytes). */
+  private readonly roomCache = new Map<string, { doc: Y.Doc; version: number; names: number; list: ChatMessageView[] }>();
 
   constructor(private readonly deps: ChatDeps) {
     this.names = new AuthorNames(deps.node);
     deps.node.on('record', (record) => {
       if (record.kind === RecordKind.Message && record.sealed && record.seq === 0) this.headers.add(toHex(record.id));
+      if (record.kind === RecordKind.DocumentGenesis) this.geneses++;
+      if (record.kind === RecordKind.DocumentUpdate || record.kind === RecordKind.DocumentGenesis || record.kind === RecordKind.DocumentAcl) {
+        const room = toHex(record.feed);
+        if (this.roomCache.has(room)) this.roomVersions.set(room, (this.roomVersions.get(room) ?? 0) + 1);
+      }
     });
   }
 
@@ -129,13 +143,22 @@ export class Chat implements ChatService {
     return { id: toHex(record.feed), name: value.n, members: value.m };
   }
 
+  /** The public rooms, kept until a document is created here or arrives. */
+  private publicRooms(): RoomView[] {
+    const { documents } = this.deps.node;
+    if (this.listedRooms?.geneses === this.geneses && this.listedRooms.documents === documents.size) return this.listedRooms.list;
+    const list: RoomView[] = [];
+    for (const replica of documents) {
+      const meta = replica.meta;
+      if (meta?.type === ROOM_TYPE) list.push({ id: toHex(meta.feed), name: meta.name, members: null });
+    }
+    this.listedRooms = { geneses: this.geneses, documents: documents.size, list };
+    return list;
+  }
+
   async rooms(user: string): Promise<RoomView[]> {
     const { node } = this.deps;
-    const out: RoomView[] = [];
-    for (const replica of node.documents) {
-      const meta = replica.meta;
-      if (meta?.type === ROOM_TYPE) out.push({ id: toHex(meta.feed), name: meta.name, members: null });
-    }
+    const out: RoomView[] = [...this.publicRooms()];
     const me = await this.deps.memberIdentity(user);
     await this.scan();
     const mine = toHex(keyId(me.agreementKey));
@@ -218,20 +241,39 @@ export class Chat implements ChatService {
     return limit !== undefined && all.length > limit ? all.slice(all.length - limit) : all;
   }
 
+  /** A public room's messages, oldest first: from the cache while the room and the names known stay as they were. */
+  private async publicMessages(replica: NonNullable<ReturnType<MeshNode['documents']['get']>>): Promise<ChatMessageView[]> {
+    const room = toHex(replica.feed);
+    const cached = this.roomCache.get(room);
+    const version = this.roomVersions.get(room) ?? 0;
+    if (cached && cached.doc === replica.ydoc && cached.version === version && cached.names === this.names.version && replica.ydoc.store.pendingStructs === null) {
+      this.roomCache.delete(room); // most recently used last
+      this.roomCache.set(room, cached);
+      return cached.list;
+    }
+    const doc = await settledDoc(this.deps.node, replica);
+    const items = itemsWithClient(doc.getArray<unknown>('messages'));
+    const kept: Array<{ date: number; client: number; clock: number; from: string; text: string }> = [];
+    for (const { value, client, clock } of items) {
+      const v = value as { text?: unknown; date?: unknown } | null;
+      const from = this.names.ofClient(client);
+      if (!from || typeof v?.text !== 'string' || typeof v.date !== 'number' || !Number.isFinite(v.date)) continue;
+      kept.push({ date: v.date, client, clock, from, text: v.text });
+    }
+    // Stable: messages of the same millisecond keep the document's order.
+    kept.sort((a, b) => a.date - b.date);
+    const list = kept.map((m) => ({ id: `${m.client.toString(36)}.${m.clock}`, from: m.from, text: m.text.slice(0, MAX_TEXT_CHARS), date: new Date(m.date).toISOString() }));
+    this.roomCache.delete(room);
+    this.roomCache.set(room, { doc, version, names: this.names.version, list });
+    this.roomVersions.set(room, version);
+    while (this.roomCache.size > ROOM_CACHE_SIZE) this.roomCache.delete(this.roomCache.keys().next().value!);
+    return list;
+  }
+
   private async allMessages(user: string, room: string): Promise<ChatMessageView[]> {
     const me = await this.me(user);
     const found = await this.findRoom(room, me);
-    if ('replica' in found) {
-      const items = itemsWithClient((await settledDoc(this.deps.node, found.replica!)).getArray<unknown>('messages'));
-      const out: ChatMessageView[] = [];
-      for (const { value, client, clock } of items) {
-        const v = value as { text?: unknown; date?: unknown } | null;
-        const from = this.names.ofClient(client);
-        if (!from || typeof v?.text !== 'string' || typeof v.date !== 'number') continue;
-        out.push({ id: `${client.toString(36)}.${clock}`, from, text: v.text.slice(0, MAX_TEXT_CHARS), date: new Date(v.date).toISOString() });
-      }
-      return out.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
-    }
+    if ('replica' in found) return this.publicMessages(found.replica!);
     const out: ChatMessageView[] = [];
     for (const record of found.records) {
       if (record.kind !== RecordKind.Message || !record.sealed) continue;

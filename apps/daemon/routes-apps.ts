@@ -73,6 +73,20 @@ const header = (request: FastifyRequest, name: string): string => {
   return Array.isArray(value) ? (value[0] ?? '') : (value ?? '');
 };
 
+/**
+ * JSON of lists the services keep between requests (a long room, the blog list): the same array
+ * object means the same list, so its text is kept with it and not built again per request.
+ */
+const serialised = new WeakMap<object, string>();
+function sendList(reply: FastifyReply, list: readonly unknown[]): FastifyReply {
+  let text = serialised.get(list);
+  if (text === undefined) {
+    text = JSON.stringify(list);
+    serialised.set(list, text);
+  }
+  return reply.type('application/json; charset=utf-8').send(text);
+}
+
 export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): void {
   const { services, requireSession, member } = ctx;
   const assets = loadPortalAssets();
@@ -119,9 +133,9 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
   api.get<{ Params: { id: string }; Querystring: { limit?: string } }>(
     '/api/chat/rooms/:id/messages',
     { ...guard, schema: { params: ID_PARAM, querystring: LIMIT_QUERY } },
-    async (request) => {
+    async (request, reply) => {
       const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
-      return need(services.chat, 'chat').messages(member(request).name, request.params.id, limit);
+      return sendList(reply, await need(services.chat, 'chat').messages(member(request).name, request.params.id, limit));
     },
   );
   api.post<{ Params: { id: string }; Body: { text: string } }>(
@@ -131,7 +145,7 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
   );
 
   // ---- blog
-  api.get('/api/blog', guard, async () => need(services.blog, 'blog').list());
+  api.get('/api/blog', guard, async (_request, reply) => sendList(reply, await need(services.blog, 'blog').list()));
   api.post<{ Body: { title: string; body: string } }>('/api/blog', { ...guard, schema: { body: POST_SCHEMA } }, async (request, reply) =>
     reply.code(201).send(await need(services.blog, 'blog').publish(member(request).name, request.body)),
   );

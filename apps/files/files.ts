@@ -8,9 +8,12 @@
  * Sharing: `shared_with: null` is the neighbourhood (plain records, like a blog); a list of
  * members seals the manifest and every chunk to them and to the uploader.
  *
- * Uploads are streamed: a chunk is published as soon as it is full, so memory holds one
- * chunk, never the file. An upload over `maxBytes` stops with 413 file_too_large; chunks it
- * already wrote stay in the store with no manifest (see the issue's remaining work).
+ * Uploads are streamed: each chunk is staged in the node-local store (`file-upload/<upload
+ * id>/<seq>`, never synced) as soon as it is full, so memory holds one chunk, never the file.
+ * Only a whole upload is published: its chunks become records, then the manifest. An upload
+ * that fails — over `maxBytes` (413 file_too_large), a connection dropped mid-way, an unknown
+ * member — removes what it staged, so no chunk without a manifest is left in the store or sent
+ * over the air; stages left by a crash are removed when the next Files starts.
  *
  * Manifest payload, version 1: byte 0 = 1, then UTF-8 JSON
  * `{"n":name,"s":size,"c":chunks,"f":chunk-feed-hex,"d":sha256(chunk ids)-hex,"h":sha256(bytes)-hex,"w":[address..]|null}`.
@@ -31,6 +34,8 @@ export const CHUNK_BYTES = MAX_PAYLOAD - sealOverhead(MAX_RECIPIENTS);
 export const DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024;
 const MANIFEST_VERSION = 1;
 const FILE_ID = /^[0-9a-f]{64}$/;
+/** Node-local prefix of chunks staged by uploads under way. */
+const STAGE = 'file-upload/';
 
 interface Manifest {
   n: string;
@@ -85,12 +90,28 @@ export class Files implements FilesService {
   private readonly opened = new Map<string, Manifest | null>();
   private scanned: Promise<void> | null = null;
 
+  /** Uploads under way (their stages are not stale). */
+  private readonly uploading = new Set<string>();
+  /** Stages a crash left behind, being removed (an upload waits for it). */
+  private readonly staleRemoved: Promise<void>;
+
   constructor(private readonly deps: FilesDeps) {
     this.maxBytes = deps.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.names = new AuthorNames(deps.node);
     deps.node.on('record', (record) => {
       if (record.kind === RecordKind.BlobManifest) this.manifests.add(toHex(record.id));
     });
+    this.staleRemoved = this.removeStages(STAGE).catch(() => undefined);
+  }
+
+  /** Remove staged chunks under `prefix` (one upload's, or all but the uploads under way). */
+  private async removeStages(prefix: string): Promise<void> {
+    const { store } = this.deps.node;
+    for (const [key] of await store.listLocal(prefix)) {
+      const upload = key.slice(STAGE.length, key.indexOf('/', STAGE.length));
+      if (prefix === STAGE && this.uploading.has(upload)) continue;
+      await store.deleteLocal(key);
+    }
   }
 
   /** Find the manifests already in the store (once, on first use). */
@@ -177,51 +198,71 @@ export class Files implements FilesService {
         return known.agreementKey;
       });
     }
-    const feed = node.random(8);
-    const ids = createHash('sha256');
-    const whole = createHash('sha256');
-    let size = 0;
-    let chunks = 0;
-    let pending: Uint8Array[] = [];
-    let pendingBytes = 0;
-    const flush = async (bytes: Uint8Array) => {
+    await this.staleRemoved;
+    const upload = toHex(node.random(8));
+    const stage = `${STAGE}${upload}/`;
+    this.uploading.add(upload);
+    try {
+      const whole = createHash('sha256');
+      let size = 0;
+      let chunks = 0;
+      let pending: Uint8Array[] = [];
+      let pendingBytes = 0;
+      const keep = async (bytes: Uint8Array) => {
+        await node.store.putLocal(`${stage}${String(chunks).padStart(8, '0')}`, Buffer.from(bytes).toString('base64'));
+        chunks++;
+      };
+      for await (const part of input.body) {
+        size += part.length;
+        if (size > this.maxBytes) {
+          throw new AppError('file_too_large', `a file may have at most ${Math.floor(this.maxBytes / 1024 / 1024)} MiB`, 413);
+        }
+        whole.update(part);
+        pending.push(part);
+        pendingBytes += part.length;
+        while (pendingBytes >= CHUNK_BYTES) {
+          const joined = Buffer.concat(pending);
+          await keep(new Uint8Array(joined.subarray(0, CHUNK_BYTES)));
+          const rest = joined.subarray(CHUNK_BYTES);
+          pending = rest.length ? [new Uint8Array(rest)] : [];
+          pendingBytes = rest.length;
+        }
+      }
+      if (pendingBytes > 0 || chunks === 0) await keep(new Uint8Array(Buffer.concat(pending)));
+      // The whole file is here: publish its chunks in order, then the manifest that names them.
+      const feed = node.random(8);
+      const ids = createHash('sha256');
+      for (let seq = 0; seq < chunks; seq++) {
+        // One chunk in memory at a time, as while it arrived.
+        const key = `${stage}${String(seq).padStart(8, '0')}`;
+        const value = await node.store.getLocal(key);
+        if (value === undefined) throw new AppError('upload_lost', 'a part of the upload went missing before it was stored', 500);
+        const bytes = new Uint8Array(Buffer.from(value, 'base64'));
+        const record = await node.publish(me, {
+          kind: RecordKind.BlobChunk,
+          feed,
+          sealed: keys !== null,
+          priority: Priority.Bulk,
+          payload: keys ? seal(bytes, keys, me.id, node.random) : bytes,
+        });
+        ids.update(record.id);
+        await node.store.deleteLocal(key);
+      }
+      const manifest = encodeManifest({ n: name, s: size, c: chunks, f: toHex(feed), d: ids.digest('hex'), h: whole.digest('hex'), w: shared });
       const record = await node.publish(me, {
-        kind: RecordKind.BlobChunk,
-        feed,
+        kind: RecordKind.BlobManifest,
+        feed: filesFeed(me.id),
         sealed: keys !== null,
-        priority: Priority.Bulk,
-        payload: keys ? seal(bytes, keys, me.id, node.random) : bytes,
+        priority: Priority.Low,
+        payload: keys ? seal(manifest, keys, me.id, node.random) : manifest,
       });
-      ids.update(record.id);
-      chunks++;
-    };
-    for await (const part of input.body) {
-      size += part.length;
-      if (size > this.maxBytes) {
-        throw new AppError('file_too_large', `a file may have at most ${Math.floor(this.maxBytes / 1024 / 1024)} MiB`, 413);
-      }
-      whole.update(part);
-      pending.push(part);
-      pendingBytes += part.length;
-      while (pendingBytes >= CHUNK_BYTES) {
-        const joined = Buffer.concat(pending);
-        await flush(new Uint8Array(joined.subarray(0, CHUNK_BYTES)));
-        const rest = joined.subarray(CHUNK_BYTES);
-        pending = rest.length ? [new Uint8Array(rest)] : [];
-        pendingBytes = rest.length;
-      }
+      this.manifests.add(toHex(record.id));
+      return { id: toHex(record.id), name, size };
+    } finally {
+      this.uploading.delete(upload);
+      // Whatever was not published (a failed or aborted upload) goes.
+      await this.removeStages(stage).catch(() => undefined);
     }
-    if (pendingBytes > 0 || chunks === 0) await flush(new Uint8Array(Buffer.concat(pending)));
-    const manifest = encodeManifest({ n: name, s: size, c: chunks, f: toHex(feed), d: ids.digest('hex'), h: whole.digest('hex'), w: shared });
-    const record = await node.publish(me, {
-      kind: RecordKind.BlobManifest,
-      feed: filesFeed(me.id),
-      sealed: keys !== null,
-      priority: Priority.Low,
-      payload: keys ? seal(manifest, keys, me.id, node.random) : manifest,
-    });
-    this.manifests.add(toHex(record.id));
-    return { id: toHex(record.id), name, size };
   }
 
   async open(user: string, id: string): Promise<{ view: FileView; chunks: AsyncIterable<Uint8Array> }> {

