@@ -21,7 +21,9 @@
  * prefix resets the stream and hangs up; each peer has a token bucket for frames and bytes
  * (strangers get less than peers bound to a known household, see `householdOf`): a peer over
  * its rate has its stream paused, so Yamux flow control holds it back and nothing is lost, and
- * one that pushes on regardless is hung up on. Everything refused is counted (`gatewayStats`).
+ * one that pushes on regardless is hung up on. A beacon that speaks for a household other than
+ * the one the directory binds the peer to is dropped (gateway/beacon-claim.ts). Everything
+ * refused is counted (`gatewayStats`).
  */
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
@@ -47,6 +49,7 @@ import {
   type LinkListener,
   type LinkStats,
 } from '../radio/link.ts';
+import { beaconClaimHolds, beaconSender, type PeerBindings } from './beacon-claim.ts';
 import { GatewayError } from './errors.ts';
 
 /** The protocol id sync frames travel on. */
@@ -123,6 +126,12 @@ export interface Libp2pLinkDeps {
    * larger rate.
    */
   householdOf?: (peerPublicKey: Uint8Array) => string | null;
+  /**
+   * Peer keys and household key ids as the gateway statements bind them: a beacon from a peer
+   * that contradicts them is dropped (`dropped.household-mismatch`, gateway/beacon-claim.ts).
+   * Absent: beacons are not cross-checked.
+   */
+  bindings?: PeerBindings;
   /** One line about something a person may want to know (a peer refused, hung up). */
   log?: (line: string) => void;
   /** Uniform in [0, 1) for backoff jitter. */
@@ -298,6 +307,7 @@ class Libp2pLinkImpl implements Libp2pLink {
   readonly #limits: Libp2pLimits;
   readonly #clock: Clock;
   readonly #householdOf: (key: Uint8Array) => string | null;
+  readonly #bindings: PeerBindings | undefined;
   readonly #log: (line: string) => void;
   readonly #random: () => number;
   readonly #events = new LinkEmitter();
@@ -333,6 +343,7 @@ class Libp2pLinkImpl implements Libp2pLink {
     this.#limits = { ...DEFAULT_LIBP2P_LIMITS, ...options.limits };
     this.#clock = deps.clock;
     this.#householdOf = deps.householdOf ?? (() => null);
+    this.#bindings = deps.bindings;
     this.#log = deps.log ?? (() => undefined);
     this.#random = deps.random ?? Math.random;
     const query = [
@@ -655,6 +666,14 @@ class Libp2pLinkImpl implements Libp2pLink {
   }
 
   #deliver(state: PeerState, peer: PeerId, frame: Uint8Array): void {
+    const claimed = this.#bindings ? beaconSender(frame) : null;
+    if (claimed && !beaconClaimHolds(ed25519KeyOfPeer(peer), claimed, this.#bindings!)) {
+      // A replayed or misattributed beacon: the peer would pass for another household.
+      count(this.#dropped, 'household-mismatch');
+      if (this.#dropped.get('household-mismatch') === 1) this.#log(`libp2p: dropped a beacon from ${peer.toString()} that speaks for another household`);
+      this.#stats.dropped++;
+      return;
+    }
     state.framesIn++;
     this.#stats.framesIn++;
     this.#stats.bytesIn += frame.length;

@@ -73,6 +73,13 @@ export async function openP2pLink(options: GatewayOptions, deps: { node: MeshNod
         clock: deps.clock,
         log: deps.log,
         householdOf: (key) => deps.node.directory.householdOfPeerKey(key)?.name ?? null,
+        bindings: {
+          householdOfPeer: (key) => deps.node.directory.householdOfPeerKey(key)?.id ?? null,
+          peerOfHousehold: (id) => {
+            const statement = deps.node.directory.gateway(id);
+            return statement && statement.services & GatewayService.Libp2p ? statement.peerKey : null;
+          },
+        },
       },
     );
   } catch (err) {
