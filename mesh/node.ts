@@ -103,9 +103,9 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     const directoryRecords: Record[] = [];
     const documentRecords: Record[] = [];
     for await (const record of this.store.records()) {
+      // Mail, messages and blobs are read by the apps from the store when asked for.
       if (record.kind === RecordKind.Directory) directoryRecords.push(record);
       else if (DOCUMENT_ORDER.has(record.kind)) documentRecords.push(record);
-      else this.documents.apply(record);
     }
     // Documents converge in any order, but an update that comes before its document's genesis
     // has to wait in a bounded set, and a big store overflows it. So: geneses, then permission
