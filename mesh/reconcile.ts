@@ -179,6 +179,107 @@ const CACHED_RANGES = 128;
 /** Changes a set remembers, at least; more for large sets (a quarter of the set). */
 const MIN_LOG = 1024;
 
+/** Sets of at least this many ids keep bucket sketches (below, building a range's sketch is cheap). */
+const BUCKETS_FROM = 4096;
+/** Bucket k holds the ids whose top BUCKET_BITS bits are k. */
+const BUCKET_BITS = 8;
+const BUCKETS = 1 << BUCKET_BITS;
+
+/** Sketches of the 2^BUCKET_BITS buckets of a set, each of `capacity` syndromes, at `version`. */
+interface Buckets {
+  capacity: number;
+  version: number;
+  /** Bucket k's syndromes at [2·capacity·k, 2·capacity·(k + 1)). */
+  syndromes: Uint32Array;
+  counts: Int32Array;
+  checksums: Int32Array;
+  /**
+   * To grow without starting over: each id's next odd power and square (word pairs), the ids
+   * of the build in sorted order (bucket k's from starts[k] to starts[k + 1]), then the ids
+   * added since, with their buckets in `addedBuckets`. Null after a deletion.
+   */
+  state: { powers: Uint32Array; squares: Uint32Array; starts: Int32Array; built: number; added: number; addedBuckets: number[] } | null;
+}
+
+/** Build bucket sketches of `capacity` syndromes over a set's sorted ids (word pairs). */
+function buildBuckets(words: Uint32Array, version: number, capacity: number): Buckets {
+  const b: Buckets = { capacity, version, syndromes: new Uint32Array(2 * capacity * BUCKETS), counts: new Int32Array(BUCKETS), checksums: new Int32Array(BUCKETS), state: null };
+  const starts = new Int32Array(BUCKETS + 1);
+  const squares = new Uint32Array(words.length);
+  const powers = words.slice();
+  for (let i = 0; i < words.length; i += 2) {
+    const k = words[i]! >>> (32 - BUCKET_BITS);
+    b.counts[k]!++;
+    b.checksums[k]! ^= idHash(words[i]!, words[i + 1]!);
+    starts[k + 1] = i + 2;
+    sq64(squares, i, words[i]!, words[i + 1]!);
+  }
+  for (let k = 1; k <= BUCKETS; k++) starts[k] = Math.max(starts[k]!, starts[k - 1]!);
+  b.state = { powers, squares, starts, built: words.length / 2, added: 0, addedBuckets: [] };
+  for (let k = 0; k < BUCKETS; k++) {
+    accumulatePowers(b.syndromes.subarray(2 * capacity * k, 2 * capacity * (k + 1)), 0, capacity, powers.subarray(starts[k]!, starts[k + 1]!), squares.subarray(starts[k]!, starts[k + 1]!));
+  }
+  return b;
+}
+
+/** Toggle an id in the buckets: a change from the log. */
+function toggleBucket(b: Buckets, id: bigint, added: boolean): void {
+  const hi = Number(id >> 32n);
+  const lo = Number(id & 0xffffffffn);
+  const k = hi >>> (32 - BUCKET_BITS);
+  const c = b.capacity;
+  addPowerSums(b.syndromes.subarray(2 * c * k, 2 * c * (k + 1)), 0, c, hi, lo, NEXT_POWER);
+  b.counts[k]! += added ? 1 : -1;
+  b.checksums[k]! ^= idHash(hi, lo);
+  const s = b.state;
+  if (!s) return;
+  if (!added) {
+    b.state = null;
+    return;
+  }
+  const at = 2 * (s.built + s.added);
+  if (at + 2 > s.powers.length) {
+    const powers = new Uint32Array(Math.max(16, 2 * s.powers.length));
+    powers.set(s.powers);
+    const squares = new Uint32Array(powers.length);
+    squares.set(s.squares);
+    s.powers = powers;
+    s.squares = squares;
+  }
+  s.powers.set(NEXT_POWER.subarray(0, 2), at);
+  s.squares.set(NEXT_POWER.subarray(2, 4), at);
+  s.added++;
+  s.addedBuckets.push(k);
+}
+
+/** Grow every bucket to `capacity`; `wordsOf` gives the set's sorted ids when the state is gone. Returns the products spent. */
+function growBuckets(b: Buckets, wordsOf: () => Uint32Array, capacity: number): number {
+  const from = b.capacity;
+  if (!b.state) {
+    // Start over from the ids: their powers from x^(2·from+1) on.
+    const words = wordsOf();
+    const fresh = buildBuckets(words, b.version, 0);
+    const s = fresh.state!;
+    for (let i = 0; i < words.length; i += 2) powOdd(s.powers, i, words[i]!, words[i + 1]!, s.squares[i]!, s.squares[i + 1]!, from);
+    b.state = s;
+  }
+  const s = b.state;
+  const syndromes = new Uint32Array(2 * capacity * BUCKETS);
+  for (let k = 0; k < BUCKETS; k++) {
+    const own = syndromes.subarray(2 * capacity * k, 2 * capacity * (k + 1));
+    own.set(b.syndromes.subarray(2 * from * k, 2 * from * (k + 1)));
+    accumulatePowers(own, from, capacity, s.powers.subarray(s.starts[k]!, s.starts[k + 1]!), s.squares.subarray(s.starts[k]!, s.starts[k + 1]!));
+  }
+  for (let j = 0; j < s.added; j++) {
+    const k = s.addedBuckets[j]!;
+    const at = 2 * (s.built + j);
+    accumulatePowers(syndromes.subarray(2 * capacity * k, 2 * capacity * (k + 1)), from, capacity, s.powers.subarray(at, at + 2), s.squares.subarray(at, at + 2));
+  }
+  b.syndromes = syndromes;
+  b.capacity = capacity;
+  return (s.built + s.added) * (capacity - from);
+}
+
 /** The sketch of one range of a set at one version. */
 interface CachedSketch {
   depth: number;
@@ -188,9 +289,13 @@ interface CachedSketch {
   capacity: number;
   syndromes: Uint32Array;
   version: number;
-  /** To grow without starting over: each id's next odd power and its square, until a change. */
+  /**
+   * To grow without starting over: each id's next odd power and its square (word pairs), for
+   * `stateIds` ids; new ids are appended, a deleted id drops the state.
+   */
   powers: Uint32Array | null;
   squares: Uint32Array | null;
+  stateIds: number;
 }
 
 /** Count, checksum and syndromes of a range as a reconciler sees it. */
@@ -219,6 +324,7 @@ export class SketchedIdSet implements MutableIdSet {
   #logAdded: boolean[] = [];
   #logStart = 0;
   readonly #cache = new Map<string, CachedSketch>();
+  #buckets: Buckets | null = null;
 
   constructor(ids: Iterable<bigint> = []) {
     for (const id of ids) {
@@ -313,6 +419,58 @@ export class SketchedIdSet implements MutableIdSet {
    */
   rangeSketch(version: number, depth: number, prefix: bigint, capacity: number): (RangeSummary & { products: number }) | null {
     if (version < this.#logStart || version > this.#version) return null;
+    const out = depth <= BUCKET_BITS && (this.#buckets || this.#members.size >= BUCKETS_FROM) ? this.#fromBuckets(depth, prefix, capacity) : this.#fromCache(depth, prefix, capacity);
+    // Undo the changes after `version`.
+    for (let v = version; v < this.#version; v++) {
+      const id = this.#log[v - this.#logStart]!;
+      if (!inRange(id, depth, prefix)) continue;
+      toggle(out, id, this.#logAdded[v - this.#logStart]! ? -1 : 1);
+      out.products += capacity;
+    }
+    return out;
+  }
+
+  /**
+   * A range of depth ≤ BUCKET_BITS of a large set, now: the xor of the sketches of the
+   * 2^BUCKET_BITS buckets (ids by their top bits) it covers. The buckets are built once over the
+   * whole set, kept up to date through the log, and grown when a session asks for more (to
+   * twice their capacity, up to the default maxDecodeCapacity, or to what was asked).
+   */
+  #fromBuckets(depth: number, prefix: bigint, capacity: number): RangeSummary & { capacity: number; products: number } {
+    let b = this.#buckets;
+    let products = 0;
+    if (b && b.version < this.#logStart) b = null;
+    if (!b) {
+      const words = toWordArray(this.sorted());
+      const c = Math.min(MAX_SKETCH_CAPACITY, Math.max(capacity, 8));
+      b = buildBuckets(words, this.#version, c);
+      products += (words.length / 2) * c;
+      this.#buckets = b;
+    } else {
+      for (let v = b.version; v < this.#version; v++) {
+        toggleBucket(b, this.#log[v - this.#logStart]!, this.#logAdded[v - this.#logStart]!);
+        products += b.capacity;
+      }
+      b.version = this.#version;
+      if (b.capacity < capacity) products += growBuckets(b, () => toWordArray(this.sorted()), Math.max(capacity, Math.min(DEFAULT_MAX_DECODE_CAPACITY, 2 * b.capacity)));
+    }
+    const span = 1 << (BUCKET_BITS - depth);
+    const first = Number(prefix) * span;
+    const c = b.capacity;
+    const syndromes = new Uint32Array(2 * capacity);
+    let count = 0;
+    let checksum = 0;
+    for (let k = first; k < first + span; k++) {
+      count += b.counts[k]!;
+      checksum ^= b.checksums[k]!;
+      const at = 2 * c * k;
+      for (let i = 0; i < 2 * capacity; i++) syndromes[i]! ^= b.syndromes[at + i]!;
+    }
+    return { count, checksum: checksum >>> 0, syndromes, capacity, products };
+  }
+
+  /** A range now, from the cache of range sketches (built over the range's ids on a miss). */
+  #fromCache(depth: number, prefix: bigint, capacity: number): RangeSummary & { capacity: number; products: number } {
     const key = rangeKey(depth, prefix);
     let entry = this.#cache.get(key);
     let products = 0;
@@ -325,8 +483,10 @@ export class SketchedIdSet implements MutableIdSet {
       for (let v = entry.version; v < this.#version; v++) {
         const id = this.#log[v - this.#logStart]!;
         if (!inRange(id, depth, prefix)) continue;
-        toggle(entry, id, this.#logAdded[v - this.#logStart]! ? 1 : -1);
-        entry.powers = entry.squares = null;
+        const added = this.#logAdded[v - this.#logStart]!;
+        toggle(entry, id, added ? 1 : -1, entry.powers ? NEXT_POWER : undefined);
+        if (added && entry.powers) appendState(entry);
+        else entry.powers = entry.squares = null;
         products += entry.capacity;
       }
       entry.version = this.#version;
@@ -334,7 +494,7 @@ export class SketchedIdSet implements MutableIdSet {
       const ids = toWordArray(sliceRange(this.sorted(), depth, prefix));
       let checksum = 0;
       for (let i = 0; i < ids.length; i += 2) checksum ^= idHash(ids[i]!, ids[i + 1]!);
-      entry = { depth, prefix, count: ids.length / 2, checksum: checksum >>> 0, capacity: 0, syndromes: new Uint32Array(0), version: this.#version, powers: null, squares: null };
+      entry = { depth, prefix, count: ids.length / 2, checksum: checksum >>> 0, capacity: 0, syndromes: new Uint32Array(0), version: this.#version, powers: null, squares: null, stateIds: 0 };
     }
     if (this.#cache.size >= CACHED_RANGES) this.#cache.delete(this.#cache.keys().next().value!);
     this.#cache.set(key, entry);
@@ -345,25 +505,39 @@ export class SketchedIdSet implements MutableIdSet {
       for (const e of this.#cache.values()) words += e.powers ? 2 * e.powers.length : 0;
       if (words > 8 * this.#members.size + 65_536) for (const e of this.#cache.values()) if (e !== entry) e.powers = e.squares = null;
     }
-    const out = { count: entry.count, checksum: entry.checksum, syndromes: entry.syndromes.slice(0, 2 * capacity), capacity, products };
-    // Undo the changes after `version`.
-    for (let v = version; v < this.#version; v++) {
-      const id = this.#log[v - this.#logStart]!;
-      if (!inRange(id, depth, prefix)) continue;
-      toggle(out, id, this.#logAdded[v - this.#logStart]! ? -1 : 1);
-      out.products += capacity;
-    }
-    return out;
+    return { count: entry.count, checksum: entry.checksum, syndromes: entry.syndromes.slice(0, 2 * capacity), capacity, products };
   }
 }
 
+const NEXT_POWER = new Uint32Array(4);
+
 /** Toggle `id` in a range summary: its powers into the syndromes, its hash into the checksum. */
-function toggle(s: { count: number; checksum: number; capacity: number; syndromes: Uint32Array }, id: bigint, countDelta: number): void {
+function toggle(s: { count: number; checksum: number; capacity: number; syndromes: Uint32Array }, id: bigint, countDelta: number, next?: Uint32Array): void {
   const hi = Number(id >> 32n);
   const lo = Number(id & 0xffffffffn);
-  addPowerSums(s.syndromes, 0, s.capacity, hi, lo);
+  addPowerSums(s.syndromes, 0, s.capacity, hi, lo, next);
   s.count += countDelta;
   s.checksum = (s.checksum ^ idHash(hi, lo)) >>> 0;
+}
+
+/** Append the id just toggled in (its next power and square in NEXT_POWER) to an entry's growth state. */
+function appendState(entry: CachedSketch): void {
+  let { powers, squares } = entry;
+  const at = 2 * entry.stateIds;
+  if (at + 2 > powers!.length) {
+    const size = Math.max(16, 2 * powers!.length);
+    powers = new Uint32Array(size);
+    powers.set(entry.powers!);
+    squares = new Uint32Array(size);
+    squares.set(entry.squares!);
+    entry.powers = powers;
+    entry.squares = squares;
+  }
+  powers![at] = NEXT_POWER[0]!;
+  powers![at + 1] = NEXT_POWER[1]!;
+  squares![at] = NEXT_POWER[2]!;
+  squares![at + 1] = NEXT_POWER[3]!;
+  entry.stateIds++;
 }
 
 /** Grow a cached sketch to `capacity` over its ids (word pairs); returns the products spent. */
@@ -384,8 +558,10 @@ function growEntry(entry: CachedSketch, wordsOf: () => Uint32Array, capacity: nu
     }
     entry.powers = powers;
     entry.squares = squares;
+    entry.stateIds = words.length / 2;
   }
-  accumulatePowers(syndromes, from, capacity, entry.powers, entry.squares);
+  const n = 2 * entry.stateIds;
+  accumulatePowers(syndromes, from, capacity, entry.powers.subarray(0, n), entry.squares.subarray(0, n));
   entry.syndromes = syndromes;
   entry.capacity = capacity;
   return entry.count * (capacity - from);

@@ -346,16 +346,23 @@ const POWER_LOGS = new Int32Array(2 * PREPARED); // [x^2 | current power]
 
 /**
  * Xor the odd powers x^(2·from+1), …, x^(2·to−1) of x = (hi, lo) into syndromes[from..to).
- * `syndromes` is laid out as (hi, lo) pairs starting at index 0 for s1.
+ * `syndromes` is laid out as (hi, lo) pairs starting at index 0 for s1. If `next` is given,
+ * x^(2·to+1) and x^2 go to next[0..4).
  */
-export function addPowerSums(syndromes: Uint32Array, from: number, to: number, hi: number, lo: number): void {
-  if (to <= from) return;
+export function addPowerSums(syndromes: Uint32Array, from: number, to: number, hi: number, lo: number, next?: Uint32Array): void {
   const t = POWER_SCRATCH;
   sq64(t, 0, hi, lo);
   const x2h = t[0]!;
   const x2l = t[1]!;
   powOdd(t, 0, hi, lo, x2h, x2l, from);
-  powerRun(syndromes, from, to, t[0]!, t[1]!, x2h, x2l, t, 0);
+  if (to > from) powerRun(syndromes, from, to, t[0]!, t[1]!, x2h, x2l, t, 0);
+  if (next) {
+    // x^(2·to+1) and x^2, for growing later from `to`.
+    next[0] = t[0]!;
+    next[1] = t[1]!;
+    next[2] = x2h;
+    next[3] = x2l;
+  }
 }
 
 /** Xor x^(2j+1), j in [from, to), into syndromes, with p = x^(2·from+1) and y = x^2; returns x^(2·to+1) in out. */

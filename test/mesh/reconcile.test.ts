@@ -216,9 +216,24 @@ describe('reconcile: sketches kept by the id set', () => {
     }
   });
 
+  it('gives the same bytes from the bucket sketches of a large set (≥ 4096 ids), changing or not', function () {
+    this.timeout(60_000);
+    for (const [n, d, churn] of [
+      [5000, 0, 0],
+      [5000, 40, 0],
+      [6000, 300, 7],
+      [9000, 90, 2000],
+    ] as const) {
+      const cached = changingSession(n, d, churn, 200, n + d, false);
+      const computed = changingSession(n, d, churn, 200, n + d, true);
+      assert.deepEqual(cached, computed, `n ${n}, d ${d}, churn ${churn}`);
+      assert.ok(cached.done);
+    }
+  });
+
   it('keeps snapshots and sketches right across many sessions of a growing set', () => {
     const next = ids(77);
-    const a = createIdSet(Array.from({ length: 500 }, next));
+    const a = createIdSet(Array.from({ length: 4500 }, next));
     const b = createIdSet(a.sorted());
     for (let session = 0; session < 30; session++) {
       const onlyA = Array.from({ length: session % 7 }, next);
