@@ -2,7 +2,10 @@
  * What a link sends next, when airtime is scarce.
  *
  * Control messages (beacons, reconciliation, wants) are small and keep the protocol moving,
- * so they go first, in order. Records go by priority (Urgent → Normal → Low → Bulk: direct
+ * so they go first, in order. Then fresh records (our own and eager forwards of new ones)
+ * before repairs (records a summary or a WANT showed missing): on a radio at its duty-cycle
+ * limit a backlog of repairs must not hold back what is new, or nothing is new for long.
+ * Within each, records go by priority (Urgent → Normal → Low → Bulk: direct
  * mail and messages before chat, chat before blogs, blogs before file chunks) and, within a
  * priority, by deficit round robin over authors' households, each household's quantum
  * weighted by the trust this node has in it. A household flooding valid records therefore
@@ -17,10 +20,12 @@ export interface QueuedRecord {
   shortId: bigint;
   /** The encoded sync message to send. */
   message: Uint8Array;
-  /** Record priority, 0 (urgent) .. 3 (bulk). */
+  /** Record priority, 0 (urgent) .. 3 (bulk). (Once queued: its level, repairs + 4.) */
   priority: number;
   /** The author's household (hex key id), the unit of fairness. */
   household: string;
+  /** A repair (answer to a summary or WANT), queued behind every fresh record. Default false. */
+  repair?: boolean;
 }
 
 export interface SendQueueOptions {
@@ -49,7 +54,9 @@ interface Level {
   credited: boolean;
 }
 
-const LEVELS = 4;
+/** Record priorities (0 urgent .. 3 bulk); fresh records use levels 0..3, repairs 4..7. */
+const PRIORITIES = 4;
+const LEVELS = 2 * PRIORITIES;
 
 export class SendQueue {
   readonly #control: Uint8Array[] = [];
@@ -88,21 +95,21 @@ export class SendQueue {
   /** Queue a record unless it is already queued; false when it was refused (full). */
   pushRecord(item: QueuedRecord): boolean {
     if (this.#queued.has(item.shortId)) return true;
-    const priority = Math.min(Math.max(item.priority, 0), LEVELS - 1);
+    const rank = Math.min(Math.max(item.priority, 0), PRIORITIES - 1) + (item.repair ? PRIORITIES : 0);
     while (this.#queued.size >= this.#maxRecords || this.#bytes + item.message.length > this.#maxBytes) {
-      if (!this.#evict(priority)) {
+      if (!this.#evict(rank)) {
         this.dropped++;
         return false;
       }
     }
-    const level = this.#levels[priority]!;
+    const level = this.#levels[rank]!;
     let q = level.byHousehold.get(item.household);
     if (!q) {
       q = { household: item.household, items: [], bytes: 0, deficit: 0 };
       level.byHousehold.set(item.household, q);
       level.active.push(q);
     }
-    q.items.push({ ...item, priority });
+    q.items.push({ ...item, priority: rank });
     q.bytes += item.message.length;
     this.#bytes += item.message.length;
     this.#queued.set(item.shortId, q.items[q.items.length - 1]!);
@@ -164,7 +171,7 @@ export class SendQueue {
     }
   }
 
-  /** Evict one record at a priority no more urgent than `incoming`; false when none may go. */
+  /** Evict one record at a level no more urgent than `incoming`; false when none may go. */
   #evict(incoming: number): boolean {
     for (let p = LEVELS - 1; p >= incoming; p--) {
       const level = this.#levels[p]!;

@@ -26,9 +26,12 @@
  *                requests), clear when sent by a responder (requests)
  *     19   n     the reconciler's message
  *
- *   3 WANT — "I lack these records; whoever holds them, send them":
- *     9    1     count, 1..64
- *     10   8·n   short ids (first 8 bytes of each record id)
+ *   3 WANT — "I lack these records; please send them":
+ *     9    8     target: key id of the neighbour asked (the one whose summary showed that it
+ *                holds them); all zero = whoever holds them. Only the target answers: on a
+ *                shared channel one answer serves every neighbour that lacks the same record.
+ *     17   1     count, 1..64
+ *     18   8·n   short ids (first 8 bytes of each record id)
  *
  *   4 RECORD — one record, as mesh/record.ts encodes it:
  *     9    n     the record's bytes
@@ -83,6 +86,8 @@ export interface ReconcileMessage {
 export interface WantMessage {
   type: SyncType.Want;
   sender: Uint8Array;
+  /** Who should answer; EVERYONE: whoever holds them. */
+  target: Uint8Array;
   ids: bigint[];
 }
 
@@ -130,9 +135,10 @@ export function encodeReconcile(sender: Uint8Array, target: Uint8Array, session:
     .finish();
 }
 
-export function encodeWant(sender: Uint8Array, ids: readonly bigint[]): Uint8Array {
+export function encodeWant(sender: Uint8Array, target: Uint8Array, ids: readonly bigint[]): Uint8Array {
   if (ids.length < 1 || ids.length > MAX_WANT_IDS) throw new MeshError('SYNC_INVALID', `a WANT carries 1..${MAX_WANT_IDS} ids`);
-  const w = header(SyncType.Want, sender, 1 + ids.length * SHORT_ID_BYTES).u8(ids.length);
+  if (target.length !== KEY_ID_LENGTH) throw new MeshError('SYNC_INVALID', `a target key id is ${KEY_ID_LENGTH} bytes`);
+  const w = header(SyncType.Want, sender, KEY_ID_LENGTH + 1 + ids.length * SHORT_ID_BYTES).bytes(target).u8(ids.length);
   const out = new Uint8Array(SHORT_ID_BYTES);
   const view = new DataView(out.buffer);
   for (const id of ids) {
@@ -174,6 +180,7 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
         return { type, sender, target, session, fromInitiator: (flags & 1) === 1, body: Uint8Array.from(r.bytes(r.remaining)) };
       }
       case SyncType.Want: {
+        const target = Uint8Array.from(r.bytes(KEY_ID_LENGTH));
         const count = r.u8();
         if (count < 1 || count > MAX_WANT_IDS) throw new MeshError('SYNC_MALFORMED', `a WANT carries 1..${MAX_WANT_IDS} ids, not ${count}`);
         const ids: bigint[] = [];
@@ -182,7 +189,7 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
           ids.push(new DataView(raw.buffer, raw.byteOffset, SHORT_ID_BYTES).getBigUint64(0));
         }
         r.end();
-        return { type, sender, ids };
+        return { type, sender, target, ids };
       }
       case SyncType.Record: {
         if (r.remaining === 0) throw new MeshError('SYNC_MALFORMED', 'a RECORD message carries no record');

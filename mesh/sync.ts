@@ -65,6 +65,8 @@ import { Trickle } from './trickle.ts';
  */
 const HURRY_INTERVALS = 32;
 const REPAIR_INTERVALS = 4;
+/** Most syndromes an opening carries (24 · 8 bytes: the opening still fits one LoRa frame). */
+const MAX_OPENING_SYNDROMES = 24;
 
 /** Timing of one class of link. */
 export interface LinkTiming {
@@ -156,6 +158,8 @@ export interface LinkSyncStats {
   messages_out: number;
   messages_in: number;
   records_pushed: number;
+  /** Of those, by why they were queued. */
+  records_pushed_by: { [reason in PushReason]: number };
   records_received: number;
   queue: number;
   trickle_interval_ms: number;
@@ -170,6 +174,9 @@ export interface SyncStats {
   /** Records queued on all links. */
   queue: number;
 }
+
+/** Why a record was queued: our own new record, an eager forward, an answer to a WANT, a difference a summary showed. */
+export type PushReason = 'own' | 'forward' | 'want' | 'reconcile';
 
 interface Session {
   number: number;
@@ -186,6 +193,10 @@ interface LinkState {
   trickle: Trickle;
   /** Records queued for this link lately: one broadcast serves every neighbour asking at once. */
   sentRecently: HeardFilter;
+  /** Records asked for lately: every neighbour's summary shows the same gap; one WANT is enough. */
+  wantedRecently: HeardFilter;
+  /** Records that arrived fresh on this link or that we sent fresh on it (eager forwarding is at work). */
+  inFlight: HeardFilter;
   neighbours: Map<string, Neighbour>;
   /** Per neighbour: the newest beacon time seen, and the signatures seen at that time. */
   lastBeaconTime: Map<string, { time: number; signatures: Set<string> }>;
@@ -200,12 +211,16 @@ interface LinkState {
   forwards: Map<bigint, unknown>;
   /** SNR of the frame that brought a record, while it is being stored (orders forwards). */
   arrivalSnr: Map<bigint, number>;
+  /** Records stored since this link's last opening, and the largest difference sessions found lately. */
+  newSinceOpening: number;
+  recentDifference: number;
   lastBeaconAt: number;
   beaconTimer: unknown;
   beaconTick: unknown;
   pumping: boolean;
   unsubscribe: (() => void)[];
   counters: { messagesOut: number; messagesIn: number; pushed: number; received: number; summaries: number };
+  pushedBy: { [reason in PushReason]: number };
   dropped: Map<string, number>;
 }
 
@@ -289,12 +304,15 @@ export class Sync {
       openedSession: Math.floor(this.#random() * 256),
       forwards: new Map(),
       arrivalSnr: new Map(),
+      newSinceOpening: 0,
+      recentDifference: 0,
       lastBeaconAt: -Infinity,
       beaconTimer: null,
       beaconTick: null,
       pumping: false,
       unsubscribe: [],
       counters: { messagesOut: 0, messagesIn: 0, pushed: 0, received: 0, summaries: 0 },
+      pushedBy: { own: 0, forward: 0, want: 0, reconcile: 0 },
       dropped: new Map(),
     };
     state.unsubscribe.push(
@@ -346,6 +364,7 @@ export class Sync {
       messages_out: state.counters.messagesOut,
       messages_in: state.counters.messagesIn,
       records_pushed: state.counters.pushed,
+      records_pushed_by: { ...state.pushedBy },
       records_received: state.counters.received,
       queue: state.queue.recordCount,
       trickle_interval_ms: state.trickle.intervalMs,
@@ -358,12 +377,14 @@ export class Sync {
   // ---- link life ----
 
   /** The link's timing (from its speed, then the options) and the parts built on it. */
-  #timed(link: Link, fire: () => void): Pick<LinkState, 'timing' | 'trickle' | 'sentRecently'> {
+  #timed(link: Link, fire: () => void): Pick<LinkState, 'timing' | 'trickle' | 'sentRecently' | 'wantedRecently' | 'inFlight'> {
     const timing = { ...linkTiming(link), ...this.#timing };
     return {
       timing,
       trickle: new Trickle(timing, { timer: this.#timer, random: this.#random }, fire),
       sentRecently: new HeardFilter({ maxAgeMs: 2 * timing.iminMs }, this.#clock),
+      wantedRecently: new HeardFilter({ maxAgeMs: REPAIR_INTERVALS * timing.iminMs }, this.#clock),
+      inFlight: new HeardFilter({ maxAgeMs: this.#options.eagerWindowS * 1000 }, this.#clock),
     };
   }
 
@@ -376,8 +397,15 @@ export class Sync {
     }
     // Back (or new): whatever we sent before may not have been heard; reconcile at Imin.
     state.sentRecently.clear();
+    state.wantedRecently.clear();
     state.trickle.start();
-    this.#sendBeacon(state);
+    // Introduce ourselves within Imin, not at once: after a power cut every radio comes back together.
+    state.lastBeaconAt = -Infinity;
+    if (state.beaconTimer !== null) this.#timer.clearTimeout(state.beaconTimer);
+    state.beaconTimer = this.#timer.setTimeout(() => {
+      state.beaconTimer = null;
+      if (state.link.up) this.#sendBeacon(state);
+    }, this.#random() * state.timing.iminMs);
     this.#scheduleBeacon(state);
   }
 
@@ -441,9 +469,14 @@ export class Sync {
     this.#send(state, encodeBeacon(this.#node.household, { time: unixSeconds(this.#clock), records: this.#ids.size, gateway: this.#options.gateway, ask: ask ? fromHex(ask.id) : null }));
   }
 
-  /** Beacon now, or once Imin has passed since the last one (beacons are the costliest control message). */
+  /**
+   * Beacon now, or once an eighth of the beacon interval (at least Imin) has passed since the
+   * last one: beacons are the costliest control message, and on a crowded channel every lost
+   * one makes a neighbour ask again.
+   */
   #beaconSoon(state: LinkState): void {
-    const wait = state.lastBeaconAt + state.timing.iminMs - this.#clock.now();
+    const spacing = Math.max(state.timing.iminMs, state.timing.beaconIntervalMs / 8);
+    const wait = state.lastBeaconAt + spacing - this.#clock.now();
     if (wait <= 0) return this.#sendBeacon(state);
     if (state.beaconTimer !== null) return;
     state.beaconTimer = this.#timer.setTimeout(() => {
@@ -457,12 +490,35 @@ export class Sync {
     if (!state.link.up) return;
     if ([...state.neighbours.values()].some((n) => !n.verified)) this.#beaconSoon(state);
     if (!this.#hasNeighbours(state)) return; // nobody to reconcile with; the next beacon heard resets the timer
+    if (state.queue.recordCount > 0) {
+      // Records still wait for the air: a summary now would only find more work. Soon again.
+      state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
+      return;
+    }
     state.openedSession = (state.openedSession + 1) & 0xff;
     state.opener = this.#newReconciler(state);
     state.counters.summaries++;
-    for (const body of state.opener.open()) {
+    const syndromes = this.#openingSize(state);
+    state.newSinceOpening = 0;
+    state.recentDifference = Math.floor(state.recentDifference / 2);
+    for (const body of state.opener.open(syndromes)) {
       this.#send(state, encodeReconcile(this.#node.household.id, EVERYONE, state.openedSession, true, body));
     }
+  }
+
+  /**
+   * Syndromes in an opening: enough for the difference neighbours likely have — what we
+   * stored since our last opening plus what recent sessions on this link found — so that
+   * most neighbours settle from the one broadcast opening, without a round trip each.
+   * Each syndrome costs 8 bytes; a round trip costs two messages' headers and airtime.
+   */
+  #openingSize(state: LinkState): number {
+    return Math.max(1, Math.min(MAX_OPENING_SYNDROMES, Math.ceil(1.25 * (state.newSinceOpening + state.recentDifference))));
+  }
+
+  /** A session on this link found `d` differences: remember the largest lately (halving per opening). */
+  #noteDifference(state: LinkState, d: number): void {
+    state.recentDifference = Math.max(state.recentDifference, d);
   }
 
   #newReconciler(state: LinkState): Reconciler {
@@ -472,22 +528,27 @@ export class Sync {
   }
 
   /** Queue a record for `state`'s link, unless it is queued or went out moments ago. */
-  async #pushRecord(state: LinkState, short: bigint): Promise<void> {
+  async #pushRecord(state: LinkState, short: bigint, reason: PushReason): Promise<void> {
     if (state.sentRecently.has(short) || state.queue.has(short)) return;
     const id = this.#fullIds.get(short);
     if (!id) return;
     const record = await this.#node.store.get(id);
     if (!record || state.sentRecently.has(short) || state.queue.has(short)) return;
+    // A record moving by eager forwarding on this link that a summary shows missing is most
+    // likely on its way: let forwarding finish before a repair adds another copy.
+    if (reason === 'reconcile' && state.inFlight.has(short)) return;
     const household = this.#node.directory.householdOfAuthor(record.author);
     const queued = state.queue.pushRecord({
       shortId: short,
       message: encodeRecordMessage(this.#node.household.id, record.bytes),
       priority: record.priority,
       household: household ? toHex(household.id) : toHex(record.author),
+      repair: reason === 'want' || reason === 'reconcile',
     });
     if (queued) {
       state.sentRecently.add(short);
       state.counters.pushed++;
+      state.pushedBy[reason]++;
       this.#pump(state);
     }
   }
@@ -498,14 +559,14 @@ export class Sync {
    * Meshtastic's managed flooding: they are likely farther away, so their copy reaches more
    * new neighbours, and it quiets the nearer ones.
    */
-  #pushLater(state: LinkState, short: bigint, maxMs: number, snr?: number): void {
+  #pushLater(state: LinkState, short: bigint, reason: PushReason, maxMs: number, snr?: number): void {
     if (state.forwards.has(short) || state.queue.has(short) || state.sentRecently.has(short)) return;
     if (state.forwards.size >= 4096) return; // reconciliation will carry the rest
     const strength = snr === undefined ? this.#random() : Math.min(1, Math.max(0, (snr + 20) / 30));
     const delay = maxMs * (0.6 * strength + 0.4 * this.#random());
     const handle = this.#timer.setTimeout(() => {
       state.forwards.delete(short);
-      void this.#pushRecord(state, short);
+      void this.#pushRecord(state, short, reason);
     }, delay);
     state.forwards.set(short, handle);
   }
@@ -541,7 +602,9 @@ export class Sync {
         return this.#reconcile(state, message);
       case SyncType.Want:
         this.#heardFrom(state, toHex(message.sender), meta);
-        for (const short of message.ids) if (this.#fullIds.has(short)) this.#pushLater(state, short, state.timing.forwardDelayMs / 2);
+        // Only the neighbour asked answers (its broadcast serves everyone who lacks the same).
+        if (!equalBytes(message.target, this.#node.household.id) && !equalBytes(message.target, EVERYONE)) return;
+        for (const short of message.ids) if (this.#fullIds.has(short)) this.#pushLater(state, short, 'want', state.timing.forwardDelayMs / 2);
         return;
       case SyncType.Record:
         this.#heardFrom(state, toHex(message.sender), meta);
@@ -571,9 +634,10 @@ export class Sync {
     neighbour.gateway = beacon.gateway;
     neighbour.records = beacon.records;
     if (!known?.verified || (beacon.ask && equalBytes(beacon.ask, this.#node.household.id))) {
-      // A new neighbour, or one that cannot verify us yet: introduce ourselves and reconcile soon.
+      // A new neighbour, or one that cannot verify us yet: introduce ourselves and reconcile
+      // soon (not at once: on a crowded channel lost beacons make "new" neighbours all the time).
       this.#beaconSoon(state);
-      state.trickle.inconsistent();
+      if (beacon.records !== this.#ids.size) state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
     } else if (beacon.records !== this.#ids.size) {
       state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
     }
@@ -645,8 +709,9 @@ export class Sync {
     }
     const different = result.theyLack.length > 0 || result.weLack.length > 0;
     // Other neighbours may hold what the opener lacks too: whoever sends first serves it.
-    for (const short of result.theyLack) this.#pushLater(state, short, state.timing.forwardDelayMs / 2);
-    this.#want(state, result.weLack);
+    for (const short of result.theyLack) this.#pushLater(state, short, 'reconcile', state.timing.forwardDelayMs / 2);
+    this.#want(state, result.weLack, message.sender);
+    this.#noteDifference(state, result.theyLack.length + result.weLack.length);
     if (different) state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
     else if (result.done && opening) state.trickle.consistent();
     if (result.done && answering) state.answering.delete(peer);
@@ -663,11 +728,12 @@ export class Sync {
     sessions.set(peer, session);
   }
 
-  #want(state: LinkState, ids: readonly bigint[]): void {
-    const missing = ids.filter((id) => !this.#fullIds.has(id));
+  #want(state: LinkState, ids: readonly bigint[], from: Uint8Array): void {
+    const missing = ids.filter((id) => !this.#fullIds.has(id) && !state.wantedRecently.has(id));
+    for (const id of missing) state.wantedRecently.add(id);
     const perMessage = Math.max(1, Math.min(MAX_WANT_IDS, Math.floor((Math.min(state.link.mtu, 255) - 1 - 10) / SHORT_ID_BYTES)));
     for (let i = 0; i < missing.length; i += perMessage) {
-      this.#send(state, encodeWant(this.#node.household.id, missing.slice(i, i + perMessage)));
+      this.#send(state, encodeWant(this.#node.household.id, from, missing.slice(i, i + perMessage)));
     }
   }
 
@@ -705,9 +771,11 @@ export class Sync {
       if (!state.link.up) continue;
       // Eager forwarding carries it now; a summary within a few Imin repairs what was lost.
       state.trickle.hurry(HURRY_INTERVALS * state.timing.iminMs);
+      state.newSinceOpening++;
       if (!fresh || record.priority === Priority.Bulk || !this.#hasNeighbours(state)) continue;
-      if (source === undefined) void this.#pushRecord(state, short); // ours: nobody has it yet
-      else this.#pushLater(state, short, state.timing.forwardDelayMs, state.link === source ? state.arrivalSnr.get(short) : undefined);
+      state.inFlight.add(short);
+      if (source === undefined) void this.#pushRecord(state, short, 'own'); // ours: nobody has it yet
+      else this.#pushLater(state, short, 'forward', state.timing.forwardDelayMs, state.link === source ? state.arrivalSnr.get(short) : undefined);
     }
   }
 

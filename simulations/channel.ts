@@ -10,10 +10,13 @@
  *                    is sending hears nothing, and starting to send drops what it was hearing);
  *   3. powered:      the receiver stayed online for the whole frame;
  *   4. capture rule: for every other frame g overlapping it at this receiver, with powers in dBm,
- *        - if g started first (or at the same instant, scheduled first), the receiver was
- *          already syncing to g: this frame survives only if it is ≥ CAPTURE_DB (6 dB)
- *          stronger than g AND it started during g's preamble (the receiver re-locks onto a
- *          much stronger preamble, but not once g's header is being decoded);
+ *        - if g started first (or at the same instant, scheduled first) and g is at or above
+ *          sensitivity here, the receiver was already syncing to g: this frame survives only
+ *          if it is ≥ CAPTURE_DB (6 dB) stronger than g AND it started during g's preamble
+ *          (the receiver re-locks onto a much stronger preamble, but not once g's header is
+ *          being decoded);
+ *        - if g started first but is below sensitivity here, the receiver could not lock onto
+ *          it and is still listening: g is only noise, as a late arrival is;
  *        - if g started later, this frame survives only if it is ≥ 6 dB stronger than g
  *          (a weaker late arrival is noise under the capture threshold).
  *      So of two overlapping frames at most one survives, and only one that is 6 dB above
@@ -177,8 +180,10 @@ export class Channel {
       for (const e of this.#active[j]!) {
         // e started first: it survives only if 6 dB above the newcomer.
         if (e.rssi < power + CAPTURE_DB && e.lost === 0) e.lost = 1;
-        // The newcomer survives only if 6 dB above e and still within e's preamble.
-        if (!(power >= e.rssi + CAPTURE_DB && now < e.tx.start + preamble) && r.lost === 0) r.lost = 1;
+        // The newcomer survives only if 6 dB above e and, when the receiver had locked onto e
+        // (e is at or above sensitivity), still within e's preamble.
+        const locked = e.rssi >= this.#heard;
+        if (!(power >= e.rssi + CAPTURE_DB && (!locked || now < e.tx.start + preamble)) && r.lost === 0) r.lost = 1;
       }
       this.#active[j]!.push(r);
       receptions.push(r);

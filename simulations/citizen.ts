@@ -67,7 +67,13 @@ export function createVerifiedCache(inner: SignatureScheme = defaultEd25519): Si
 /** Radio airtime by sync message type, to see where the air goes (diagnostic detail only). */
 function createAirtimeTally(airtimeOf: (bytes: number) => number) {
   const names: { [type: number]: string } = { [SyncType.Beacon]: 'beacon', [SyncType.Reconcile]: 'reconcile', [SyncType.Want]: 'want', [SyncType.Record]: 'record' };
-  const ms: { [name: string]: number } = { beacon: 0, reconcile: 0, want: 0, record: 0, other: 0 };
+  const ms: { [name: string]: number } = { beacon: 0, reconcile_open: 0, reconcile_sketch: 0, reconcile_request: 0, want: 0, record: 0, other: 0 };
+  const reconcileNames = ['', 'open', 'sketch', 'request', 'done'];
+  /** The sync message type; for RECONCILE also its reconciler message type (byte 19, after the sync header). */
+  const nameOf = (message: Uint8Array): string => {
+    const name = names[message[0]! & 15] ?? 'other';
+    return name === 'reconcile' ? `reconcile_${reconcileNames[(message[19] ?? 0) & 15] ?? 'other'}` : name;
+  };
   return {
     /** Count every frame `link` sends; `fragments` remembers the type of each fragmented message by id. */
     watch(link: Link): void {
@@ -77,9 +83,9 @@ function createAirtimeTally(airtimeOf: (bytes: number) => number) {
         let name = 'other';
         try {
           const f = decodeFragment(frame);
-          if (f.kind === 'whole') name = names[f.payload[0]! & 15] ?? 'other';
+          if (f.kind === 'whole') name = nameOf(f.payload);
           else if (f.index === 0) {
-            name = names[f.chunk[0]! & 15] ?? 'other';
+            name = nameOf(f.chunk);
             fragments.set(f.messageId, name);
             if (fragments.size > 64) fragments.delete(fragments.keys().next().value!);
           } else name = fragments.get(f.messageId) ?? 'other';
@@ -202,6 +208,12 @@ export function createCitizenStrategy(context: StrategyContext, options: Citizen
       for (const { sync } of nodes) await sync.stop();
       for (const { node } of nodes) await node.stop();
     },
-    detail: () => ({ ...counters, verify_cache_hits: scheme.hits(), ...tally.seconds() }),
+    detail: () => {
+      const pushed: { [reason: string]: number } = {};
+      for (const { sync } of nodes) {
+        for (const l of sync.stats().links) for (const [reason, k] of Object.entries(l.records_pushed_by)) pushed[`pushed_${reason}`] = (pushed[`pushed_${reason}`] ?? 0) + k;
+      }
+      return { ...counters, verify_cache_hits: scheme.hits(), ...tally.seconds(), ...pushed };
+    },
   };
 }

@@ -48,8 +48,8 @@ describe('mesh/sync-messages', () => {
 
     const r = decodeSyncMessage(encodeReconcile(household.id, EVERYONE, 7, true, Uint8Array.of(1, 2, 3)));
     assert.deepEqual(r, { type: SyncType.Reconcile, sender: household.id, target: EVERYONE, session: 7, fromInitiator: true, body: Uint8Array.of(1, 2, 3) });
-    const w = decodeSyncMessage(encodeWant(household.id, [1n, 2n ** 64n - 1n]));
-    assert.deepEqual(w, { type: SyncType.Want, sender: household.id, ids: [1n, 2n ** 64n - 1n] });
+    const w = decodeSyncMessage(encodeWant(household.id, EVERYONE, [1n, 2n ** 64n - 1n]));
+    assert.deepEqual(w, { type: SyncType.Want, sender: household.id, target: EVERYONE, ids: [1n, 2n ** 64n - 1n] });
     const rec = decodeSyncMessage(encodeRecordMessage(household.id, Uint8Array.of(9, 9)));
     assert.deepEqual(rec, { type: SyncType.Record, sender: household.id, record: Uint8Array.of(9, 9) });
   });
@@ -71,7 +71,7 @@ describe('mesh/sync-messages', () => {
     const valid = [
       encodeBeacon(household, { time: 1, records: 0, gateway: false }),
       encodeReconcile(household.id, household.id, 1, false, Uint8Array.of(5)),
-      encodeWant(household.id, [5n]),
+      encodeWant(household.id, EVERYONE, [5n]),
       encodeRecordMessage(household.id, Uint8Array.of(1)),
     ];
     fc.assert(

@@ -71,6 +71,27 @@ describe('simulations/radio model', () => {
     }
   });
 
+  it('a frame too weak to be heard does not hold the receiver: a stronger later one survives, after its preamble too', () => {
+    // Node 2 is 800 m away: below sensitivity (575 m) but within 6 dB of it (1,119 m), so it interferes.
+    const world = quietWorld([[0, 0], [100, 0], [800, 0]]);
+    for (const delay of [world.preambleMs - 10, world.preambleMs + 10, 400]) {
+      const { sim, channel } = channelFor(world);
+      const got = recordReceptions(channel);
+      channel.transmit(2, 50, 1000, null); // too weak to lock onto, first
+      sim.after(delay, () => channel.transmit(1, 50, 300, null)); // strong, later
+      sim.run(10_000);
+      assert.deepEqual(got.filter(([to]) => to === 0), [[0, 1]], `strong frame ${delay} ms after the weak one`);
+    }
+    // Within 6 dB of a frame that is heard, the later one still dies with it.
+    const close = quietWorld([[0, 0], [500, 0], [560, 0]]);
+    const { sim, channel } = channelFor(close);
+    const got = recordReceptions(channel);
+    channel.transmit(2, 50, 1000, null);
+    sim.after(close.preambleMs + 10, () => channel.transmit(1, 50, 300, null));
+    sim.run(10_000);
+    assert.deepEqual(got.filter(([to]) => to === 0), []);
+  });
+
   it('half duplex: a node that starts sending loses the frame it was hearing', () => {
     const world = quietWorld([[0, 0], [200, 0]]);
     const { sim, channel } = channelFor(world);
