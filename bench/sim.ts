@@ -1,8 +1,9 @@
 /**
  * Simulator figures (issue 4): events per second and simulated seconds per wall-clock second
- * for 10, 100, 300 and 1,000 nodes with the default traffic, per strategy, and the peak
- * memory; with BENCH_SIM_FULL=1 also the headline: a 100-node, 24-hour scenario with both
- * strategies.
+ * for 10, 100, 300 and 1,000 nodes with the default traffic, per strategy (with the events
+ * and CPU seconds of each run), and the peak memory: the heap sampled during each run and the
+ * process's peak RSS; with BENCH_SIM_FULL=1 also the headline: a 100-node, 24-hour scenario
+ * with both strategies.
  *
  * Nodes are placed at random at the density of the default scenario (100 nodes on
  * 3 km × 3 km), so larger networks are larger areas, not denser ones.
@@ -33,11 +34,20 @@ export async function benchSim(report: Report, options: SimBenchOptions): Promis
     for (const [nodes, durationS] of sizes) {
       const duration = strategy === 'citizen' ? Math.min(durationS, citizenSpan[nodes] ?? durationS) : durationS;
       const world = buildWorld(scenarioFor(nodes, duration));
+      // Heap sampled while the run turns the event loop (the async citizen strategy), and at its end.
+      let runPeak = 0;
+      const sample = () => (runPeak = Math.max(runPeak, process.memoryUsage().heapUsed));
+      const sampler = setInterval(sample, 100);
+      const cpuBefore = process.cpuUsage();
       const result = await runStrategy(world, strategy, builtinFactories[strategy]!);
-      peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+      const cpu = process.cpuUsage(cpuBefore);
+      clearInterval(sampler);
+      sample();
+      peakHeap = Math.max(peakHeap, runPeak);
       const label = `${strategy} ${nodes} nodes, ${duration / 3600} h`;
-      report.add(`${label}: events/s`, result.events / result.wallS, 'events/s');
+      report.add(`${label}: events/s`, result.events / result.wallS, 'events/s', `${result.events} events, ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU`);
       report.add(`${label}: simulated s per wall s`, duration / result.wallS, 'x', `${result.wallS.toFixed(1)} s wall, ${(result.metrics.delivery_ratio * 100).toFixed(1)}% delivered`);
+      report.add(`${label}: peak heap`, runPeak / 2 ** 20, 'MiB');
     }
   }
   // The issue's headline figure; opt in with BENCH_SIM_FULL=1 (it takes as long as the protocol needs).
