@@ -184,20 +184,13 @@ function mulPrepared(out: Uint32Array, o: number, A: Int32Array, a: number, B: I
   out[o + 1] = low ^ mu;
 }
 
+const PRODUCT = new Uint32Array(2);
+
 /** out[o], out[o+1] ^= the product of the prepared elements A[a..] and B[b..]. */
 function mulPreparedXor(out: Uint32Array, o: number, A: Int32Array, a: number, B: Int32Array, b: number): void {
-  const l = EXP[A[a]! + B[b]!]!;
-  const lh = EXP[A[a + 1]! + B[b + 1]! + LOG_LAMBDA]!;
-  const lm = EXP[A[a + 2]! + B[b + 2]!]!;
-  const ml = EXP[A[a + 6]! + B[b + 6]!]!;
-  const mh = EXP[A[a + 7]! + B[b + 7]! + LOG_LAMBDA]!;
-  const mm = EXP[A[a + 8]! + B[b + 8]!]!;
-  const hm = A[a + 5]! + B[b + 5]!;
-  const low = ((lm ^ l) << 16) | (l ^ lh);
-  const mid = ((mm ^ ml) << 16) | (ml ^ mh);
-  const mu = ((EXP[hm + LOG_LAMBDA]! ^ EXP[A[a + 4]! + B[b + 4]! + LOG_LAMBDA2]!) << 16) | (EXP[hm + LOG_LAMBDA2]! ^ EXP[A[a + 3]! + B[b + 3]! + LOG_LAMBDA2]!);
-  out[o]! ^= mid ^ low;
-  out[o + 1]! ^= low ^ mu;
+  mulPrepared(PRODUCT, 0, A, a, B, b);
+  out[o]! ^= PRODUCT[0]!;
+  out[o + 1]! ^= PRODUCT[1]!;
 }
 
 const PA = new Int32Array(PREPARED);
