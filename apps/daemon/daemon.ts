@@ -271,6 +271,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const setupLink = setupToken ? `${url}/setup?token=${(setupToken as { value: string }).value}` : null;
   log(`Citizen Cloud node "${node.householdName}" (key ${node.household.fingerprint})`);
   log(`Portal: ${url}`);
+  // Listing mail needs each member's mail index: load it now, not on the first inbox opened.
+  void mail.warm((await accounts.list()).map((a) => a.name));
   if (setupLink) log(`Create the first (admin) account: ${setupLink}`);
 
   // Expired records leave the store (and free their authors' quotas) every few minutes.

@@ -19,7 +19,7 @@
  * The opened text on disk is what the member's own keys, kept in the same data directory,
  * open anyway: the index adds no exposure at rest, and none on the air.
  */
-import { fromHex, toHex, utf8 } from '../../mesh/bytes.ts';
+import { toHex, utf8 } from '../../mesh/bytes.ts';
 import { keyId, type Identity } from '../../mesh/identity.ts';
 import type { MeshNode } from '../../mesh/node.ts';
 import { RecordKind, type Record } from '../../mesh/record.ts';
@@ -299,12 +299,11 @@ export class MailIndex {
     this.members.get(toHex(keyId(me.agreementKey)))?.read.add(id);
   }
 
-  /** Mails of a member's Sent folder by id (for delivery states), loading the index if needed. */
-  async sentIds(name: string): Promise<string[]> {
-    const me = await this.deps.memberIdentity(name);
-    return (await this.folders(name, me)).sent.map((s) => s.id);
+  /**
+   * Load a member's index now rather than on their first listing (the daemon does it after
+   * start: a store from a version without the index has every mail opened once here).
+   */
+  async warm(name: string): Promise<void> {
+    await this.folders(name, await this.deps.memberIdentity(name));
   }
 }
-
-/** Record ids (hex) to bytes, for callers that hold hex. */
-export const recordIdBytes = (id: string): Uint8Array => fromHex(id);

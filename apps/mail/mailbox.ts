@@ -326,6 +326,11 @@ export class Mailbox implements MailService {
     return 'queued';
   }
 
+  /** Load these members' mail indexes in the background (see MailIndex.warm); errors are left for their listing. */
+  warm(users: string[]): Promise<void> {
+    return users.reduce((chain, user) => chain.then(() => this.index.warm(user).catch(() => undefined)), Promise.resolve());
+  }
+
   /** Mark a mail read for a member (node-local state, not synced). */
   async markRead(user: string, id: string): Promise<void> {
     await this.index.markRead(user, id);
