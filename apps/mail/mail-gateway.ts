@@ -119,12 +119,14 @@ export class MailGateway {
   /** The smarthost took a mail. */
   sent = async (mail: OutboundMail): Promise<void> => {
     await this.deps.node.store.putLocal(`${STATE}${mail.id}`, 'sent', { sync: true });
+    this.#handed.delete(mail.id); // the stored state answers from now on
   };
 
   /** The smarthost will never take a mail: bounce it to its author inside the mesh. */
   failed = async (mail: OutboundMail, reason: string): Promise<void> => {
     const { node, domain } = this.deps;
     await node.store.putLocal(`${STATE}${mail.id}`, 'failed', { sync: true });
+    this.#handed.delete(mail.id);
     const author = mail.envelopeFrom.replace(new RegExp(`\\.${domain.replaceAll('.', '\\.')}$`), '');
     await this.deps.mailbox.deliverAsHousehold({
       from: `mailer-daemon@${node.householdName}`,

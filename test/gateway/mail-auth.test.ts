@@ -53,10 +53,10 @@ describe('gateway/mail-auth: SPF, DKIM and DMARC recorded at the SMTP gateway', 
   let server: SmtpIn | undefined;
   const delivered: InboundMail[] = [];
 
-  async function start(resolver: DNSResolver | undefined, authTimeoutMs = 5000): Promise<void> {
+  async function start(resolver: DNSResolver | undefined, authTimeoutMs = 5000, host = '127.0.0.1'): Promise<void> {
     delivered.length = 0;
     server = createSmtpIn(
-      { host: '127.0.0.1', port: 0, domain: 'mesh.test', authTimeoutMs },
+      { host, port: 0, domain: 'mesh.test', authTimeoutMs },
       { isMember: (a) => a === 'alice@rose', deliver: async (m) => void delivered.push(m), ...(resolver ? { resolver } : {}) },
     );
     await server.start();
@@ -85,6 +85,13 @@ describe('gateway/mail-auth: SPF, DKIM and DMARC recorded at the SMTP gateway', 
     const otherSubject = (await signedMessage('Fine.')).replace('Subject: signed', 'Subject: changed');
     await send('bob@example.org', otherSubject);
     assert.deepEqual(delivered[1]!.authentication, { spf: 'pass', dkim: 'fail', dmarc: 'pass' }, 'a changed signed header fails DKIM; SPF still aligns for DMARC');
+  });
+
+  it('checks SPF for an IPv4 client reaching a dual-stack socket by its IPv4 address', async () => {
+    // The loopback only, as an IPv4-mapped IPv6 address: the client shows as ::ffff:127.0.0.1.
+    await start(fakeDns, 5000, '::ffff:127.0.0.1');
+    await send('bob@example.org', await signedMessage('Mapped.'));
+    assert.deepEqual(delivered[0]!.authentication, { spf: 'pass', dkim: 'pass', dmarc: 'pass' });
   });
 
   it('SPF fails for a host the domain does not allow', async () => {
