@@ -75,16 +75,16 @@ const header = (request: FastifyRequest, name: string): string => {
 
 /**
  * JSON of lists the services keep between requests (a long room, the blog list): the same array
- * object means the same list, so its text is kept with it and not built again per request.
+ * object means the same list, so its encoded text is kept with it and not built again per request.
  */
-const serialised = new WeakMap<object, string>();
+const serialised = new WeakMap<object, Buffer>();
 function sendList(reply: FastifyReply, list: readonly unknown[]): FastifyReply {
-  let text = serialised.get(list);
-  if (text === undefined) {
-    text = JSON.stringify(list);
-    serialised.set(list, text);
+  let body = serialised.get(list);
+  if (body === undefined) {
+    body = Buffer.from(JSON.stringify(list));
+    serialised.set(list, body);
   }
-  return reply.type('application/json; charset=utf-8').send(text);
+  return reply.type('application/json; charset=utf-8').send(body);
 }
 
 export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): void {
