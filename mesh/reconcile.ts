@@ -62,6 +62,13 @@
  * the session did not ask for), STATE (after DONE, or open() twice), CAPACITY, LIMIT and
  * BUDGET (bounds), INCONSISTENT (a peer whose sketches do not add up). After any error the
  * session is over. After DONE further messages throw RECONCILE_STATE; drop them.
+ *
+ * Our sketches. A set from createIdSet (SketchedIdSet) keeps the sketches sessions computed,
+ * and large sets (≥ 4096 ids) sketches of 256 buckets, and brings them up to date by the
+ * changes since (sketches are linear), so a node that syncs again and again with its
+ * neighbours does not rebuild sketches over its whole store each time. The work budget still
+ * counts what a session would compute without that cache, so a session's outcome (and its
+ * bytes) never depend on it.
  */
 import { ByteReader, ByteWriter, varintLength } from './bytes.ts';
 import { MeshError } from './errors.ts';
@@ -79,7 +86,7 @@ export const MAX_ENTRIES = 256;
  * range (1 + 1 + 8 + 2 + 8 + 4 + 2 + 8 = 34 bytes), with a margin.
  */
 export const MIN_MESSAGE_BYTES = 40;
-/** Largest maxDecodeCapacity a reconciler accepts: decoding 128 syndromes takes a few hundred ms. */
+/** Largest maxDecodeCapacity a reconciler accepts: decoding 128 syndromes takes about 40 ms (a wrong-size sketch a peer sends costs that much). */
 export const MAX_DECODE_CAPACITY = 128;
 /**
  * Sketch products a session may spend, in units of (set size + 1024) × maxDecodeCapacity:

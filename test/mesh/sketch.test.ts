@@ -223,7 +223,7 @@ describe('sketch: PinSketch', () => {
     );
   });
 
-  it('decodes a full capacity-128 sketch within two seconds (about 0.4 s here)', function () {
+  it('decodes a full capacity-128 sketch within two seconds (about 40 ms here)', function () {
     this.timeout(10_000);
     const xs: bigint[] = [];
     for (let i = 1n; xs.length < 128; i++) xs.push((i * 0x9e3779b97f4a7c15n) & ((1n << 64n) - 1n));
