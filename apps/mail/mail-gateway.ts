@@ -80,23 +80,36 @@ export class MailGateway {
   };
 
   async #outgoing(record: Record): Promise<void> {
-    const { node, relay } = this.deps;
+    const { relay } = this.deps;
     if (!relay || this.#stopped) return;
     const id = toHex(record.id);
+    // Seen twice at once (the start scan and a live arrival): handled once. The id stays here
+    // only while its mail is with the relay, so this set does not grow with passing mail.
     if (this.#handed.has(id)) return;
     this.#handed.add(id);
+    let handed = false;
+    try {
+      handed = await this.#handOver(record, id, relay);
+    } finally {
+      if (!handed) this.#handed.delete(id);
+    }
+  }
+
+  /** Queue the mail at the relay if it is an internet mail for this gateway not sent yet. */
+  async #handOver(record: Record, id: string, relay: NonNullable<MailGatewayDeps['relay']>): Promise<boolean> {
+    const { node } = this.deps;
     const state = await node.store.getLocal(`${STATE}${id}`);
-    if (state === 'sent' || state === 'failed') return;
+    if (state === 'sent' || state === 'failed') return false;
     let content;
     try {
       content = decodeMail(open(record.payload, node.household, record.author));
     } catch {
-      return; // not sealed to this household, or not readable
+      return false; // not sealed to this household, or not readable
     }
     const internet = content.to.filter(isInternetAddress);
-    if (internet.length === 0) return;
+    if (internet.length === 0) return false;
     const author = node.directory.ownerOfSigningKey(record.author);
-    if (!author || !('household' in author)) return; // only members send internet mail
+    if (!author || !('household' in author)) return false; // only members send internet mail
     const resume = retryStateOf(state);
     if (state === undefined) await node.store.putLocal(`${STATE}${id}`, 'queued', { sync: true });
     relay.enqueue(
@@ -109,6 +122,7 @@ export class MailGateway {
       },
       resume,
     );
+    return true;
   }
 
   /** A try failed: keep where the backoff stands, for a restart. */
