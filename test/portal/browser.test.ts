@@ -124,6 +124,8 @@ describe('portal in headless Chromium (390×844)', function () {
     await page.getByRole('button', { name: 'Sent' }).click();
     await page.getByRole('button', { name: /Garden tools/ }).click();
     await page.getByText('Can I borrow the <b>rake</b>?').waitFor(); // shown as text, not markup
+    // Bob is in this household: the mail is on this node, so Sent says delivered.
+    assert.equal(await page.locator('#thread-title ~ article .badge').first().textContent(), 'delivered');
     await shot('mail');
   });
 

@@ -1,7 +1,8 @@
 /**
  * Two households linked by UDP on 127.0.0.1 (two in-process daemons, each with its own
  * store, mesh node and sync): a blog post, a public room with its messages, a comment and a
- * mail written at rose reach oak through the mesh, and oak's comment comes back.
+ * mail written at rose reach oak through the mesh (and oak's receipt for the mail comes back), and
+ * oak's comment comes back.
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
@@ -68,6 +69,11 @@ describe('portal apps across two households linked by UDP', function () {
       return list.length > 0 ? list : undefined;
     });
     assert.deepEqual(mail.map((m) => [m.from, m.subject]), [['alice@rose', 'over the fence']]);
+    // oak acknowledged it with a receipt that sync carried back: rose's Sent says delivered.
+    await eventually('the mail shown delivered at rose', async () => {
+      const sent = (await (await alice('/api/mail?folder=sent')).json()) as Array<{ subject: string; state: string }>;
+      return sent.find((m) => m.subject === 'over the fence')?.state === 'delivered' ? true : undefined;
+    });
 
     assert.equal((await olive(`/api/chat/rooms/${room}/messages`, json({ text: 'hello from oak' }))).status, 201);
     assert.equal((await olive(`/api/blog/${post}/comments`, json({ text: 'lovely' }))).status, 201);
