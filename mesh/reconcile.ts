@@ -449,7 +449,7 @@ export class SketchedIdSet implements MutableIdSet {
     if (b && b.version < this.#logStart) b = null;
     if (!b) {
       const words = toWordArray(this.sorted());
-      const c = Math.min(MAX_SKETCH_CAPACITY, Math.max(capacity, 8));
+      const c = Math.min(MAX_SKETCH_CAPACITY, Math.max(capacity, 1));
       b = buildBuckets(words, this.#version, c);
       products += (words.length / 2) * c;
       this.#buckets = b;
