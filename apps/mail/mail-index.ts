@@ -178,9 +178,13 @@ export class MailIndex {
     for (const recipient of recipients) {
       const owner = node.directory.ownerOfAgreementKey(recipient);
       if (!owner || !('household' in owner) || toHex(owner.household.id) !== own) continue;
-      const me = await this.deps.memberIdentity(owner.name);
-      if (toHex(keyId(me.agreementKey)) !== toHex(recipient)) continue;
-      await this.indexRecord(record, me, owner.name);
+      try {
+        const me = await this.deps.memberIdentity(owner.name);
+        if (toHex(keyId(me.agreementKey)) !== toHex(recipient)) continue;
+        await this.indexRecord(record, me, owner.name);
+      } catch {
+        // A member without keys here (removed), or a store closing: the next load catches up.
+      }
     }
   }
 

@@ -76,7 +76,7 @@ export class MailReceipts {
   /** Households whose stored receipts have been read. */
   private readonly loaded = new Map<string, Promise<void>>();
   private waiting: Uint8Array[] = [];
-  private publishing: Promise<void> = Promise.resolve();
+  private publishing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly node: MeshNode,
@@ -111,7 +111,9 @@ export class MailReceipts {
   private acknowledge(id: Uint8Array): void {
     this.waiting.push(id.subarray(0, RECEIPT_ID_BYTES));
     // Mails stored in one batch emit their events together: one receipt covers them.
-    if (this.waiting.length === 1) queueMicrotask(() => void this.flush());
+    // A receipt that cannot be stored (the node stopping, a full disk) is not retried: the mail
+    // then simply stays "sent to the mesh" at its sender.
+    if (this.waiting.length === 1) queueMicrotask(() => void this.flush().catch(() => undefined));
   }
 
   /** Publish receipts for the mails waiting for one; resolves once they are stored. */
@@ -128,8 +130,9 @@ export class MailReceipts {
         });
       }
     };
-    this.publishing = this.publishing.then(run, run);
-    return this.publishing;
+    const next = this.publishing.then(run, run);
+    this.publishing = next.catch(() => undefined);
+    return next;
   }
 
   private learn(record: Record): void {

@@ -108,7 +108,8 @@ export class Mailbox implements MailService {
     this.receipts = new MailReceipts(deps.node, { ttlS: MAIL_TTL_S });
     deps.node.on('record', (record, source) => {
       // A new directory entry may complete the keys a waiting mail needs.
-      if (record.kind === RecordKind.Directory) void this.flushOutbox();
+      // (A failure leaves the mail waiting; the next directory entry or start tries again.)
+      if (record.kind === RecordKind.Directory) void this.flushOutbox().catch(() => undefined);
       if (source !== undefined) this.heardFromMesh();
     });
   }
