@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { MemoryLevel } from 'memory-level';
 import { dkimSign, type DNSResolver } from 'mailauth';
 import { createTransport } from 'nodemailer';
@@ -123,6 +124,19 @@ describe('gateway/mail-auth: SPF, DKIM and DMARC recorded at the SMTP gateway', 
 
 describe('apps/mail: authentication results inside the sealed mail', () => {
   const auth = { spf: 'pass', dkim: 'fail', dmarc: 'none' } as const;
+
+  it('decodes and encodes the known answers of test/vectors/mail-v2.json, and refuses its invalid ones', () => {
+    const vectors = JSON.parse(readFileSync(new URL('../vectors/mail-v2.json', import.meta.url), 'utf8')) as {
+      valid: { name: string; mail: MailContent; hex: string }[];
+      invalid: { name: string; hex: string; code: string }[];
+    };
+    assert.ok(vectors.valid.length >= 2 && vectors.invalid.length >= 4);
+    for (const v of vectors.valid) {
+      assert.equal(Buffer.from(encodeMail(v.mail)).toString('hex'), v.hex, v.name);
+      assert.deepEqual(decodeMail(Buffer.from(v.hex, 'hex')), v.mail, v.name);
+    }
+    for (const v of vectors.invalid) assert.throws(() => decodeMail(Buffer.from(v.hex, 'hex')), { code: v.code }, v.name);
+  });
 
   it('is mail format version 2; mail without results stays version 1, byte for byte', () => {
     const plain: MailContent = { from: 'bob@example.org', to: ['alice@rose'], subject: 's', body: 'b' };
