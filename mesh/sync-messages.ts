@@ -20,10 +20,13 @@
  *     .    64    Ed25519 signature over "citizen-beacon-v1" ‖ every byte before it
  *
  *   2 RECONCILE — one message of a set-reconciliation session (mesh/reconcile.ts):
- *     9    8     target: key id of the peer it is for; all zero = every neighbour (an opening)
+ *     9    8     target: key id of the peer it is for. An opening is for every neighbour and
+ *                names here the one neighbour that should send what the opener lacks (its
+ *                broadcast serves the opener and everyone else lacking the same); all zero =
+ *                whoever holds it
  *     17   1     session number, chosen by the session's initiator
  *     18   1     flags: bit 0 set when sent by the session's initiator (opening, answers to
- *                requests), clear when sent by a responder (requests)
+ *                requests), clear when sent by a responder (requests); bit 1 opening
  *     19   n     the reconciler's message
  *
  *   3 WANT — "I lack these records; please send them":
@@ -80,6 +83,8 @@ export interface ReconcileMessage {
   session: number;
   /** Sent by the session's initiator (else by a responder). */
   fromInitiator: boolean;
+  /** The session's first message, for every neighbour (`target` names who serves it). */
+  opening: boolean;
   body: Uint8Array;
 }
 
@@ -125,12 +130,12 @@ export function encodeBeacon(
   return concatBytes(unsigned, household.sign(concatBytes(BEACON_DOMAIN, unsigned)));
 }
 
-export function encodeReconcile(sender: Uint8Array, target: Uint8Array, session: number, fromInitiator: boolean, body: Uint8Array): Uint8Array {
+export function encodeReconcile(sender: Uint8Array, target: Uint8Array, session: number, fromInitiator: boolean, body: Uint8Array, opening = false): Uint8Array {
   if (target.length !== KEY_ID_LENGTH) throw new MeshError('SYNC_INVALID', `a target key id is ${KEY_ID_LENGTH} bytes`);
   return header(SyncType.Reconcile, sender, KEY_ID_LENGTH + 2 + body.length)
     .bytes(target)
     .u8(session & 0xff)
-    .u8(fromInitiator ? 1 : 0)
+    .u8((fromInitiator ? 1 : 0) | (opening ? 2 : 0))
     .bytes(body)
     .finish();
 }
@@ -177,7 +182,7 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
         const target = Uint8Array.from(r.bytes(KEY_ID_LENGTH));
         const session = r.u8();
         const flags = r.u8();
-        return { type, sender, target, session, fromInitiator: (flags & 1) === 1, body: Uint8Array.from(r.bytes(r.remaining)) };
+        return { type, sender, target, session, fromInitiator: (flags & 1) === 1, opening: (flags & 2) === 2, body: Uint8Array.from(r.bytes(r.remaining)) };
       }
       case SyncType.Want: {
         const target = Uint8Array.from(r.bytes(KEY_ID_LENGTH));

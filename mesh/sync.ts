@@ -5,10 +5,15 @@
  *  - announces itself with a short signed BEACON, and learns its neighbours from theirs;
  *  - runs a Trickle timer (RFC 6206). When it fires, the node broadcasts a RECONCILE opening:
  *    a summary of every record it holds whose size grows with the expected difference, not
- *    with the store (mesh/reconcile.ts). Each neighbour that hears it works out the
- *    difference; what the opener lacks is pushed, what the neighbour lacks is asked for with
- *    a WANT. A neighbour that finds no difference counts it as consistent, and k consistent
- *    summaries in an interval keep the node quiet; any difference resets the timer to Imin;
+ *    with the store (mesh/reconcile.ts), sized so that most neighbours settle from it alone.
+ *    Each neighbour that hears it works out the difference: the one neighbour the opening
+ *    names pushes what the opener lacks (one copy, which everyone lacking it hears), and each
+ *    asks the opener, with a WANT, for what it lacks itself. A neighbour that finds no
+ *    difference counts it as consistent, and k consistent summaries in an interval keep the
+ *    node quiet; a difference hurries the next summary;
+ *  - keeps repair (summaries, WANTs and the records they bring) to a small share of the
+ *    link's capacity (REPAIR_SHARE): on a radio, repair that fills the channel makes fresh
+ *    records collide, which makes more repair;
  *  - forwards new records eagerly: a fresh record heard on a link is rebroadcast once after a
  *    random delay unless another neighbour is heard sending it first (so in a clique one
  *    rebroadcast serves all, and on a line each hop sends it once);
@@ -65,6 +70,9 @@ import { Trickle } from './trickle.ts';
  */
 const HURRY_INTERVALS = 32;
 const REPAIR_INTERVALS = 4;
+/** Share of a link's capacity that repair may use, and its burst in full frames. */
+const REPAIR_SHARE = 0.005;
+const REPAIR_BURST_FRAMES = 4;
 /** Most syndromes an opening carries (24 · 8 bytes: the opening still fits one LoRa frame). */
 const MAX_OPENING_SYNDROMES = 24;
 
@@ -182,6 +190,8 @@ interface Session {
   number: number;
   reconciler: Reconciler;
   touched: number;
+  /** The opener named us (or nobody) to send what it lacks. */
+  serves: boolean;
 }
 
 interface LinkState {
@@ -214,6 +224,9 @@ interface LinkState {
   /** Records stored since this link's last opening, and the largest difference sessions found lately. */
   newSinceOpening: number;
   recentDifference: number;
+  /** Repair's token bucket (bytes) and when it was last refilled. */
+  repairTokens: number;
+  repairRefilledAt: number;
   lastBeaconAt: number;
   beaconTimer: unknown;
   beaconTick: unknown;
@@ -306,6 +319,8 @@ export class Sync {
       arrivalSnr: new Map(),
       newSinceOpening: 0,
       recentDifference: 0,
+      repairTokens: 4 * link.mtu,
+      repairRefilledAt: this.#clock.now(),
       lastBeaconAt: -Infinity,
       beaconTimer: null,
       beaconTick: null,
@@ -490,8 +505,9 @@ export class Sync {
     if (!state.link.up) return;
     if ([...state.neighbours.values()].some((n) => !n.verified)) this.#beaconSoon(state);
     if (!this.#hasNeighbours(state)) return; // nobody to reconcile with; the next beacon heard resets the timer
-    if (state.queue.recordCount > 0) {
-      // Records still wait for the air: a summary now would only find more work. Soon again.
+    if (state.queue.recordCount > 0 || !this.#repairAllowed(state, state.link.mtu)) {
+      // Records still wait for the air, or repairs used their share of it: a summary now would
+      // only find more work. Soon again.
       state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
       return;
     }
@@ -501,9 +517,46 @@ export class Sync {
     const syndromes = this.#openingSize(state);
     state.newSinceOpening = 0;
     state.recentDifference = Math.floor(state.recentDifference / 2);
+    const server = this.#chooseServer(state);
     for (const body of state.opener.open(syndromes)) {
-      this.#send(state, encodeReconcile(this.#node.household.id, EVERYONE, state.openedSession, true, body));
+      this.#spendRepair(state, body.length + 19);
+      this.#send(state, encodeReconcile(this.#node.household.id, server, state.openedSession, true, body, true));
     }
+  }
+
+  /**
+   * Repair (summaries, WANTs and the records they bring) may use REPAIR_SHARE of the link's
+   * capacity, as a token bucket of bytes holding at most REPAIR_BURST_FRAMES frames. Beyond
+   * that the channel fills: fresh records collide, go missing, and need more repair.
+   */
+  #refillRepair(state: LinkState): void {
+    const now = this.#clock.now();
+    const perMs = (REPAIR_SHARE * state.link.bitRate) / 8 / 1000;
+    state.repairTokens = Math.min(REPAIR_BURST_FRAMES * state.link.mtu, state.repairTokens + (now - state.repairRefilledAt) * perMs);
+    state.repairRefilledAt = now;
+  }
+
+  #repairAllowed(state: LinkState, bytes: number): boolean {
+    this.#refillRepair(state);
+    return state.repairTokens >= Math.min(bytes, REPAIR_BURST_FRAMES * state.link.mtu);
+  }
+
+  /** Spend on repair; the debt is bounded so that one big catch-up delays summaries by minutes, not hours. */
+  #spendRepair(state: LinkState, bytes: number): void {
+    this.#refillRepair(state);
+    state.repairTokens = Math.max(-REPAIR_BURST_FRAMES * state.link.mtu, state.repairTokens - bytes);
+  }
+
+  /**
+   * The neighbour an opening names to send what we lack: a verified one at random, so that
+   * over a few openings every neighbour's records reach us; none known → whoever holds it.
+   * (Every neighbour that holds a missing record pushing it would send one copy per hidden
+   * neighbour of the opener: on a busy radio most of the air.)
+   */
+  #chooseServer(state: LinkState): Uint8Array {
+    const verified = [...state.neighbours.values()].filter((n) => n.verified);
+    if (verified.length === 0) return EVERYONE;
+    return fromHex(verified[Math.floor(this.#random() * verified.length)]!.id);
   }
 
   /**
@@ -546,6 +599,7 @@ export class Sync {
       repair: reason === 'want' || reason === 'reconcile',
     });
     if (queued) {
+      if (reason === 'reconcile' || reason === 'want') this.#spendRepair(state, record.bytes.length);
       state.sentRecently.add(short);
       state.counters.pushed++;
       state.pushedBy[reason]++;
@@ -676,20 +730,23 @@ export class Sync {
 
   async #reconcile(state: LinkState, message: ReconcileMessage): Promise<void> {
     const peer = toHex(message.sender);
-    const opening = equalBytes(message.target, EVERYONE);
-    if (!opening && !equalBytes(message.target, this.#node.household.id)) return; // between two others
+    const opening = message.opening;
+    const forUs = equalBytes(message.target, this.#node.household.id);
+    if (!opening && !forUs) return; // between two others
     // From the peer as initiator: a session we answer. From the peer as responder: ours.
     const answering = message.fromInitiator;
     let reconciler: Reconciler;
+    let serves = false;
     if (answering) {
       let session = state.answering.get(peer);
       if (!session || session.number !== message.session) {
         if (!opening) return this.#drop(state, 'reconcile-stale');
-        session = { number: message.session, reconciler: this.#newReconciler(state), touched: 0 };
+        session = { number: message.session, reconciler: this.#newReconciler(state), touched: 0, serves: forUs || equalBytes(message.target, EVERYONE) };
         this.#keepSession(state.answering, peer, session);
       }
       session.touched = this.#clock.now();
       reconciler = session.reconciler;
+      serves = session.serves;
     } else {
       if (opening || message.session !== state.openedSession || !state.opener) return this.#drop(state, 'reconcile-stale');
       reconciler = state.opener;
@@ -708,8 +765,8 @@ export class Sync {
       }
     }
     const different = result.theyLack.length > 0 || result.weLack.length > 0;
-    // Other neighbours may hold what the opener lacks too: whoever sends first serves it.
-    for (const short of result.theyLack) this.#pushLater(state, short, 'reconcile', state.timing.forwardDelayMs / 2);
+    // The opener named one neighbour to send what it lacks: one copy, heard by everyone lacking it.
+    if (serves) for (const short of result.theyLack) this.#pushLater(state, short, 'reconcile', state.timing.forwardDelayMs / 2);
     this.#want(state, result.weLack, message.sender);
     this.#noteDifference(state, result.theyLack.length + result.weLack.length);
     if (different) state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
@@ -731,9 +788,12 @@ export class Sync {
   #want(state: LinkState, ids: readonly bigint[], from: Uint8Array): void {
     const missing = ids.filter((id) => !this.#fullIds.has(id) && !state.wantedRecently.has(id));
     for (const id of missing) state.wantedRecently.add(id);
-    const perMessage = Math.max(1, Math.min(MAX_WANT_IDS, Math.floor((Math.min(state.link.mtu, 255) - 1 - 10) / SHORT_ID_BYTES)));
+    // One frame: fragment header (1), WANT header (sender, target, count: 17).
+    const perMessage = Math.max(1, Math.min(MAX_WANT_IDS, Math.floor((Math.min(state.link.mtu, 255) - 1 - 17 - 1) / SHORT_ID_BYTES)));
     for (let i = 0; i < missing.length; i += perMessage) {
-      this.#send(state, encodeWant(this.#node.household.id, from, missing.slice(i, i + perMessage)));
+      const want = encodeWant(this.#node.household.id, from, missing.slice(i, i + perMessage));
+      this.#spendRepair(state, want.length);
+      this.#send(state, want);
     }
   }
 

@@ -46,8 +46,10 @@ describe('mesh/sync-messages', () => {
     assert.equal(b.gateway, true);
     assert.equal(verifyBeacon(b, nodeEd25519), true);
 
-    const r = decodeSyncMessage(encodeReconcile(household.id, EVERYONE, 7, true, Uint8Array.of(1, 2, 3)));
-    assert.deepEqual(r, { type: SyncType.Reconcile, sender: household.id, target: EVERYONE, session: 7, fromInitiator: true, body: Uint8Array.of(1, 2, 3) });
+    const r = decodeSyncMessage(encodeReconcile(household.id, EVERYONE, 7, true, Uint8Array.of(1, 2, 3), true));
+    assert.deepEqual(r, { type: SyncType.Reconcile, sender: household.id, target: EVERYONE, session: 7, fromInitiator: true, opening: true, body: Uint8Array.of(1, 2, 3) });
+    const answer = decodeSyncMessage(encodeReconcile(household.id, household.id, 8, false, Uint8Array.of(4)));
+    assert.deepEqual(answer, { type: SyncType.Reconcile, sender: household.id, target: household.id, session: 8, fromInitiator: false, opening: false, body: Uint8Array.of(4) });
     const w = decodeSyncMessage(encodeWant(household.id, EVERYONE, [1n, 2n ** 64n - 1n]));
     assert.deepEqual(w, { type: SyncType.Want, sender: household.id, target: EVERYONE, ids: [1n, 2n ** 64n - 1n] });
     const rec = decodeSyncMessage(encodeRecordMessage(household.id, Uint8Array.of(9, 9)));
