@@ -74,18 +74,21 @@ const url = await new Promise<string>((resolve, reject) => {
   child.on('close', (code) => reject(new Error(`node exited with ${code}: ${output}`)));
 });
 console.log(`node started (store loaded, documents rebuilt) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-const login = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice password' }) });
-const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+async function logIn(user: string): Promise<string> {
+  const login = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password: `${user} password` }) });
+  return (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+}
+const cookie = await logIn('alice');
 
-async function measure(name: string, path: string, runs = 40): Promise<void> {
+async function measure(name: string, path: string, runs = 40, as = cookie): Promise<void> {
   const first = performance.now();
-  const firstRes = await fetch(`${url}${path}`, { headers: { cookie } });
+  const firstRes = await fetch(`${url}${path}`, { headers: { cookie: as } });
   const bytes = (await firstRes.arrayBuffer()).byteLength;
   const firstMs = performance.now() - first;
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = performance.now();
-    const res = await fetch(`${url}${path}`, { headers: { cookie } });
+    const res = await fetch(`${url}${path}`, { headers: { cookie: as } });
     await res.arrayBuffer();
     times.push(performance.now() - start);
   }
@@ -97,6 +100,9 @@ async function measure(name: string, path: string, runs = 40): Promise<void> {
 const shown = (await (await fetch(`${url}/api/chat/rooms/${room}/messages`, { headers: { cookie } })).json()) as unknown[];
 console.log(`room messages shown after the restart: ${shown.length} of ${counts.messages}`);
 await measure('inbox', '/api/mail?folder=inbox');
+const page = (await (await fetch(`${url}/api/mail?folder=inbox&limit=100`, { headers: { cookie } })).json()) as Array<{ id: string }>;
+await measure('inbox p. 3', `/api/mail?folder=inbox&limit=50&before=${page.at(-1)!.id}`);
+await measure('sent (bob)', '/api/mail?folder=sent', 40, await logIn('bob'));
 await measure('room', `/api/chat/rooms/${room}/messages`);
 await measure('room last 200', `/api/chat/rooms/${room}/messages?limit=200`);
 await measure('blog list', '/api/blog');
