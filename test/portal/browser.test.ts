@@ -129,6 +129,21 @@ describe('portal in headless Chromium (390×844)', function () {
     await shot('mail');
   });
 
+  it('pages a long inbox: 50 mails, then "Older mail" shows the rest', async () => {
+    const bob = await login(daemon.url, 'bob', 'bob password');
+    for (let i = 0; i < 55; i++) {
+      const res = await bob('/api/mail', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: ['alice@rose'], subject: `notice ${i}`, body: 'x' }) });
+      assert.equal(res.status, 201);
+    }
+    await page.goto(`${daemon.url}/#/mail?folder=inbox`);
+    const items = page.getByRole('list', { name: 'Inbox' }).getByRole('listitem');
+    await page.getByRole('button', { name: 'Older mail' }).waitFor();
+    assert.equal(await items.count(), 50);
+    await page.getByRole('button', { name: 'Older mail' }).click();
+    await page.getByRole('button', { name: 'Older mail' }).waitFor({ state: 'detached' });
+    assert.equal(await items.count(), 55);
+  });
+
   it('creates a room and chats; a neighbour\'s message appears live, without a reload', async () => {
     await page.goto(`${daemon.url}/#/chat`);
     await page.getByLabel('Name').fill('Street');
