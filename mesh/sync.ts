@@ -70,6 +70,13 @@ import { Trickle } from './trickle.ts';
  */
 const HURRY_INTERVALS = 32;
 const REPAIR_INTERVALS = 4;
+/**
+ * Eager forwarding is gossip: a node with n neighbours forwards a fresh record with
+ * probability FORWARDERS / n (always, with FORWARDERS or fewer), so about that many of the
+ * neighbours that heard one copy send the next, however dense the street. The few nodes it
+ * misses are repaired by summaries; every node forwarding would fill a dense channel.
+ */
+const FORWARDERS = 4;
 /** Share of a link's capacity that repair may use, and its burst in full frames. */
 const REPAIR_SHARE = 0.005;
 const REPAIR_BURST_FRAMES = 4;
@@ -503,7 +510,6 @@ export class Sync {
   /** The Trickle timer fired: open a reconciliation with every neighbour. */
   #summarise(state: LinkState): void {
     if (!state.link.up) return;
-    if ([...state.neighbours.values()].some((n) => !n.verified)) this.#beaconSoon(state);
     if (!this.#hasNeighbours(state)) return; // nobody to reconcile with; the next beacon heard resets the timer
     if (state.queue.recordCount > 0 || !this.#repairAllowed(state, state.link.mtu)) {
       // Records still wait for the air, or repairs used their share of it: a summary now would
@@ -703,8 +709,7 @@ export class Sync {
       if (state.neighbours.size >= this.#options.maxNeighbours) this.#forgetOldNeighbours(state, true);
       neighbour = { id: peer, name: null, verified: false, gateway: false, records: 0, lastHeard: 0 };
       state.neighbours.set(peer, neighbour);
-      // Heard, but not by beacon (we missed it): ask for one with ours.
-      this.#beaconSoon(state);
+      // Heard, but not by beacon (we missed it): our next beacon asks it for one.
     }
     neighbour.lastHeard = meta.receivedAt;
     if (meta.rssi !== undefined) neighbour.rssi = meta.rssi;
@@ -835,7 +840,7 @@ export class Sync {
       if (!fresh || record.priority === Priority.Bulk || !this.#hasNeighbours(state)) continue;
       state.inFlight.add(short);
       if (source === undefined) void this.#pushRecord(state, short, 'own'); // ours: nobody has it yet
-      else this.#pushLater(state, short, 'forward', state.timing.forwardDelayMs, state.link === source ? state.arrivalSnr.get(short) : undefined);
+      else if (this.#random() < FORWARDERS / Math.max(1, state.neighbours.size)) this.#pushLater(state, short, 'forward', state.timing.forwardDelayMs, state.link === source ? state.arrivalSnr.get(short) : undefined);
     }
   }
 
