@@ -77,6 +77,8 @@ const REPAIR_INTERVALS = 4;
  * misses are repaired by summaries; every node forwarding would fill a dense channel.
  */
 const FORWARDERS = 4;
+/** A RECONCILE message's bytes before the reconciler's (sync-messages.ts). */
+const RECONCILE_HEADER_BYTES = 19;
 /** Share of a link's capacity that repair may use, and its burst in full frames. */
 const REPAIR_SHARE = 0.005;
 const REPAIR_BURST_FRAMES = 4;
@@ -525,7 +527,7 @@ export class Sync {
     state.recentDifference = Math.floor(state.recentDifference / 2);
     const server = this.#chooseServer(state);
     for (const body of state.opener.open(syndromes)) {
-      this.#spendRepair(state, body.length + 19);
+      this.#spendRepair(state, body.length + RECONCILE_HEADER_BYTES);
       this.#send(state, encodeReconcile(this.#node.household.id, server, state.openedSession, true, body, true));
     }
   }
@@ -581,8 +583,8 @@ export class Sync {
   }
 
   #newReconciler(state: LinkState): Reconciler {
-    // What fits in one frame after the fragment header (1) and the RECONCILE header (19).
-    const maxMessageBytes = Math.min(state.link.mtu, 1200) - 1 - 19;
+    // What fits in one frame after the fragment header (1) and the RECONCILE header.
+    const maxMessageBytes = Math.min(state.link.mtu, 1200) - 1 - RECONCILE_HEADER_BYTES;
     return new Reconciler(this.#ids, { maxMessageBytes });
   }
 
