@@ -94,8 +94,18 @@ class KeyCache {
 /** Ed25519 through Node's crypto, with strict encoding checks so it agrees with noble. */
 export function createNodeEd25519(cacheSize = 4096): SignatureScheme {
   const cache = new KeyCache(cacheSize);
-  const privateKey = (seed: Uint8Array) =>
-    createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, seed)), format: 'der', type: 'pkcs8' });
+  // Building a KeyObject costs about as much as a signature: keep the few this process signs with.
+  const signers = new Map<string, KeyObject>();
+  const privateKey = (seed: Uint8Array): KeyObject => {
+    const k = Buffer.from(seed).toString('latin1');
+    let key = signers.get(k);
+    if (!key) {
+      key = createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, seed)), format: 'der', type: 'pkcs8' });
+      if (signers.size >= 64) signers.delete(signers.keys().next().value!);
+      signers.set(k, key);
+    }
+    return key;
+  };
   return {
     name: 'node',
     publicKey(seed) {
