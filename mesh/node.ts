@@ -308,8 +308,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     if (record.kind === RecordKind.Directory) {
       const key = record.authorKey ?? this.directory.resolveKey(record.author)[0];
       if (key) changed = this.directory.apply(record, key);
-    } else {
-      this.documents.apply(record);
+    } else if (DOCUMENT_ORDER.has(record.kind)) {
+      this.documents.apply(record); // mail, messages and blobs are the apps' to read
     }
     if (announce) this.emit('record', record, source);
     return changed;
