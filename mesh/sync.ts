@@ -77,6 +77,8 @@ const REPAIR_INTERVALS = 4;
  * misses are repaired by summaries; every node forwarding would fill a dense channel.
  */
 const FORWARDERS = 4;
+/** Records whose carriers (neighbours heard sending them) are remembered. */
+const MAX_CARRIER_RECORDS = 4096;
 /** A RECONCILE message's bytes before the reconciler's (sync-messages.ts). */
 const RECONCILE_HEADER_BYTES = 19;
 /** Share of a link's capacity that repair may use, and its burst in full frames. */
@@ -258,6 +260,8 @@ export class Sync {
   /** Short ids of every record held, for reconciliation, and the full id behind each. */
   readonly #ids: MutableIdSet = createIdSet();
   readonly #fullIds = new Map<bigint, Uint8Array>();
+  /** Per record (short id), the neighbours heard sending it: they hold it. Bounded, oldest out. */
+  readonly #carriers = new Map<bigint, Set<string>>();
   #running = false;
   #onRecord = (record: Record, source: unknown): void => this.#recordStored(record, source);
 
@@ -354,6 +358,15 @@ export class Sync {
     this.#linkDown(state);
     for (const off of state.unsubscribe) off();
     this.#links.delete(link);
+  }
+
+  /**
+   * How many neighbours (over all links) were heard sending the record `id`, so hold it: what
+   * "carried by N neighbours" of a sent mail rests on. A lower bound: a neighbour that took
+   * it quietly is not counted.
+   */
+  carriers(id: Uint8Array): number {
+    return this.#carriers.get(recordShortId(id))?.size ?? 0;
   }
 
   /** Neighbours heard on a link (verified by beacon or not), freshest first. */
@@ -670,7 +683,7 @@ export class Sync {
         return;
       case SyncType.Record:
         this.#heardFrom(state, toHex(message.sender), meta);
-        return this.#record(state, message.record, meta);
+        return this.#record(state, message.record, meta, toHex(message.sender));
     }
   }
 
@@ -804,13 +817,14 @@ export class Sync {
     }
   }
 
-  async #record(state: LinkState, bytes: Uint8Array, meta: FrameMeta): Promise<void> {
+  async #record(state: LinkState, bytes: Uint8Array, meta: FrameMeta, sender: string): Promise<void> {
     state.counters.received++;
     // Only a link that reports SNR needs the id before ingest (which hashes the bytes anyway).
     const short = meta.snr !== undefined && state.arrivalSnr.size < 1024 ? recordShortId(createHash('sha256').update(bytes).digest()) : null;
     if (short !== null) state.arrivalSnr.set(short, meta.snr!);
     const [result] = await this.#node.ingest([bytes], state.link).finally(() => short !== null && state.arrivalSnr.delete(short));
     if (!result) return;
+    if (result.id && (result.status === 'stored' || result.status === 'duplicate')) this.#carriedBy(recordShortId(fromHex(result.id)), sender);
     if (result.id && result.status !== 'stored') {
       // A copy of something we hold, sent after we decided to send it too: its sender served
       // the neighbours we meant to serve (Trickle's suppression), so we stay quiet.
@@ -844,6 +858,16 @@ export class Sync {
       if (source === undefined) void this.#pushRecord(state, short, 'own'); // ours: nobody has it yet
       else if (this.#random() < FORWARDERS / Math.max(1, state.neighbours.size)) this.#pushLater(state, short, 'forward', state.timing.forwardDelayMs, state.link === source ? state.arrivalSnr.get(short) : undefined);
     }
+  }
+
+  #carriedBy(short: bigint, neighbour: string): void {
+    let set = this.#carriers.get(short);
+    if (!set) {
+      if (this.#carriers.size >= MAX_CARRIER_RECORDS) this.#carriers.delete(this.#carriers.keys().next().value!);
+      set = new Set();
+      this.#carriers.set(short, set);
+    }
+    if (set.size < 64) set.add(neighbour);
   }
 
   #drop(state: LinkState, reason: string): void {

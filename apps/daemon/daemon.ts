@@ -176,6 +176,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // The nearest mail gateway: households whose beacons this node hears on a link.
     heardHouseholds: () => new Set(links.flatMap(({ link }) => sync.neighbours(link).filter((n) => n.verified).map((n) => n.id))),
     neighbours: () => sync.stats().links.reduce((n, l) => n + (l.up ? l.neighbours : 0), 0),
+    carriers: (id: Uint8Array) => sync.carriers(id),
   });
   await mail.flushOutbox();
   // Vouches chosen with `citizen vouch` go out once the household they name is known.

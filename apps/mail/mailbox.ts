@@ -54,6 +54,8 @@ export interface MailboxDeps {
   heardHouseholds?(): ReadonlySet<string>;
   /** Verified neighbours on the links that are up now (from sync); absent: none known. */
   neighbours?(): number;
+  /** Neighbours heard sending the record `id` (from sync): they hold it. Absent: unknown. */
+  carriers?(id: Uint8Array): number;
 }
 
 /** Mails a folder page holds when the caller does not say. */
@@ -302,9 +304,9 @@ export class Mailbox implements MailService {
   /**
    * Where a sent mail is, as far as this node can know: `delivered` once every recipient's
    * household acknowledged it (mail-receipts.ts; members of this household have it at once),
-   * `delivered to k of n households` on the way there, `sent to the mesh` once a neighbour
-   * was in touch after it was written (this node cannot tell which neighbours took it),
-   * else `queued`.
+   * `delivered to k of n households` on the way there, `carried by N neighbours` once N
+   * neighbours were heard passing it on, `sent to the mesh` once a neighbour was in touch
+   * after it was written, else `queued`.
    */
   private async stateOf(mail: IndexedMail, reach: { neighbours: number; heard: number | null }): Promise<string> {
     const { node } = this.deps;
@@ -323,6 +325,8 @@ export class Mailbox implements MailService {
     const acked = await this.receipts.acknowledgedBy(fromHex(mail.id), [...households.values()]);
     if (acked.size === households.size) return 'delivered';
     if (acked.size > 0) return `delivered to ${acked.size} of ${households.size} households`;
+    const carriers = this.deps.carriers?.(fromHex(mail.id)) ?? 0;
+    if (carriers > 0) return `carried by ${carriers} neighbour${carriers === 1 ? '' : 's'}`;
     if (reach.neighbours > 0 || (reach.heard !== null && reach.heard >= mail.time)) return 'sent to the mesh';
     return 'queued';
   }

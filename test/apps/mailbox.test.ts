@@ -14,7 +14,7 @@ import { Mailbox } from '../../apps/mail/mailbox.ts';
 import { decodeReceipt, encodeReceipt, isReceipt, receiptFeed } from '../../apps/mail/mail-receipts.ts';
 import { seededRandom } from '../helpers/random.ts';
 
-async function household(name: string, members: string[], clock: ManualClock, seed: number, options: { neighbours?: () => number } = {}) {
+async function household(name: string, members: string[], clock: ManualClock, seed: number, options: { neighbours?: () => number; carriers?: (id: Uint8Array) => number } = {}) {
   const random = seededRandom(seed);
   const store = await RecordStore.open(new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }));
   const node = new MeshNode({ householdName: name }, { household: Identity.generate(random), store, clock, random });
@@ -26,7 +26,7 @@ async function household(name: string, members: string[], clock: ManualClock, se
     if (!id) throw new Error(`no member ${m}`);
     return id;
   };
-  const mailbox = new Mailbox({ node, memberIdentity, ...(options.neighbours ? { neighbours: options.neighbours } : {}) });
+  const mailbox = new Mailbox({ node, memberIdentity, ...(options.neighbours ? { neighbours: options.neighbours } : {}), ...(options.carriers ? { carriers: options.carriers } : {}) });
   return { node, mailbox, memberIdentity };
 }
 
@@ -192,7 +192,8 @@ describe('apps/mail/mailbox', () => {
 
   it('shows a sent mail queued, then sent to the mesh, then delivered once the recipient household acknowledges it', async () => {
     let neighbours = 0;
-    const rose = await household('rose', ['alice'], clock, 10, { neighbours: () => neighbours });
+    let carriers = 0;
+    const rose = await household('rose', ['alice'], clock, 10, { neighbours: () => neighbours, carriers: () => carriers });
     const oak = await household('oak', ['dan'], clock, 11);
     await rose.node.ingest((await records(oak.node)).map((r) => r.bytes));
     const { id } = await rose.mailbox.send('alice', { to: ['dan@oak'], subject: 'Hi', body: 'there' });
@@ -200,6 +201,10 @@ describe('apps/mail/mailbox', () => {
     assert.equal(await state(), 'queued');
     neighbours = 1;
     assert.equal(await state(), 'sent to the mesh');
+    carriers = 2;
+    assert.equal(await state(), 'carried by 2 neighbours');
+    carriers = 1;
+    assert.equal(await state(), 'carried by 1 neighbour');
     neighbours = 0;
     // oak stores the mail (sync would carry it) and acknowledges it with one small public record.
     await oak.node.ingest((await records(rose.node)).map((r) => r.bytes));

@@ -70,6 +70,9 @@ describe('mesh/sync over memory links (virtual time)', function () {
     const record = await post(peers[0]!, 'hello from a', Priority.Urgent);
     await time.run(120_000);
     for (const p of peers) assert.ok(await holds(p, record), `${p.name} holds it`);
+    // a heard b pass it on (b, with two neighbours, always forwards): a knows b carries it; c did not reach a.
+    assert.equal(peers[0]!.sync.carriers(record.id), 1);
+    assert.equal(peers[3]!.sync.carriers(record.id), 1);
     // Every node knows every household (the directory spread as records).
     for (const p of peers) assert.equal(p.node.directory.householdCount, 4, p.name);
     assert.equal(peers[1]!.sync.stats().links[0]!.neighbours, 2);
