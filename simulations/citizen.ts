@@ -132,11 +132,14 @@ export function createCitizenStrategy(context: StrategyContext, options: Citizen
   /** Stores of records whose message was not known yet (only possible within one instant). */
   const early = new Map<string, { node: number; at: number }[]>();
   const chatFeed = utf8('sim-chat').slice(0, 8);
-  const counters = { publish_failures: 0 };
+  const counters = { publish_failures: 0, stored_fresh: 0, stored_late: 0 };
   const tally = createAirtimeTally((bytes) => loraAirtimeMs(world.radio.preset, bytes));
 
   function stored(i: number, record: Record): void {
     if (record.kind === RecordKind.Directory) return;
+    // Stored within the eager window of its creation: carried by eager forwarding, not repair.
+    if (sim.clock.now() / 1000 - record.time <= 120) counters.stored_fresh++;
+    else counters.stored_late++;
     const id = toHex(record.id);
     const m = messageOf.get(id);
     if (m !== undefined) recorder.deliver(m, i, sim.now);
