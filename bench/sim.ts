@@ -8,6 +8,8 @@
  * Nodes are placed at random at the density of the default scenario (100 nodes on
  * 3 km × 3 km), so larger networks are larger areas, not denser ones.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { builtinFactories, runStrategy } from '../simulations/run.ts';
 import { parseScenario } from '../simulations/scenario.ts';
 import { buildWorld } from '../simulations/world.ts';
@@ -20,6 +22,12 @@ export interface SimBenchOptions {
 function scenarioFor(nodes: number, durationS: number) {
   const side = Math.round(300 * Math.sqrt(nodes));
   return parseScenario({ name: `bench-${nodes}`, nodes, duration_s: durationS, area_m: [side, side], churn: { offline_fraction: 0.1, mean_offline_s: 7200 } });
+}
+
+/** A full garbage collection, so that a run's sampled heap is not the garbage of the one before. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
 }
 
 export async function benchSim(report: Report, options: SimBenchOptions): Promise<void> {
@@ -35,6 +43,7 @@ export async function benchSim(report: Report, options: SimBenchOptions): Promis
       const duration = strategy === 'citizen' ? Math.min(durationS, citizenSpan[nodes] ?? durationS) : durationS;
       const world = buildWorld(scenarioFor(nodes, duration));
       // Heap sampled while the run turns the event loop (the async citizen strategy), and at its end.
+      collectGarbage();
       let runPeak = 0;
       const sample = () => (runPeak = Math.max(runPeak, process.memoryUsage().heapUsed));
       const sampler = setInterval(sample, 100);
@@ -44,7 +53,7 @@ export async function benchSim(report: Report, options: SimBenchOptions): Promis
       clearInterval(sampler);
       sample();
       peakHeap = Math.max(peakHeap, runPeak);
-      const label = `${strategy} ${nodes} nodes, ${duration / 3600} h`;
+      const label = `${strategy} ${nodes} nodes, ${duration >= 3600 ? `${duration / 3600} h` : `${duration / 60} min`}`;
       report.add(`${label}: events/s`, result.events / result.wallS, 'events/s', `${result.events} events, ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU`);
       report.add(`${label}: simulated s per wall s`, duration / result.wallS, 'x', `${result.wallS.toFixed(1)} s wall, ${(result.metrics.delivery_ratio * 100).toFixed(1)}% delivered`);
       report.add(`${label}: peak heap`, runPeak / 2 ** 20, 'MiB');
