@@ -14,15 +14,16 @@
  *  - keeps repair (summaries, WANTs and the records they bring) to a small share of the
  *    link's capacity (REPAIR_SHARE): on a radio, repair that fills the channel makes fresh
  *    records collide, which makes more repair;
- *  - forwards new records eagerly: a fresh record heard on a link is rebroadcast once after a
- *    random delay unless another neighbour is heard sending it first (so in a clique one
- *    rebroadcast serves all, and on a line each hop sends it once);
+ *  - forwards new records eagerly, as gossip: a node with n neighbours that hears a fresh
+ *    record rebroadcasts it with probability FORWARDERS / n, once, after a random delay
+ *    (weaker receivers first), unless another neighbour is heard sending it first (so in a
+ *    clique one rebroadcast serves all, and on a line each hop sends it once);
  *  - pushes records through a bounded queue ordered by priority and, within a priority, by
  *    trust-weighted fair shares per household (mesh/send-queue.ts), so a flood from one
  *    author cannot take the airtime of everyone else.
  *
  * Delay tolerance needs nothing special: records stay in the store until they expire; a
- * neighbour that appears (a beacon, a link coming up) makes the Trickle timer reset, and the
+ * neighbour that appears (a beacon, a link coming up) hurries the Trickle timer, and the
  * next reconciliation carries whatever it lacks. Nothing depends on end-to-end paths.
  *
  * The link owns airtime: it holds each frame for its time on air and gates it through the
@@ -77,6 +78,8 @@ const REPAIR_INTERVALS = 4;
  * misses are repaired by summaries; every node forwarding would fill a dense channel.
  */
 const FORWARDERS = 4;
+/** Records younger than this (seconds) are forwarded eagerly unless SyncOptions say otherwise. */
+export const DEFAULT_EAGER_WINDOW_S = 120;
 /** Records whose carriers (neighbours heard sending them) are remembered. */
 const MAX_CARRIER_RECORDS = 4096;
 /** A RECONCILE message's bytes before the reconciler's (sync-messages.ts). */
@@ -274,7 +277,7 @@ export class Sync {
     this.#timing = options.timing ?? {};
     this.#options = {
       gateway: options.gateway ?? false,
-      eagerWindowS: options.eagerWindowS ?? 120,
+      eagerWindowS: options.eagerWindowS ?? DEFAULT_EAGER_WINDOW_S,
       maxNeighbours: options.maxNeighbours ?? 256,
       maxSessions: options.maxSessions ?? 16,
       maxClockSkewS: options.maxClockSkewS ?? 900,
@@ -590,11 +593,6 @@ export class Sync {
     return Math.max(1, Math.min(MAX_OPENING_SYNDROMES, Math.ceil(1.25 * (state.newSinceOpening + state.recentDifference))));
   }
 
-  /** A session on this link found `d` differences: remember the largest lately (halving per opening). */
-  #noteDifference(state: LinkState, d: number): void {
-    state.recentDifference = Math.max(state.recentDifference, d);
-  }
-
   #newReconciler(state: LinkState): Reconciler {
     // What fits in one frame after the fragment header (1) and the RECONCILE header.
     const maxMessageBytes = Math.min(state.link.mtu, 1200) - 1 - RECONCILE_HEADER_BYTES;
@@ -788,7 +786,7 @@ export class Sync {
     // The opener named one neighbour to send what it lacks: one copy, heard by everyone lacking it.
     if (serves) for (const short of result.theyLack) this.#pushLater(state, short, 'reconcile', state.timing.forwardDelayMs / 2);
     this.#want(state, result.weLack, message.sender);
-    this.#noteDifference(state, result.theyLack.length + result.weLack.length);
+    state.recentDifference = Math.max(state.recentDifference, result.theyLack.length + result.weLack.length);
     if (different) state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
     else if (result.done && opening) state.trickle.consistent();
     if (result.done && answering) state.answering.delete(peer);
@@ -824,16 +822,16 @@ export class Sync {
     if (short !== null) state.arrivalSnr.set(short, meta.snr!);
     const [result] = await this.#node.ingest([bytes], state.link).finally(() => short !== null && state.arrivalSnr.delete(short));
     if (!result) return;
-    if (result.id && (result.status === 'stored' || result.status === 'duplicate')) this.#carriedBy(recordShortId(fromHex(result.id)), sender);
-    if (result.id && result.status !== 'stored') {
+    const id = result.id ? recordShortId(fromHex(result.id)) : null;
+    if (id !== null && (result.status === 'stored' || result.status === 'duplicate')) this.#carriedBy(id, sender);
+    if (id !== null && result.status !== 'stored') {
       // A copy of something we hold, sent after we decided to send it too: its sender served
       // the neighbours we meant to serve (Trickle's suppression), so we stay quiet.
-      const short = recordShortId(fromHex(result.id));
-      state.queue.remove(short);
-      const pending = state.forwards.get(short);
+      state.queue.remove(id);
+      const pending = state.forwards.get(id);
       if (pending !== undefined) {
         this.#timer.clearTimeout(pending);
-        state.forwards.delete(short);
+        state.forwards.delete(id);
       }
     }
     if (result.status === 'rejected') this.#drop(state, `record-${(result.code ?? 'rejected').toLowerCase().replaceAll('_', '-')}`);

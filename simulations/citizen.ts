@@ -28,7 +28,7 @@ import { Priority, RecordKind, type Record } from '../mesh/record.ts';
 import { RecordStore } from '../mesh/record-store.ts';
 import { seal } from '../mesh/seal.ts';
 import { SyncType } from '../mesh/sync-messages.ts';
-import { Sync, type SyncOptions } from '../mesh/sync.ts';
+import { DEFAULT_EAGER_WINDOW_S, Sync, type SyncOptions } from '../mesh/sync.ts';
 import { createDutyCycleGovernor } from '../radio/duty-cycle.ts';
 import { decodeFragment } from '../radio/fragmentation.ts';
 import { loraAirtimeMs } from '../radio/lora-airtime.ts';
@@ -133,12 +133,13 @@ export function createCitizenStrategy(context: StrategyContext, options: Citizen
   const early = new Map<string, { node: number; at: number }[]>();
   const chatFeed = utf8('sim-chat').slice(0, 8);
   const counters = { publish_failures: 0, stored_fresh: 0, stored_late: 0 };
+  const eagerWindowS = options.sync?.eagerWindowS ?? DEFAULT_EAGER_WINDOW_S;
   const tally = createAirtimeTally((bytes) => loraAirtimeMs(world.radio.preset, bytes));
 
   function stored(i: number, record: Record): void {
     if (record.kind === RecordKind.Directory) return;
     // Stored within the eager window of its creation: carried by eager forwarding, not repair.
-    if (sim.clock.now() / 1000 - record.time <= 120) counters.stored_fresh++;
+    if (sim.clock.now() / 1000 - record.time <= eagerWindowS) counters.stored_fresh++;
     else counters.stored_late++;
     const id = toHex(record.id);
     const m = messageOf.get(id);
