@@ -4,7 +4,6 @@
  * signed the statement — only the household key itself may make one.
  */
 import assert from 'node:assert/strict';
-import { MemoryLevel } from 'memory-level';
 import { toHex } from '../../mesh/bytes.ts';
 import { ManualClock } from '../../mesh/clock.ts';
 import {
@@ -16,10 +15,9 @@ import {
   type GatewayStatement,
 } from '../../mesh/directory.ts';
 import { Identity } from '../../mesh/identity.ts';
-import { MeshNode } from '../../mesh/node.ts';
 import { createRecord, Priority, RecordKind } from '../../mesh/record.ts';
-import { RecordStore } from '../../mesh/record-store.ts';
 import { announceGateway } from '../../gateway/announce.ts';
+import { memoryNode } from '../helpers/memory-node.ts';
 import { seededRandom } from '../helpers/random.ts';
 
 const statement: GatewayStatement = {
@@ -28,14 +26,6 @@ const statement: GatewayStatement = {
   domain: 'mesh.example',
   addrs: ['/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWx'],
 };
-
-async function makeNode(name: string, clock: ManualClock, seed: number): Promise<MeshNode> {
-  const random = seededRandom(seed);
-  const store = await RecordStore.open(new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }));
-  const node = new MeshNode({ householdName: name }, { household: Identity.generate(random), store, clock, random });
-  await node.start();
-  return node;
-}
 
 describe('gateway statement (directory role 4)', () => {
   it('has the documented layout and decodes back', () => {
@@ -61,8 +51,8 @@ describe('gateway statement (directory role 4)', () => {
 
   it('binds the peer key to the announcing household, at every node that syncs it', async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 1));
-    const rose = await makeNode('rose', clock, 1);
-    const oak = await makeNode('oak', clock, 2);
+    const rose = await memoryNode('rose', clock, 1);
+    const oak = await memoryNode('oak', clock, 2);
     assert.equal(await announceGateway(rose, statement), true);
     assert.equal(await announceGateway(rose, statement), false, 'the same statement is not published twice');
     const records = [];
@@ -78,7 +68,7 @@ describe('gateway statement (directory role 4)', () => {
 
   it('a member key cannot speak for the household gateway', async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 1));
-    const rose = await makeNode('rose', clock, 3);
+    const rose = await memoryNode('rose', clock, 3);
     const mallory = Identity.generate(seededRandom(4));
     await rose.certifyMember('mallory', mallory);
     const forged = createRecord(

@@ -10,15 +10,8 @@ import { Identity } from '../../mesh/identity.ts';
 import { MeshNode } from '../../mesh/node.ts';
 import { createRecord, RecordKind, type Record } from '../../mesh/record.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
+import { memoryNode } from '../helpers/memory-node.ts';
 import { seededRandom, shuffle } from '../helpers/random.ts';
-
-async function makeNode(name: string, clock: ManualClock, seed: number): Promise<MeshNode> {
-  const random = seededRandom(seed);
-  const store = await RecordStore.open(new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }));
-  const node = new MeshNode({ householdName: name }, { household: Identity.generate(random), store, clock, random });
-  await node.start();
-  return node;
-}
 
 async function allRecords(node: MeshNode): Promise<Record[]> {
   const out: Record[] = [];
@@ -30,7 +23,7 @@ describe('mesh/node', () => {
   const clock = new ManualClock(Date.UTC(2026, 10, 1));
 
   it('announces its household once, and certifies members idempotently', async () => {
-    const rose = await makeNode('rose', clock, 1);
+    const rose = await memoryNode('rose', clock, 1);
     const alice = Identity.generate(seededRandom(2));
     await rose.certifyMember('alice', alice);
     await rose.certifyMember('alice', alice);
@@ -46,8 +39,8 @@ describe('mesh/node', () => {
 
   it('ingests a neighbour’s records in any order: member records wait for the directory entry', async () => {
     for (const seed of [11, 12, 13, 14, 15]) {
-      const rose = await makeNode('rose', clock, seed);
-      const oak = await makeNode('oak', clock, seed + 100);
+      const rose = await memoryNode('rose', clock, seed);
+      const oak = await memoryNode('oak', clock, seed + 100);
       const alice = Identity.generate(seededRandom(seed + 200));
       await rose.certifyMember('alice', alice);
       for (let i = 0; i < 5; i++) {
@@ -65,8 +58,8 @@ describe('mesh/node', () => {
   });
 
   it('rejects forged, mutated and garbage bytes with a counted reason, storing nothing', async () => {
-    const rose = await makeNode('rose', clock, 21);
-    const oak = await makeNode('oak', clock, 22);
+    const rose = await memoryNode('rose', clock, 21);
+    const oak = await memoryNode('oak', clock, 22);
     await oak.ingest((await allRecords(rose)).map((r) => r.bytes));
     const before = (await allRecords(oak)).length;
     // Signed by a stranger's key while claiming the rose household's key id: bad signature.
@@ -92,7 +85,7 @@ describe('mesh/node', () => {
   });
 
   it('refuses records from the future and holds unknown authors only up to its limit', async () => {
-    const rose = await makeNode('rose', clock, 31);
+    const rose = await memoryNode('rose', clock, 31);
     const oak = new MeshNode(
       { householdName: 'oak', pendingLimit: 3 },
       { household: Identity.generate(seededRandom(32)), store: await RecordStore.open(new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })), clock },
@@ -112,8 +105,8 @@ describe('mesh/node', () => {
   });
 
   it('carries documents: created and edited on one node, identical on a neighbour and after a restart', async () => {
-    const rose = await makeNode('rose', clock, 41);
-    const oak = await makeNode('oak', clock, 42);
+    const rose = await memoryNode('rose', clock, 41);
+    const oak = await memoryNode('oak', clock, 42);
     const alice = Identity.generate(seededRandom(43));
     const dan = Identity.generate(seededRandom(44));
     await rose.certifyMember('alice', alice);
