@@ -91,17 +91,21 @@ class KeyCache {
   }
 }
 
-/** Ed25519 through Node's crypto, with strict encoding checks so it agrees with noble. */
-export function createNodeEd25519(cacheSize = 4096): SignatureScheme {
+/**
+ * Ed25519 through Node's crypto, with strict encoding checks so it agrees with noble.
+ * `cacheSize` public keys and `signerCacheSize` private keys are kept as KeyObjects (building
+ * one costs more than a signature); a process that signs for more identities than that, such
+ * as a simulator running hundreds of households, should keep one per identity.
+ */
+export function createNodeEd25519(cacheSize = 4096, signerCacheSize = 64): SignatureScheme {
   const cache = new KeyCache(cacheSize);
-  // Building a KeyObject costs about as much as a signature: keep the few this process signs with.
   const signers = new Map<string, KeyObject>();
   const privateKey = (seed: Uint8Array): KeyObject => {
     const k = Buffer.from(seed).toString('latin1');
     let key = signers.get(k);
     if (!key) {
       key = createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_PREFIX, seed)), format: 'der', type: 'pkcs8' });
-      if (signers.size >= 64) signers.delete(signers.keys().next().value!);
+      if (signers.size >= signerCacheSize) signers.delete(signers.keys().next().value!);
       signers.set(k, key);
     }
     return key;

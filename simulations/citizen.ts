@@ -21,7 +21,7 @@
  */
 import { MemoryLevel } from 'memory-level';
 import { equalBytes, toHex, utf8 } from '../mesh/bytes.ts';
-import { defaultEd25519, type SignatureScheme } from '../mesh/ed25519.ts';
+import { createNodeEd25519, defaultEd25519, type SignatureScheme } from '../mesh/ed25519.ts';
 import { Identity } from '../mesh/identity.ts';
 import { MeshNode } from '../mesh/node.ts';
 import { Priority, RecordKind, type Record } from '../mesh/record.ts';
@@ -121,7 +121,8 @@ export interface CitizenOptions {
 export function createCitizenStrategy(context: StrategyContext, options: CitizenOptions = {}): Strategy {
   const { sim, channel, world, recorder, random } = context;
   const n = world.scenario.nodes;
-  const scheme = createVerifiedCache();
+  // One signing KeyObject per household: with fewer, every signature builds one (14× its cost).
+  const scheme = createVerifiedCache(createNodeEd25519(4096, n));
   const randomBytes = (count: number) => random.bytes(count);
   const gateways = new Set(world.scenario.gateways);
   const hub = new InternetHub(sim);
