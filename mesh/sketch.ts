@@ -193,6 +193,38 @@ function mulPreparedXor(out: Uint32Array, o: number, A: Int32Array, a: number, B
   out[o + 1]! ^= PRODUCT[1]!;
 }
 
+/**
+ * out[o + 2j], out[o + 2j + 1] ^= c · B[b + PREPARED·j] for j in [0, count): one prepared
+ * element times a row of prepared elements, the loop decoding spends its time in. The same
+ * lookups as mulPrepared, with c's logs (and the constants folded into them) held in locals.
+ */
+function mulRowXor(out: Uint32Array, o: number, count: number, c: Int32Array, B: Int32Array, b: number): void {
+  const c0 = c[0]!;
+  const c1 = c[1]! + LOG_LAMBDA;
+  const c2 = c[2]!;
+  const c3 = c[3]! + LOG_LAMBDA2;
+  const c4 = c[4]! + LOG_LAMBDA2;
+  const c5 = c[5]! + LOG_LAMBDA;
+  const c5b = c[5]! + LOG_LAMBDA2;
+  const c6 = c[6]!;
+  const c7 = c[7]! + LOG_LAMBDA;
+  const c8 = c[8]!;
+  for (let j = 0; j < count; j++, o += 2, b += PREPARED) {
+    const l = EXP[c0 + B[b]!]!;
+    const lh = EXP[c1 + B[b + 1]!]!;
+    const lm = EXP[c2 + B[b + 2]!]!;
+    const ml = EXP[c6 + B[b + 6]!]!;
+    const mh = EXP[c7 + B[b + 7]!]!;
+    const mm = EXP[c8 + B[b + 8]!]!;
+    const hm = B[b + 5]!;
+    const low = ((lm ^ l) << 16) | (l ^ lh);
+    const mid = ((mm ^ ml) << 16) | (ml ^ mh);
+    const mu = ((EXP[c5 + hm]! ^ EXP[c4 + B[b + 4]!]!) << 16) | (EXP[c5b + hm]! ^ EXP[c3 + B[b + 3]!]!);
+    out[o]! ^= mid ^ low;
+    out[o + 1]! ^= low ^ mu;
+  }
+}
+
 const PA = new Int32Array(PREPARED);
 const PB = new Int32Array(PREPARED);
 
@@ -559,7 +591,7 @@ class Modulus {
       if (ch === 0 && cl === 0) continue;
       prepare(c, 0, ch, cl);
       const base = 2 * (k - d);
-      for (let i = 0; i < d; i++) mulPreparedXor(r, base + 2 * i, c, 0, logs, PREPARED * i);
+      mulRowXor(r, base, d, c, logs, 0);
       r[2 * k] = 0;
       r[2 * k + 1] = 0;
     }
@@ -606,7 +638,7 @@ class Modulus {
       }
       prepare(c, 0, t[0]!, t[1]!);
       const at = PREPARED * d * (i - half);
-      for (let j = 0; j < d; j++) mulPreparedXor(out, 2 * j, c, 0, q!, at + PREPARED * j);
+      mulRowXor(out, 0, d, c, q!, at);
     }
   }
 }
@@ -651,7 +683,7 @@ function traceMod(top: Frobenius, bh: number, bl: number, out: Poly): void {
   for (let k = 0; k < 64; k++) {
     prepare(b, 0, bh, bl);
     const at = PREPARED * d * k;
-    for (let j = 0; j < d; j++) mulPreparedXor(out, 2 * j, b, 0, powers, at + PREPARED * j);
+    mulRowXor(out, 0, d, b, powers, at);
     sq64(t, 0, bh, bl);
     bh = t[0]!;
     bl = t[1]!;
@@ -697,7 +729,7 @@ function divide(f: Poly, g: Poly): Poly {
     q[2 * (k - dg) + 1] = cl;
     if (ch === 0 && cl === 0) continue;
     prepare(c, 0, ch, cl);
-    for (let i = 0; i <= dg; i++) mulPreparedXor(r, 2 * (k - dg + i), c, 0, gLogs, PREPARED * i);
+    mulRowXor(r, 2 * (k - dg), dg + 1, c, gLogs, 0);
   }
   return q;
 }
