@@ -129,11 +129,16 @@ export class SendQueue {
 
   /** The next message to send, or undefined when there is none. */
   shift(): Uint8Array | undefined {
+    return this.next()?.message;
+  }
+
+  /** The next message to send and, for a record, its short id; undefined when there is none. */
+  next(): { message: Uint8Array; shortId?: bigint } | undefined {
     const control = this.#control.shift();
-    if (control) return control;
+    if (control) return { message: control };
     for (const level of this.#levels) {
       if (level.active.length === 0) continue;
-      return this.#nextFromLevel(level).message;
+      return this.#nextFromLevel(level);
     }
     return undefined;
   }

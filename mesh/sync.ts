@@ -182,6 +182,8 @@ export interface LinkSyncStats {
   records_pushed: number;
   /** Of those, by why they were queued. */
   records_pushed_by: { [reason in PushReason]: number };
+  /** Pushes abandoned while waiting for the channel: a neighbour was heard sending the record. */
+  records_abandoned: number;
   records_received: number;
   queue: number;
   trickle_interval_ms: number;
@@ -219,6 +221,8 @@ interface LinkState {
   sentRecently: HeardFilter;
   /** Records asked for lately: every neighbour's summary shows the same gap; one WANT is enough. */
   wantedRecently: HeardFilter;
+  /** Records a neighbour was heard asking for lately: the answer is a broadcast we will hear too. */
+  othersWanted: HeardFilter;
   /** Records that arrived fresh on this link or that we sent fresh on it (eager forwarding is at work). */
   inFlight: HeardFilter;
   neighbours: Map<string, Neighbour>;
@@ -245,8 +249,11 @@ interface LinkState {
   beaconTimer: unknown;
   beaconTick: unknown;
   pumping: boolean;
+  /** The record the pump is sending (waiting for the channel, or on air), and whether a neighbour was heard sending it since. */
+  onAir: bigint | null;
+  onAirHeard: boolean;
   unsubscribe: (() => void)[];
-  counters: { messagesOut: number; messagesIn: number; pushed: number; received: number; summaries: number };
+  counters: { messagesOut: number; messagesIn: number; pushed: number; abandoned: number; received: number; summaries: number };
   pushedBy: { [reason in PushReason]: number };
   dropped: Map<string, number>;
 }
@@ -341,8 +348,10 @@ export class Sync {
       beaconTimer: null,
       beaconTick: null,
       pumping: false,
+      onAir: null,
+      onAirHeard: false,
       unsubscribe: [],
-      counters: { messagesOut: 0, messagesIn: 0, pushed: 0, received: 0, summaries: 0 },
+      counters: { messagesOut: 0, messagesIn: 0, pushed: 0, abandoned: 0, received: 0, summaries: 0 },
       pushedBy: { own: 0, forward: 0, want: 0, reconcile: 0 },
       dropped: new Map(),
     };
@@ -405,6 +414,7 @@ export class Sync {
       messages_in: state.counters.messagesIn,
       records_pushed: state.counters.pushed,
       records_pushed_by: { ...state.pushedBy },
+      records_abandoned: state.counters.abandoned,
       records_received: state.counters.received,
       queue: state.queue.recordCount,
       trickle_interval_ms: state.trickle.intervalMs,
@@ -417,13 +427,14 @@ export class Sync {
   // ---- link life ----
 
   /** The link's timing (from its speed, then the options) and the parts built on it. */
-  #timed(link: Link, fire: () => void): Pick<LinkState, 'timing' | 'trickle' | 'sentRecently' | 'wantedRecently' | 'inFlight'> {
+  #timed(link: Link, fire: () => void): Pick<LinkState, 'timing' | 'trickle' | 'sentRecently' | 'wantedRecently' | 'othersWanted' | 'inFlight'> {
     const timing = { ...linkTiming(link), ...this.#timing };
     return {
       timing,
       trickle: new Trickle(timing, { timer: this.#timer, random: this.#random }, fire),
       sentRecently: new HeardFilter({ maxAgeMs: 2 * timing.iminMs }, this.#clock),
       wantedRecently: new HeardFilter({ maxAgeMs: REPAIR_INTERVALS * timing.iminMs }, this.#clock),
+      othersWanted: new HeardFilter({ maxAgeMs: REPAIR_INTERVALS * timing.iminMs }, this.#clock),
       inFlight: new HeardFilter({ maxAgeMs: this.#options.eagerWindowS * 1000 }, this.#clock),
     };
   }
@@ -438,6 +449,7 @@ export class Sync {
     // Back (or new): whatever we sent before may not have been heard; reconcile at Imin.
     state.sentRecently.clear();
     state.wantedRecently.clear();
+    state.othersWanted.clear();
     state.trickle.start();
     // Introduce ourselves within Imin, not at once: after a power cut every radio comes back together.
     state.lastBeaconAt = -Infinity;
@@ -487,10 +499,21 @@ export class Sync {
     state.pumping = true;
     void (async () => {
       try {
-        for (let message = state.queue.shift(); message; message = state.queue.shift()) {
+        for (let next = state.queue.next(); next; next = state.queue.next()) {
           if (!state.link.up) break;
-          for (const frame of state.fragmenter.split(message)) await state.link.send(frame);
-          state.counters.messagesOut++;
+          // A record waiting for the channel is abandoned if a neighbour is heard sending it
+          // meanwhile (most often another forwarder whose timer fired first).
+          state.onAir = next.shortId ?? null;
+          state.onAirHeard = false;
+          let abandoned = false;
+          const beforeAir = next.shortId === undefined ? undefined : { beforeAir: () => !(abandoned = state.onAirHeard) };
+          for (const [i, frame] of state.fragmenter.split(next.message).entries()) {
+            await state.link.send(frame, i === 0 ? beforeAir : undefined);
+            if (abandoned) break;
+          }
+          state.onAir = null;
+          if (abandoned) state.counters.abandoned++;
+          else state.counters.messagesOut++;
         }
       } catch (err) {
         this.#drop(state, err instanceof Error && 'code' in err ? `send-${String(err.code).toLowerCase()}` : 'send-failed');
@@ -675,6 +698,8 @@ export class Sync {
         return this.#reconcile(state, message);
       case SyncType.Want:
         this.#heardFrom(state, toHex(message.sender), meta);
+        // Its answer is a broadcast: whoever lacks the same records need not ask too.
+        for (const short of message.ids) state.othersWanted.add(short);
         // Only the neighbour asked answers (its broadcast serves everyone who lacks the same).
         if (!equalBytes(message.target, this.#node.household.id) && !equalBytes(message.target, EVERYONE)) return;
         for (const short of message.ids) if (this.#fullIds.has(short)) this.#pushLater(state, short, 'want', state.timing.forwardDelayMs / 2);
@@ -710,10 +735,9 @@ export class Sync {
       // A new neighbour, or one that cannot verify us yet: introduce ourselves and reconcile
       // soon (not at once: on a crowded channel lost beacons make "new" neighbours all the time).
       this.#beaconSoon(state);
-      if (beacon.records !== this.#ids.size) state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
-    } else if (beacon.records !== this.#ids.size) {
-      state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
     }
+    // It holds records we lack: reconcile soon. (One holding fewer hurries itself on our beacon.)
+    if (beacon.records > this.#ids.size) state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
   }
 
   #heardFrom(state: LinkState, peer: string, meta: FrameMeta): Neighbour {
@@ -777,7 +801,11 @@ export class Sync {
       throw err;
     }
     // A finished session's last word (DONE) tells the opener nothing it needs: save the airtime.
-    if (!result.done) {
+    // A difference too large for the opening takes round trips: only the neighbour the opening
+    // named goes on (one session per opening, however many neighbours heard it); the others
+    // open their own summary soon, which names one of them in turn.
+    const goOn = !answering || serves;
+    if (!result.done && goOn) {
       for (const reply of result.replies) {
         this.#send(state, encodeReconcile(this.#node.household.id, message.sender, message.session, !answering, reply));
       }
@@ -787,9 +815,9 @@ export class Sync {
     if (serves) for (const short of result.theyLack) this.#pushLater(state, short, 'reconcile', state.timing.forwardDelayMs / 2);
     this.#want(state, result.weLack, message.sender);
     state.recentDifference = Math.max(state.recentDifference, result.theyLack.length + result.weLack.length);
-    if (different) state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
-    else if (result.done && opening) state.trickle.consistent();
-    if (result.done && answering) state.answering.delete(peer);
+    if (different || !result.done) state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
+    else if (opening) state.trickle.consistent();
+    if (answering && (result.done || !goOn)) state.answering.delete(peer);
   }
 
   #keepSession(sessions: Map<string, Session>, peer: string, session: Session): void {
@@ -803,16 +831,26 @@ export class Sync {
     sessions.set(peer, session);
   }
 
+  /**
+   * Ask `from` for the records we lack, after a random moment: every neighbour that heard the
+   * same opening finds the same gap at the same instant, and one WANT (whose answer all of
+   * them hear) serves the rest, who drop what a neighbour asked for meanwhile.
+   */
   #want(state: LinkState, ids: readonly bigint[], from: Uint8Array): void {
-    const missing = ids.filter((id) => !this.#fullIds.has(id) && !state.wantedRecently.has(id));
+    const missing = ids.filter((id) => !this.#fullIds.has(id) && !state.wantedRecently.has(id) && !state.othersWanted.has(id));
+    if (missing.length === 0) return;
     for (const id of missing) state.wantedRecently.add(id);
-    // One frame: fragment header (1), WANT header (sender, target, count: 17).
-    const perMessage = Math.max(1, Math.min(MAX_WANT_IDS, Math.floor((Math.min(state.link.mtu, 255) - 1 - 17 - 1) / SHORT_ID_BYTES)));
-    for (let i = 0; i < missing.length; i += perMessage) {
-      const want = encodeWant(this.#node.household.id, from, missing.slice(i, i + perMessage));
-      this.#spendRepair(state, want.length);
-      this.#send(state, want);
-    }
+    this.#timer.setTimeout(() => {
+      if (!state.link.up) return;
+      const still = missing.filter((id) => !this.#fullIds.has(id) && !state.othersWanted.has(id));
+      // One frame: fragment header (1), WANT header (sender, target, count: 17).
+      const perMessage = Math.max(1, Math.min(MAX_WANT_IDS, Math.floor((Math.min(state.link.mtu, 255) - 1 - 17 - 1) / SHORT_ID_BYTES)));
+      for (let i = 0; i < still.length; i += perMessage) {
+        const want = encodeWant(this.#node.household.id, from, still.slice(i, i + perMessage));
+        this.#spendRepair(state, want.length);
+        this.#send(state, want);
+      }
+    }, (this.#random() * state.timing.forwardDelayMs) / 2);
   }
 
   async #record(state: LinkState, bytes: Uint8Array, meta: FrameMeta, sender: string): Promise<void> {
@@ -828,6 +866,7 @@ export class Sync {
       // A copy of something we hold, sent after we decided to send it too: its sender served
       // the neighbours we meant to serve (Trickle's suppression), so we stay quiet.
       state.queue.remove(id);
+      if (state.onAir === id) state.onAirHeard = true;
       const pending = state.forwards.get(id);
       if (pending !== undefined) {
         this.#timer.clearTimeout(pending);

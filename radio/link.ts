@@ -53,6 +53,16 @@ export interface LinkEvents {
 /** A listener for one link event. */
 export type LinkListener<E extends keyof LinkEvents> = (...args: LinkEvents[E]) => void;
 
+export interface SendOptions {
+  /**
+   * Asked, by a link that waits for a clear channel (listen before talk) or for its airtime
+   * budget, just before the frame goes on air: false abandons the frame and the send resolves
+   * without sending. A record a neighbour sent while ours waited need not go twice. Links that
+   * hand frames over at once never call it.
+   */
+  beforeAir?: () => boolean;
+}
+
 /**
  * A frame-carrying medium. Links start down: call `start()`. Received frames are delivered
  * asynchronously, never from inside `send()`.
@@ -77,7 +87,7 @@ export interface Link {
    * `mtu`, `FRAME_INVALID` if not a Uint8Array, `LINK_DOWN` when the link is not up.
    * The bytes are copied: the caller may reuse its buffer.
    */
-  send(frame: Uint8Array): Promise<void>;
+  send(frame: Uint8Array, options?: SendOptions): Promise<void>;
   /** Subscribe to an event; returns a function that unsubscribes. Listeners must not throw. */
   on<E extends keyof LinkEvents>(event: E, listener: LinkListener<E>): () => void;
   /** Unsubscribe a listener added with `on`. */

@@ -6,13 +6,14 @@
  * is clear (listen before talk: while the radio senses a frame in range it backs off for a
  * random 1–8 slots of one symbol-aligned contention slot) and until the real duty-cycle
  * governor (radio/duty-cycle.ts, on the virtual clock and timers) admits its time on air;
- * then the frame is on the air for its airtime, and the promise resolves when it is sent.
+ * then (unless the sender's `beforeAir` now abandons it) the frame is on the air for its
+ * airtime, and the promise resolves when it is sent.
  * The link goes 'down' when its node powers off and 'up' when it is back; sends pending then
  * reject with LINK_DOWN.
  */
 import type { DutyCycleGovernor } from '../radio/duty-cycle.ts';
 import { RadioError } from '../radio/errors.ts';
-import { checkOutgoingFrame, createLinkStats, LinkEmitter, type Clock, type Link, type LinkEvents, type LinkListener, type LinkStats } from '../radio/link.ts';
+import { checkOutgoingFrame, createLinkStats, LinkEmitter, type Clock, type Link, type LinkEvents, type LinkListener, type LinkStats, type SendOptions } from '../radio/link.ts';
 import { loraAirtimeMs, MAX_LORA_PAYLOAD, symbolTimeMs, type LoraPreset } from '../radio/lora-airtime.ts';
 import type { Channel, Transmission } from './channel.ts';
 import type { Simulator } from './engine.ts';
@@ -89,19 +90,19 @@ export class SimLink implements Link {
     this.#events.emit('frame', frame, { rssi, snr, from: `sim://node/${tx.from}`, receivedAt: (this.#o.clock ?? this.#o.sim.clock).now() });
   }
 
-  send(frame: Uint8Array): Promise<void> {
+  send(frame: Uint8Array, options?: SendOptions): Promise<void> {
     let copy: Uint8Array;
     try {
       copy = checkOutgoingFrame(this, frame);
     } catch (err) {
       return Promise.reject(err);
     }
-    const result = this.#queue.then(() => this.#transmit(copy));
+    const result = this.#queue.then(() => this.#transmit(copy, options?.beforeAir));
     this.#queue = result.catch(() => undefined);
     return result;
   }
 
-  async #transmit(frame: Uint8Array): Promise<void> {
+  async #transmit(frame: Uint8Array, beforeAir?: () => boolean): Promise<void> {
     const { channel, node, governor, random, preset } = this.#o;
     const airtime = loraAirtimeMs(preset, frame.length);
     for (;;) {
@@ -117,6 +118,7 @@ export class SimLink implements Link {
       }
       break;
     }
+    if (beforeAir && !beforeAir()) return;
     governor.record(airtime);
     channel.transmit(node, frame.length, airtime, frame);
     await this.#sleep(airtime);

@@ -11,7 +11,8 @@ import { MeshNode } from '../../mesh/node.ts';
 import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
 import { Sync, type SyncOptions } from '../../mesh/sync.ts';
-import { encodeFragment } from '../../radio/fragmentation.ts';
+import { decodeSyncMessage, SyncType } from '../../mesh/sync-messages.ts';
+import { decodeFragment, encodeFragment } from '../../radio/fragmentation.ts';
 import type { Link } from '../../radio/link.ts';
 import { createMemoryMedium, type MemoryMedium } from '../../radio/memory-link.ts';
 import { seededFloat, seededRandom } from '../helpers/random.ts';
@@ -125,6 +126,41 @@ describe('mesh/sync over memory links (virtual time)', function () {
     const pushes = peers.reduce((n, p, i) => n + p.sync.stats().links[0]!.records_pushed - before[i]!, 0);
     // The author's send, and at most a couple of forwards that raced: not one per node.
     assert.ok(pushes <= 3, `records pushed: ${pushes}`);
+  });
+
+  it('a difference too big for an opening costs one round trip, with the neighbour it names, not one per neighbour', async () => {
+    const time = new VirtualTime();
+    const medium = createMemoryMedium({ clock: time, hearsAll: false });
+    const hub = await makePeer('hub', medium, time, 61);
+    const leaves: Peer[] = [];
+    for (let i = 0; i < 3; i++) leaves.push(await makePeer(`leaf${i}`, medium, time, 62 + i));
+    for (const leaf of leaves) medium.connect('hub', leaf.name);
+    await time.run(300_000);
+    for (const leaf of leaves) medium.disconnect('hub', leaf.name);
+    // The hub takes in 40 records while away: more than an opening's syndromes settle.
+    const posted: Record[] = [];
+    for (let i = 0; i < 40; i++) posted.push(await post(hub, `news ${i}`));
+    await time.run(1_800_000);
+    // Who answers the hub's openings with a round trip (a responder's REQUEST), per session.
+    const answeredBy = new Map<number, Set<string>>();
+    for (const leaf of leaves) {
+      const send = leaf.link.send.bind(leaf.link);
+      leaf.link.send = (frame, options) => {
+        const fragment = decodeFragment(frame);
+        if (fragment.kind === 'whole') {
+          const message = decodeSyncMessage(fragment.payload);
+          if (message.type === SyncType.Reconcile && !message.fromInitiator && toHex(message.target) === toHex(hub.node.household.id)) {
+            answeredBy.set(message.session, (answeredBy.get(message.session) ?? new Set()).add(leaf.name));
+          }
+        }
+        return send(frame, options);
+      };
+    }
+    for (const leaf of leaves) medium.connect('hub', leaf.name);
+    await time.run(3_600_000);
+    for (const leaf of leaves) for (const r of posted) assert.ok(await holds(leaf, r), `${leaf.name} holds ${toHex(r.id).slice(0, 8)}`);
+    assert.ok(answeredBy.size > 0, 'the hub opened sessions that needed round trips');
+    for (const [session, who] of answeredBy) assert.equal(who.size, 1, `session ${session} answered by ${[...who].join(', ')}`);
   });
 
   it('drops garbage, forged and foreign frames with a counted reason', async () => {

@@ -99,4 +99,29 @@ describe('simulations/SimLink and churn', () => {
     assert.equal(link.up, true);
     assert.equal(channel.stats.frames, 1);
   });
+
+  it('asks beforeAir once the channel is clear and abandons the frame when it says no', async () => {
+    const world = quietWorld([[0, 0], [100, 0]]);
+    const { sim, channel } = channelFor(world);
+    const link = new SimLink({
+      node: 0,
+      sim,
+      channel,
+      preset: findPreset('LongFast'),
+      governor: createDutyCycleGovernor({ dutyCycle: 0.1 }, { clock: sim.clock, timer: sim.timer }),
+      random: createRandom(2, 'abandon'),
+    });
+    await link.start();
+    // The other node is on air for 2 s: both sends wait, then one is abandoned, one goes.
+    channel.transmit(1, 255, 2000, null);
+    const askedAt: number[] = [];
+    const abandoned = link.send(Uint8Array.of(1), { beforeAir: () => (askedAt.push(sim.now), false) });
+    const sent = link.send(Uint8Array.of(2), { beforeAir: () => (askedAt.push(sim.now), true) });
+    await sim.runAsync(10_000);
+    await Promise.all([abandoned, sent]);
+    assert.equal(askedAt.length, 2);
+    assert.ok(askedAt[0]! >= 2000, `asked at ${askedAt[0]} ms, while the channel was busy`);
+    assert.equal(channel.stats.frames, 2, 'the other node\'s frame and ours, not the abandoned one');
+    assert.equal(link.stats().framesOut, 1);
+  });
 });
