@@ -322,8 +322,8 @@ export function describeRecordStoreContract(name: string, makeHarness: () => Sto
       await store.put([r], { sync: true });
       await store.put([makeRecord(alice, { seq: 1 })]);
       await store.put([r]);
-      // A write that need not be durable passes no options: not syncing is the default.
-      assert.deepEqual(seen, [{ sync: true }, { sync: true }, undefined]);
+      // A write that need not be durable passes empty options: not syncing is the default.
+      assert.deepEqual(seen, [{ sync: true }, { sync: true }, {}]);
     });
 
     it('leaves counters untouched when a batch fails to write, and keeps accepting writes', async () => {
