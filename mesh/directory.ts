@@ -169,7 +169,14 @@ export function decodeDirectoryEntry(payload: Uint8Array): DirectoryEntry {
 
 /** The feed a household's directory entries live in. */
 export function directoryFeed(householdKey: Uint8Array): Uint8Array {
-  const h = createHash('sha256').update(utf8('citizen-directory-v1')).update(keyId(householdKey)).digest();
+  return directoryFeedOf(keyId(householdKey));
+}
+
+const DIRECTORY_FEED_DOMAIN = utf8('citizen-directory-v1');
+
+/** The directory feed of the household whose key id is `householdId`. */
+function directoryFeedOf(householdId: Uint8Array): Uint8Array {
+  const h = createHash('sha256').update(DIRECTORY_FEED_DOMAIN).update(householdId).digest();
   return new Uint8Array(h.subarray(0, 8));
 }
 
@@ -220,10 +227,12 @@ export class Directory {
     } catch {
       return false;
     }
-    if (!equalBytes(record.feed, directoryFeed(authorKey))) return false;
+    // Key ids are hashes: each is computed once per entry (a simulator's start applies millions).
+    const authorId = keyId(authorKey);
+    if (!equalBytes(record.feed, directoryFeedOf(authorId))) return false;
     if (entry.role === DirectoryRole.Household) {
       if (!equalBytes(entry.signingKey, authorKey)) return false;
-      const id = keyId(authorKey);
+      const id = authorId;
       const existing = this.households.get(toHex(id));
       if (existing && existing.seq >= record.seq) return false;
       const household: KnownHousehold = existing ?? {
@@ -237,13 +246,14 @@ export class Directory {
       household.name = entry.name;
       (household as { agreementKey: Uint8Array }).agreementKey = entry.agreementKey;
       household.seq = record.seq;
-      this.households.set(toHex(id), household);
-      this.authors.set(toHex(id), household);
-      this.addKey(authorKey);
+      const idHex = toHex(id);
+      this.households.set(idHex, household);
+      this.authors.set(idHex, household);
+      this.addKey(authorKey, idHex);
       this.agreementKeys.set(toHex(keyId(entry.agreementKey)), household);
       return true;
     }
-    const household = this.households.get(toHex(keyId(authorKey)));
+    const household = this.households.get(toHex(authorId));
     if (!household) return false;
     if (entry.role === DirectoryRole.Vouch) {
       const subject = toHex(keyId(entry.signingKey));
@@ -263,8 +273,9 @@ export class Directory {
       seq: record.seq,
     };
     household.members.set(entry.name, member);
-    this.authors.set(toHex(keyId(entry.signingKey)), household);
-    this.addKey(entry.signingKey);
+    const memberIdHex = toHex(keyId(entry.signingKey));
+    this.authors.set(memberIdHex, household);
+    this.addKey(entry.signingKey, memberIdHex);
     this.agreementKeys.set(toHex(keyId(entry.agreementKey)), member);
     return true;
   }
@@ -276,9 +287,10 @@ export class Directory {
     } catch {
       return false;
     }
-    if (!equalBytes(record.feed, directoryFeed(authorKey))) return false;
+    const authorId = keyId(authorKey);
+    if (!equalBytes(record.feed, directoryFeedOf(authorId))) return false;
     // Only the household key itself speaks for the household's gateway.
-    const household = this.households.get(toHex(keyId(authorKey)));
+    const household = this.households.get(toHex(authorId));
     if (!household || !equalBytes(household.signingKey, authorKey)) return false;
     const existing = this.gatewayStatements.get(toHex(household.id));
     if (existing && existing.seq >= record.seq) return false;
@@ -304,8 +316,8 @@ export class Directory {
     return undefined;
   }
 
-  private addKey(signingKey: Uint8Array): void {
-    const k = toHex(keyId(signingKey));
+  /** Remember a signing key under its key id (hex). */
+  private addKey(signingKey: Uint8Array, k: string): void {
     const list = this.keys.get(k) ?? [];
     if (!list.some((x) => equalBytes(x, signingKey))) list.push(signingKey);
     this.keys.set(k, list);

@@ -32,7 +32,7 @@ import { DEFAULT_EAGER_WINDOW_S, Sync, type SyncOptions } from '../mesh/sync.ts'
 import { createDutyCycleGovernor } from '../radio/duty-cycle.ts';
 import { decodeFragment } from '../radio/fragmentation.ts';
 import { loraAirtimeMs } from '../radio/lora-airtime.ts';
-import type { Link, SendOptions } from '../radio/link.ts';
+import type { Link } from '../radio/link.ts';
 import { InternetHub, type InternetLink } from './internet-link.ts';
 import { SimLink } from './sim-link.ts';
 import type { Strategy, StrategyContext } from './strategy.ts';
@@ -40,6 +40,8 @@ import type { Message } from './world.ts';
 
 /** A week: records outlive any shipped scenario. */
 const RECORD_TTL_S = 7 * 86_400;
+/** Directory entries per `ingest` call at the start. */
+const INGEST_SLICE = 16;
 
 /** A signature scheme that remembers what it has verified, shared by every simulated node. */
 export function createVerifiedCache(inner: SignatureScheme = defaultEd25519): SignatureScheme & { hits: () => number } {
@@ -79,7 +81,7 @@ function createAirtimeTally(airtimeOf: (bytes: number) => number) {
     watch(link: Link): void {
       const fragments = new Map<number, string>();
       const send = link.send.bind(link);
-      link.send = (frame: Uint8Array, options?: SendOptions) => {
+      link.send = (frame: Uint8Array) => {
         let name = 'other';
         try {
           const f = decodeFragment(frame);
@@ -92,13 +94,8 @@ function createAirtimeTally(airtimeOf: (bytes: number) => number) {
         } catch {
           // not a fragmentation frame: counted as other
         }
-        // Counted once on air: a frame may be abandoned while it waits (SendOptions.beforeAir).
-        let sent = true;
-        const beforeAir = options?.beforeAir;
-        const counted = beforeAir ? { beforeAir: () => (sent = beforeAir()) } : options;
-        return send(frame, counted).then(() => {
-          if (sent) ms[name] = (ms[name] ?? 0) + airtimeOf(frame.length);
-        });
+        ms[name] = (ms[name] ?? 0) + airtimeOf(frame.length);
+        return send(frame);
       };
     },
     /** Seconds of airtime per message type. */
@@ -176,7 +173,9 @@ export function createCitizenStrategy(context: StrategyContext, options: Citizen
     // Introduce the households to each other: every directory entry into every store.
     const entries: Uint8Array[] = [];
     for (const { node } of nodes) for await (const record of node.store.records()) if (record.kind === RecordKind.Directory) entries.push(record.bytes);
-    for (const { node } of nodes) await node.ingest(entries);
+    // In slices: ingest's bookkeeping grows with the square of a call's records (a 300-node
+    // start spent most of its time there); the stores and directories end up the same.
+    for (const { node } of nodes) for (let i = 0; i < entries.length; i += INGEST_SLICE) await node.ingest(entries.slice(i, i + INGEST_SLICE));
     for (let i = 0; i < n; i++) nodes[i]!.node.on('record', (record) => stored(i, record));
     for (const { link, internet, sync } of nodes) {
       await link.start();
@@ -221,10 +220,7 @@ export function createCitizenStrategy(context: StrategyContext, options: Citizen
     detail: () => {
       const pushed: { [reason: string]: number } = {};
       for (const { sync } of nodes) {
-        for (const l of sync.stats().links) {
-          for (const [reason, k] of Object.entries(l.records_pushed_by)) pushed[`pushed_${reason}`] = (pushed[`pushed_${reason}`] ?? 0) + k;
-          pushed.pushes_abandoned = (pushed.pushes_abandoned ?? 0) + l.records_abandoned;
-        }
+        for (const l of sync.stats().links) for (const [reason, k] of Object.entries(l.records_pushed_by)) pushed[`pushed_${reason}`] = (pushed[`pushed_${reason}`] ?? 0) + k;
       }
       return { ...counters, verify_cache_hits: scheme.hits(), ...tally.seconds(), ...pushed };
     },
