@@ -32,7 +32,7 @@ import { DEFAULT_EAGER_WINDOW_S, Sync, type SyncOptions } from '../mesh/sync.ts'
 import { createDutyCycleGovernor } from '../radio/duty-cycle.ts';
 import { decodeFragment } from '../radio/fragmentation.ts';
 import { loraAirtimeMs } from '../radio/lora-airtime.ts';
-import type { Link } from '../radio/link.ts';
+import type { Link, SendOptions } from '../radio/link.ts';
 import { InternetHub, type InternetLink } from './internet-link.ts';
 import { SimLink } from './sim-link.ts';
 import type { Strategy, StrategyContext } from './strategy.ts';
@@ -81,7 +81,7 @@ function createAirtimeTally(airtimeOf: (bytes: number) => number) {
     watch(link: Link): void {
       const fragments = new Map<number, string>();
       const send = link.send.bind(link);
-      link.send = (frame: Uint8Array) => {
+      link.send = (frame: Uint8Array, options?: SendOptions) => {
         let name = 'other';
         try {
           const f = decodeFragment(frame);
@@ -94,8 +94,13 @@ function createAirtimeTally(airtimeOf: (bytes: number) => number) {
         } catch {
           // not a fragmentation frame: counted as other
         }
-        ms[name] = (ms[name] ?? 0) + airtimeOf(frame.length);
-        return send(frame);
+        // Counted once on air: a frame may be abandoned while it waits (SendOptions.beforeAir).
+        let sent = true;
+        const beforeAir = options?.beforeAir;
+        const counted = beforeAir ? { beforeAir: () => (sent = beforeAir()) } : options;
+        return send(frame, counted).then(() => {
+          if (sent) ms[name] = (ms[name] ?? 0) + airtimeOf(frame.length);
+        });
       };
     },
     /** Seconds of airtime per message type. */
@@ -220,7 +225,10 @@ export function createCitizenStrategy(context: StrategyContext, options: Citizen
     detail: () => {
       const pushed: { [reason: string]: number } = {};
       for (const { sync } of nodes) {
-        for (const l of sync.stats().links) for (const [reason, k] of Object.entries(l.records_pushed_by)) pushed[`pushed_${reason}`] = (pushed[`pushed_${reason}`] ?? 0) + k;
+        for (const l of sync.stats().links) {
+          for (const [reason, k] of Object.entries(l.records_pushed_by)) pushed[`pushed_${reason}`] = (pushed[`pushed_${reason}`] ?? 0) + k;
+          pushed.pushes_abandoned = (pushed.pushes_abandoned ?? 0) + l.records_abandoned;
+        }
       }
       return { ...counters, verify_cache_hits: scheme.hits(), ...tally.seconds(), ...pushed };
     },
