@@ -73,8 +73,8 @@ export class HeardFilter {
 
   /** Forget everything (e.g. the link went down: nobody may have heard what we sent). */
   clear(): void {
-    this.#current = this.#fresh();
-    this.#previous = this.#fresh();
+    this.#current.fill(0);
+    this.#previous.fill(0);
     this.#count = 0;
     this.#startedAt = this.clock.now();
   }
@@ -100,8 +100,10 @@ export class HeardFilter {
 
   #rotateIfDue(): void {
     if (this.#count < this.#capacity && this.clock.now() - this.#startedAt < this.#maxAgeMs) return;
+    // The retired generation's bits become the new one (a short age rotates often: no garbage).
+    const recycled = this.#previous.fill(0);
     this.#previous = this.#current;
-    this.#current = this.#fresh();
+    this.#current = recycled;
     this.#count = 0;
     this.#startedAt = this.clock.now();
   }
