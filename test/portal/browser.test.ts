@@ -16,6 +16,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { createAccounts } from '../../apps/daemon/accounts.ts';
 import { startDaemon, type Daemon } from '../../apps/daemon/daemon.ts';
 import { DataDir } from '../../apps/daemon/data-dir.ts';
+import { Mailbox } from '../../apps/mail/mailbox.ts';
+import { announceGateway, NO_PEER_KEY } from '../../gateway/announce.ts';
+import { GatewayService } from '../../mesh/directory.ts';
 import { login } from '../helpers/citizen.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -142,6 +145,28 @@ describe('portal in headless Chromium (390×844)', function () {
     await page.getByRole('button', { name: 'Older mail' }).click();
     await page.getByRole('button', { name: 'Older mail' }).waitFor({ state: 'detached' });
     assert.equal(await items.count(), 55);
+  });
+
+  it('shows what the gateway found of an internet sender: confirmed, or a warning that it may be forged', async () => {
+    // What an SMTP gateway does with internet mail: this household, announced as one, publishes it with the checks' results.
+    await announceGateway(daemon.node, { peerKey: NO_PEER_KEY, services: GatewayService.Smtp, domain: 'rose.mesh.test', addrs: [] });
+    daemon.node.setMaxListeners(daemon.node.getMaxListeners() + 1); // a second mailbox listens on the node
+    const gateway = new Mailbox({ node: daemon.node, memberIdentity: () => Promise.reject(new Error('not used')) });
+    await gateway.deliverAsHousehold({ from: 'carol@example.org', to: ['alice@rose'], subject: 'Parcel', body: 'Your parcel is at the shop.', authentication: { spf: 'pass', dkim: 'pass', dmarc: 'pass' } });
+    await gateway.deliverAsHousehold({ from: 'security@bank.example', to: ['alice@rose'], subject: 'Account locked', body: 'Reply with your password.', authentication: { spf: 'fail', dkim: 'none', dmarc: 'fail' } });
+    await page.goto(`${daemon.url}/#/mail?folder=inbox`);
+    await page.getByRole('button', { name: /Parcel/ }).click();
+    const confirmed = page.locator('.sender-checks');
+    await confirmed.waitFor();
+    assert.equal(await confirmed.locator('.badge').textContent(), 'sender confirmed by its domain');
+    assert.match((await confirmed.textContent()) ?? '', /SPF pass · DKIM pass · DMARC pass/);
+    await page.goto(`${daemon.url}/#/mail?folder=inbox`);
+    await page.getByRole('button', { name: /Account locked/ }).click();
+    await page.getByText('Reply with your password.').waitFor();
+    const warning = page.locator('.sender-checks .badge');
+    assert.equal(await warning.textContent(), 'sender not confirmed: this may be forged');
+    assert.match((await warning.getAttribute('class')) ?? '', /\bbad\b/);
+    await shot('mail-internet');
   });
 
   it('creates a room and chats; a neighbour\'s message appears live, without a reload', async () => {

@@ -156,6 +156,21 @@ function mailState(mail, folder) {
   return h('span', { class: `badge ${tone}` }, state);
 }
 
+/**
+ * What the gateway that took an internet mail in found of its sender (SPF, DKIM, DMARC): one
+ * line a person can read, and a warning when the sender's domain says the mail is not theirs.
+ */
+function senderChecks(mail) {
+  const a = mail.authentication;
+  if (!a) return null;
+  const forged = a.dmarc === 'fail' || (a.dmarc !== 'pass' && (a.spf === 'fail' && a.dkim !== 'pass'));
+  const verified = a.dmarc === 'pass' || a.dkim === 'pass';
+  const tone = forged ? 'bad' : verified ? 'ok' : 'warn';
+  const summary = forged ? 'sender not confirmed: this may be forged' : verified ? 'sender confirmed by its domain' : 'sender could not be confirmed';
+  return h('p', { class: 'meta sender-checks' }, h('span', { class: `badge ${tone}` }, summary),
+    ` SPF ${a.spf} · DKIM ${a.dkim} · DMARC ${a.dmarc}`);
+}
+
 async function mailPage(params) {
   const folder = params.get('folder') ?? 'inbox';
   const content = h('section', { 'aria-labelledby': 'mail-title' }, h('h2', { id: 'mail-title' }, 'Mail'));
@@ -224,6 +239,7 @@ async function showThread(content, key) {
     if (mail.folder === 'inbox' && !mail.read) api(`/api/mail/${mail.id}/read`, { method: 'POST' }).catch(() => undefined);
     section.append(h('article', { class: 'bubble' },
       h('p', { class: 'meta' }, `From ${mail.from} to ${mail.to.join(', ')} · ${when(mail.date)} `, mailState(mail, mail.folder)),
+      senderChecks(mail),
       h('p', { class: 'body' }, mail.body)));
   }
   const last = all.filter((m) => m.folder === 'inbox').at(-1) ?? all.at(-1);
