@@ -54,6 +54,12 @@ export interface IngestResult {
   code?: string;
 }
 
+/** A record that passed verification, with its id in hex (computed once). */
+interface VerifiedRecord {
+  record: Record;
+  id: string;
+}
+
 /** Fields of a record to publish; seq and time are assigned by the node. */
 export type PublishFields = Omit<RecordFields, 'seq' | 'time'>;
 
@@ -249,7 +255,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
    */
   async ingest(frames: Uint8Array[], source?: unknown): Promise<IngestResult[]> {
     const results: IngestResult[] = [];
-    const verified: Record[] = [];
+    const verified: VerifiedRecord[] = [];
     for (const bytes of frames) {
       let record: Record;
       try {
@@ -264,7 +270,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     return results;
   }
 
-  private verifyOrHold(record: Record, verified: Record[]): IngestResult {
+  private verifyOrHold(record: Record, verified: VerifiedRecord[]): IngestResult {
     const id = toHex(record.id);
     try {
       verifyRecord(record, { now: this.now(), resolveKey: this.directory.resolveKey, scheme: this.scheme, maxClockSkewS: this.maxClockSkewS });
@@ -276,27 +282,48 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
       }
       return this.reject(id, err);
     }
-    verified.push(record);
+    verified.push({ record, id });
     return { id, status: 'stored' };
   }
 
-  private async storeVerified(verified: Record[], results: IngestResult[], source: unknown): Promise<void> {
+  /**
+   * Store the verified records in one batch and settle their results. Linear in the records:
+   * every id is hex-encoded once (a simulator's start ingests thousands of records at once).
+   */
+  private async storeVerified(verified: VerifiedRecord[], results: IngestResult[], source: unknown): Promise<void> {
     if (verified.length === 0) return;
-    const outcomes = await this.store.put(verified, { sync: false, now: this.now() });
+    const outcomes = await this.store.put(verified.map((v) => v.record), { sync: false, now: this.now() });
     // The first outcome per id counts: a later copy in the same batch is a 'duplicate' of it.
     const byId = new Map<string, string>();
-    for (const o of outcomes) if (!byId.has(toHex(o.id))) byId.set(toHex(o.id), o.status);
+    outcomes.forEach((o, i) => {
+      const v = verified[i];
+      const id = v !== undefined && o.id === v.record.id ? v.id : toHex(o.id);
+      if (!byId.has(id)) byId.set(id, o.status);
+    });
+    // Each record settles the first result of its id still marked 'stored' (a result that stays
+    // 'stored' is found again by the next copy), as a search of `results` in order would.
+    const unsettled = new Map<string, IngestResult[]>();
+    for (const r of results) {
+      if (r.status !== 'stored' || r.id === null) continue;
+      const list = unsettled.get(r.id);
+      if (list) list.push(r);
+      else unsettled.set(r.id, [r]);
+    }
     let directoryChanged = false;
-    for (const record of verified) {
-      const status = byId.get(toHex(record.id)) ?? 'rejected';
-      const result = results.find((r) => r.id === toHex(record.id) && r.status === 'stored');
-      if (result) result.status = status as IngestResult['status'];
+    for (const { record, id } of verified) {
+      const status = byId.get(id) ?? 'rejected';
+      const list = unsettled.get(id);
+      const result = list?.[0];
+      if (result) {
+        result.status = status as IngestResult['status'];
+        if (result.status !== 'stored') list!.shift();
+      }
       if (status === 'stored') directoryChanged = this.applyVerified(record, true, source) || directoryChanged;
     }
     if (directoryChanged && this.pending.size > 0) {
       const waiting = [...this.pending.values()];
       this.pending.clear();
-      const again: Record[] = [];
+      const again: VerifiedRecord[] = [];
       const retry = waiting.map((r) => this.verifyOrHold(r, again));
       await this.storeVerified(again, retry, source);
     }
