@@ -169,15 +169,29 @@ export function decodeDirectoryEntry(payload: Uint8Array): DirectoryEntry {
 
 /** The feed a household's directory entries live in. */
 export function directoryFeed(householdKey: Uint8Array): Uint8Array {
-  return directoryFeedOf(keyId(householdKey));
+  return Uint8Array.from(directoryFeedOf(keyId(householdKey)));
 }
 
 const DIRECTORY_FEED_DOMAIN = utf8('citizen-directory-v1');
 
-/** The directory feed of the household whose key id is `householdId`. */
+/** Directory feeds computed so far, by household key id (latin1); bounded like identity.ts's key ids. */
+const directoryFeeds = new Map<string, Uint8Array>();
+const DIRECTORY_FEEDS_LIMIT = 8192;
+
+/**
+ * The directory feed of the household whose key id is `householdId`. Shared: callers must not
+ * change it (every directory entry applied is checked against it, by every node of a simulator).
+ */
 function directoryFeedOf(householdId: Uint8Array): Uint8Array {
-  const h = createHash('sha256').update(DIRECTORY_FEED_DOMAIN).update(householdId).digest();
-  return new Uint8Array(h.subarray(0, 8));
+  const k = Buffer.from(householdId.buffer, householdId.byteOffset, householdId.length).toString('latin1');
+  let feed = directoryFeeds.get(k);
+  if (feed === undefined) {
+    const h = createHash('sha256').update(DIRECTORY_FEED_DOMAIN).update(householdId).digest();
+    feed = new Uint8Array(h.subarray(0, 8));
+    if (directoryFeeds.size >= DIRECTORY_FEEDS_LIMIT) directoryFeeds.clear();
+    directoryFeeds.set(k, feed);
+  }
+  return feed;
 }
 
 /** A household as the directory knows it. */

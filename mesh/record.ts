@@ -30,7 +30,7 @@ import { createHash } from 'node:crypto';
 import { ByteReader, ByteWriter, concatBytes, equalBytes, utf8 } from './bytes.ts';
 import { defaultEd25519, type SignatureScheme } from './ed25519.ts';
 import { MeshError } from './errors.ts';
-import { KEY_ID_LENGTH, keyId, type Identity } from './identity.ts';
+import { isKeyIdOf, KEY_ID_LENGTH, keyId, type Identity } from './identity.ts';
 
 export const RECORD_VERSION = 1;
 export const FEED_ID_LENGTH = 8;
@@ -244,7 +244,7 @@ export function verifyRecord(record: Record, options: VerifyOptions): Uint8Array
   let known = false;
   for (const key of candidates) {
     known = true;
-    if (!equalBytes(keyId(key), record.author)) continue;
+    if (!isKeyIdOf(key, record.author)) continue;
     if (scheme.verify(record.signature, message, key)) return key;
   }
   if (!known) throw new MeshError('RECORD_UNKNOWN_AUTHOR', 'record author key is not known yet');

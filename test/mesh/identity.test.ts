@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { fromHex, toHex } from '../../mesh/bytes.ts';
 import { nobleEd25519, nodeEd25519 } from '../../mesh/ed25519.ts';
 import { MeshError } from '../../mesh/errors.ts';
-import { fingerprint, Identity, KEY_ID_LENGTH, keyId } from '../../mesh/identity.ts';
+import { fingerprint, Identity, isKeyIdOf, KEY_ID_LENGTH, keyId } from '../../mesh/identity.ts';
 import { seededRandom } from '../helpers/random.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20260303);
@@ -64,6 +64,25 @@ describe('mesh/identity', () => {
     assert.equal(fingerprint(fromHex('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a')), 'mqry-62bk-8h7c-y9rp');
     assert.equal(fingerprint(new Uint8Array(32)), 'jqgi-iitd-wuik-iawz');
     assert.equal(toHex(keyId(new Uint8Array(32))), '919727160aacbb13');
+  });
+
+  it('remembers key ids by content: a changed key or a changed answer never leaks into the next one', () => {
+    const key = new Uint8Array(32).fill(5);
+    const first = keyId(key);
+    first.fill(0); // each caller owns its copy
+    assert.equal(toHex(keyId(key)), toHex(keyId(new Uint8Array(32).fill(5))));
+    assert.notEqual(toHex(keyId(key)), '0000000000000000');
+    key[0] = 6; // same array, other bytes: another id
+    assert.deepEqual(keyId(key), new Uint8Array(createHash('sha256').update('citizen-key-id-v1').update(key).digest().subarray(0, 8)));
+    assert.ok(isKeyIdOf(key, keyId(key)));
+    assert.ok(!isKeyIdOf(key, keyId(new Uint8Array(32).fill(5))));
+    // More keys than the memory holds still answer right.
+    for (let i = 0; i < 9000; i++) {
+      const k = new Uint8Array(32);
+      new DataView(k.buffer).setUint32(0, i);
+      if (i % 997 === 0) assert.deepEqual(keyId(k), new Uint8Array(createHash('sha256').update('citizen-key-id-v1').update(k).digest().subarray(0, 8)));
+      else keyId(k);
+    }
   });
 
   it('has 8-byte key ids and fingerprints of four groups of four readable characters (property)', () => {

@@ -57,6 +57,29 @@ describe('mesh/node', () => {
     }
   });
 
+  it('settles each result of one ingest call in order: copies, records held already, waiting and bad ones', async () => {
+    const rose = await memoryNode('rose', clock, 31);
+    const oak = await memoryNode('oak', clock, 32);
+    const alice = Identity.generate(seededRandom(33));
+    await rose.certifyMember('alice', alice);
+    const feed = new Uint8Array(8).fill(3);
+    const a = await rose.publish(rose.household, { kind: RecordKind.Message, feed, payload: new Uint8Array([1]) });
+    const b = await rose.publish(rose.household, { kind: RecordKind.Message, feed, payload: new Uint8Array([2]) });
+    const byAlice = await rose.publish(alice, { kind: RecordKind.Message, feed, payload: new Uint8Array([3]) });
+    const entry = (await allRecords(rose)).find((r) => r.kind === RecordKind.Directory && r.authorKey !== null)!;
+    await oak.ingest([entry.bytes, b.bytes]);
+    const announced: string[] = [];
+    oak.on('record', (r) => announced.push(toHex(r.id)));
+    const results = await oak.ingest([a.bytes, byAlice.bytes, a.bytes, new Uint8Array([9]), b.bytes, a.bytes]);
+    // The first copy in a batch is stored; a later copy finds the first still 'stored' and
+    // settles it again, so every copy of a fresh record reads 'stored' and is announced.
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['stored', 'pending', 'stored', 'rejected', 'duplicate', 'stored'],
+    );
+    assert.deepEqual(announced, [toHex(a.id), toHex(a.id), toHex(a.id)]);
+  });
+
   it('rejects forged, mutated and garbage bytes with a counted reason, storing nothing', async () => {
     const rose = await memoryNode('rose', clock, 21);
     const oak = await memoryNode('oak', clock, 22);
