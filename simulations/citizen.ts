@@ -40,8 +40,6 @@ import type { Message } from './world.ts';
 
 /** A week: records outlive any shipped scenario. */
 const RECORD_TTL_S = 7 * 86_400;
-/** Directory entries per `ingest` call at the start. */
-const INGEST_SLICE = 16;
 
 /** A signature scheme that remembers what it has verified, shared by every simulated node. */
 export function createVerifiedCache(inner: SignatureScheme = defaultEd25519): SignatureScheme & { hits: () => number } {
@@ -178,9 +176,7 @@ export function createCitizenStrategy(context: StrategyContext, options: Citizen
     // Introduce the households to each other: every directory entry into every store.
     const entries: Uint8Array[] = [];
     for (const { node } of nodes) for await (const record of node.store.records()) if (record.kind === RecordKind.Directory) entries.push(record.bytes);
-    // In slices: ingest's bookkeeping grows with the square of a call's records (a 300-node
-    // start spent most of its time there); the stores and directories end up the same.
-    for (const { node } of nodes) for (let i = 0; i < entries.length; i += INGEST_SLICE) await node.ingest(entries.slice(i, i + INGEST_SLICE));
+    for (const { node } of nodes) await node.ingest(entries);
     for (let i = 0; i < n; i++) nodes[i]!.node.on('record', (record) => stored(i, record));
     for (const { link, internet, sync } of nodes) {
       await link.start();
