@@ -87,6 +87,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   private readonly maxClockSkewS: number | undefined;
   private publishQueue: Promise<unknown> = Promise.resolve();
   private started = false;
+  /** The household's key id in hex (trustOf is asked for every record sync queues). */
+  private readonly householdHex: string;
   /** Counts of rejected records by reason code, for /metrics. */
   readonly rejected = new Map<string, number>();
 
@@ -97,6 +99,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
     this.maxClockSkewS = options.maxClockSkewS;
     this.documents = new Documents(options.documents);
     this.household = deps.household;
+    this.householdHex = toHex(deps.household.id);
     this.store = deps.store;
     this.clock = deps.clock;
     this.random = deps.random ?? secureRandom;
@@ -241,7 +244,7 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
    * vouched for by anyone known, 0.25 for strangers.
    */
   trustOf(household: Uint8Array): number {
-    const me = toHex(this.household.id);
+    const me = this.householdHex;
     if (toHex(household) === me) return 4;
     const vouchers = this.directory.vouchersOf(household);
     if (vouchers.has(me)) return 4;

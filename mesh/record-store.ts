@@ -406,7 +406,7 @@ export class RecordStore {
     if (!fitsQuota(await this.usageOf(record.author, batch, false), this.limitsFor(record.author), record.bytes.length)) return 'quota';
     const usage = await this.usageOf(record.author, batch, true);
 
-    for (const [area, key, value] of this.entriesOf(record)) batch.ops.push({ type: 'put', sublevel: area, key, value });
+    for (const [area, key, value] of this.entriesOf(record, position)) batch.ops.push({ type: 'put', sublevel: area, key, value });
     batch.positions.set(positionHex, record);
     if (usage.records === 0) batch.totals.authors++;
     usage.records++;
@@ -421,12 +421,12 @@ export class RecordStore {
   }
 
   /** Every key a stored record occupies, with its value: the record and its index entries. */
-  private entriesOf(record: Record): Array<[Area, Uint8Array, Uint8Array]> {
+  private entriesOf(record: Record, position = positionKey(record.author, record.feed, record.seq)): Array<[Area, Uint8Array, Uint8Array]> {
     const { id } = record;
     const time = u32(record.time);
     const entries: Array<[Area, Uint8Array, Uint8Array]> = [
       [this.recs, id, record.bytes],
-      [this.bySeq, positionKey(record.author, record.feed, record.seq), id],
+      [this.bySeq, position, id],
       [this.byFeedIndex, concatBytes(record.feed, time, id), EMPTY],
     ];
     for (const recipient of recipientsOf(record)) entries.push([this.byRecipientIndex, concatBytes(recipient, time, id), EMPTY]);

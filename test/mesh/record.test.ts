@@ -4,6 +4,7 @@
  * verifyRecord: time, expiry, unknown authors, forged signatures, payload limit, forks.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ByteWriter, concatBytes, fromHex, toHex, utf8 } from '../../mesh/bytes.ts';
 import { nobleEd25519, nodeEd25519 } from '../../mesh/ed25519.ts';
@@ -87,6 +88,21 @@ function fields(over: Partial<RecordFields> = {}): RecordFields {
 }
 
 describe('mesh/record', () => {
+  it('gives ids that are the SHA-256 of exactly the bytes given, however often they were seen', () => {
+    const sha = (b: Uint8Array) => toHex(createHash('sha256').update(b).digest());
+    const bytes = new Uint8Array(200).fill(1);
+    const first = recordId(bytes);
+    first.fill(0); // each caller owns its copy
+    assert.equal(toHex(recordId(bytes)), sha(bytes));
+    bytes[10] = 2; // same array, other bytes
+    assert.equal(toHex(recordId(bytes)), sha(bytes));
+    assert.equal(toHex(recordId(bytes.subarray(5, 60))), sha(bytes.subarray(5, 60)));
+    const large = new Uint8Array(5000).fill(3);
+    assert.equal(toHex(recordId(large)), sha(large));
+    for (let i = 0; i < 5000; i++) recordId(new Uint8Array([i & 255, i >> 8]));
+    assert.equal(toHex(recordId(bytes)), sha(bytes));
+  });
+
   describe('version-1 known answers (test/vectors/record-v1.json)', () => {
     it('cover the shapes that matter', () => {
       assert.ok(vectors.valid.length >= 5);
