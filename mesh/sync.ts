@@ -8,7 +8,10 @@
  *    with the store (mesh/reconcile.ts), sized so that most neighbours settle from it alone.
  *    Each neighbour that hears it works out the difference: the one neighbour the opening
  *    names pushes what the opener lacks (one copy, which everyone lacking it hears), and each
- *    asks the opener, with a WANT, for what it lacks itself. A neighbour that finds no
+ *    asks the opener, with a WANT (after a random moment, and not for what another neighbour
+ *    was heard asking), for what it lacks itself. A difference larger than the opening
+ *    settles takes round trips, with the named neighbour only; the others open their own
+ *    summary soon. A neighbour that finds no
  *    difference counts it as consistent, and k consistent summaries in an interval keep the
  *    node quiet; a difference hurries the next summary;
  *  - keeps repair (summaries, WANTs and the records they bring) to a small share of the
@@ -17,7 +20,8 @@
  *  - forwards new records eagerly, as gossip: a node with n neighbours that hears a fresh
  *    record rebroadcasts it with probability FORWARDERS / n, once, after a random delay
  *    (weaker receivers first), unless another neighbour is heard sending it first (so in a
- *    clique one rebroadcast serves all, and on a line each hop sends it once);
+ *    clique one rebroadcast serves all, and on a line each hop sends it once); a forward
+ *    waiting for the channel is abandoned when a neighbour is heard sending it first;
  *  - pushes records through a bounded queue ordered by priority and, within a priority, by
  *    trust-weighted fair shares per household (mesh/send-queue.ts), so a flood from one
  *    author cannot take the airtime of everyone else.
