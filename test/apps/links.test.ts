@@ -20,6 +20,8 @@ describe('apps/daemon/links', () => {
     await lora!.link.start();
     try {
       await lora!.link.send(new Uint8Array(100));
+      // Timers run in whole milliseconds: the send may resolve up to 1 ms before the frame's end.
+      await new Promise((resolve) => setTimeout(resolve, 5));
       const used = lora!.governor!.used();
       assert.ok(Math.abs(used.airtimeMs - loraAirtimeMs(findPreset('ShortTurbo'), 100)) < 0.01, String(used.airtimeMs));
     } finally {
