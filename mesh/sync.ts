@@ -819,7 +819,9 @@ export class Sync {
     if (serves) for (const short of result.theyLack) this.#pushLater(state, short, 'reconcile', state.timing.forwardDelayMs / 2);
     this.#want(state, result.weLack, message.sender);
     state.recentDifference = Math.max(state.recentDifference, result.theyLack.length + result.weLack.length);
-    if (different || !result.done) state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
+    // A responder whose session is not settled knows there is a difference, found or not. (An
+    // opener answering a REQUEST learns nothing new: hurrying it would replace the open session.)
+    if (different || (answering && !result.done)) state.trickle.hurry(REPAIR_INTERVALS * state.timing.iminMs);
     else if (opening) state.trickle.consistent();
     if (answering && (result.done || !goOn)) state.answering.delete(peer);
   }
