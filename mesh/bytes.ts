@@ -207,3 +207,26 @@ export function fromUtf8(data: Uint8Array, what = 'text'): string {
     throw new MeshError('DECODE_UTF8', `${what} is not valid UTF-8`, { cause });
   }
 }
+
+/**
+ * `compute` remembered by content: for a pure function of bytes asked again and again (a key's
+ * id: every record is checked against its author's), and in a simulator by hundreds of nodes
+ * that know the same keys. Keyed by the whole input, so an answer is always `compute` of
+ * exactly those bytes; inputs over `maxBytes` are not remembered, and after `limit` inputs the
+ * memory starts over, so strange inputs cost only the computing they would cost anyway. The
+ * answer is shared: callers must not change it.
+ */
+export function memoByContent(compute: (bytes: Uint8Array) => Uint8Array, limit: number, maxBytes: number): (bytes: Uint8Array) => Uint8Array {
+  const memo = new Map<string, Uint8Array>();
+  return (bytes) => {
+    if (bytes.length > maxBytes) return compute(bytes);
+    const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+    let answer = memo.get(key);
+    if (answer === undefined) {
+      answer = compute(bytes);
+      if (memo.size >= limit) memo.clear();
+      memo.set(key, answer);
+    }
+    return answer;
+  };
+}

@@ -42,9 +42,9 @@
  * households we vouch for, a larger share of scarce airtime than strangers.
  */
 import { createHash } from 'node:crypto';
-import { ByteReader, ByteWriter, equalBytes, fromUtf8, toHex, utf8 } from './bytes.ts';
+import { ByteReader, ByteWriter, equalBytes, fromUtf8, memoByContent, toHex, utf8 } from './bytes.ts';
 import { MeshError } from './errors.ts';
-import { keyId, type PublicIdentity } from './identity.ts';
+import { KEY_ID_LENGTH, keyId, type PublicIdentity } from './identity.ts';
 import { RecordKind, type Record } from './record.ts';
 
 export const DIRECTORY_VERSION = 1;
@@ -174,25 +174,15 @@ export function directoryFeed(householdKey: Uint8Array): Uint8Array {
 
 const DIRECTORY_FEED_DOMAIN = utf8('citizen-directory-v1');
 
-/** Directory feeds computed so far, by household key id (latin1); bounded like identity.ts's key ids. */
-const directoryFeeds = new Map<string, Uint8Array>();
-const DIRECTORY_FEEDS_LIMIT = 8192;
-
 /**
  * The directory feed of the household whose key id is `householdId`. Shared: callers must not
  * change it (every directory entry applied is checked against it, by every node of a simulator).
  */
-function directoryFeedOf(householdId: Uint8Array): Uint8Array {
-  const k = Buffer.from(householdId.buffer, householdId.byteOffset, householdId.length).toString('latin1');
-  let feed = directoryFeeds.get(k);
-  if (feed === undefined) {
-    const h = createHash('sha256').update(DIRECTORY_FEED_DOMAIN).update(householdId).digest();
-    feed = new Uint8Array(h.subarray(0, 8));
-    if (directoryFeeds.size >= DIRECTORY_FEEDS_LIMIT) directoryFeeds.clear();
-    directoryFeeds.set(k, feed);
-  }
-  return feed;
-}
+const directoryFeedOf = memoByContent(
+  (householdId) => new Uint8Array(createHash('sha256').update(DIRECTORY_FEED_DOMAIN).update(householdId).digest().subarray(0, 8)),
+  8192,
+  KEY_ID_LENGTH,
+);
 
 /** A household as the directory knows it. */
 export interface KnownHousehold extends PublicIdentity {
@@ -246,12 +236,12 @@ export class Directory {
     if (!equalBytes(record.feed, directoryFeedOf(authorId))) return false;
     if (entry.role === DirectoryRole.Household) {
       if (!equalBytes(entry.signingKey, authorKey)) return false;
-      const id = authorId;
-      const existing = this.households.get(toHex(id));
+      const idHex = toHex(authorId);
+      const existing = this.households.get(idHex);
       if (existing && existing.seq >= record.seq) return false;
       const household: KnownHousehold = existing ?? {
         name: entry.name,
-        id,
+        id: authorId,
         signingKey: authorKey,
         agreementKey: entry.agreementKey,
         members: new Map(),
@@ -260,7 +250,6 @@ export class Directory {
       household.name = entry.name;
       (household as { agreementKey: Uint8Array }).agreementKey = entry.agreementKey;
       household.seq = record.seq;
-      const idHex = toHex(id);
       this.households.set(idHex, household);
       this.authors.set(idHex, household);
       this.addKey(authorKey, idHex);

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { defaultEd25519, type SignatureScheme } from './ed25519.ts';
-import { equalBytes, fromHex, toHex, utf8 } from './bytes.ts';
+import { equalBytes, fromHex, memoByContent, toHex, utf8 } from './bytes.ts';
 import { MeshError } from './errors.ts';
 
 /** Injected source of randomness (the simulator passes a seeded one). */
@@ -16,34 +16,12 @@ export const secureRandom: RandomBytes = (n) => new Uint8Array(randomBytes(n));
 export const KEY_ID_LENGTH = 8;
 const KEY_ID_DOMAIN = utf8('citizen-key-id-v1');
 
-/**
- * Key ids computed so far, by the key's bytes (latin1): a key is hashed again and again (every
- * record an author signs is checked against its key id), and a simulator holds hundreds of
- * nodes that know the same keys. Keyed by content, so an answer is the hash of exactly these
- * bytes; bounded, so a flood of strange keys costs only the hashing it would cost anyway.
- */
-const keyIds = new Map<string, Uint8Array>();
-const KEY_IDS_LIMIT = 8192;
-/** Longest key that is remembered (Ed25519 and X25519 keys are 32 bytes). */
-const KEY_IDS_MAX_KEY = 64;
-
-/** The key id of `publicKey`, shared: callers must not change it (see `keyId`). */
-function sharedKeyId(publicKey: Uint8Array): Uint8Array {
-  if (publicKey.length > KEY_IDS_MAX_KEY) return hashKeyId(publicKey);
-  const k = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length).toString('latin1');
-  let id = keyIds.get(k);
-  if (id === undefined) {
-    id = hashKeyId(publicKey);
-    if (keyIds.size >= KEY_IDS_LIMIT) keyIds.clear();
-    keyIds.set(k, id);
-  }
-  return id;
-}
-
-function hashKeyId(publicKey: Uint8Array): Uint8Array {
-  const h = createHash('sha256').update(KEY_ID_DOMAIN).update(publicKey).digest();
-  return new Uint8Array(h.subarray(0, KEY_ID_LENGTH));
-}
+/** The key id of `publicKey`, shared: callers must not change it (see `keyId`). Keys are 32 bytes. */
+const sharedKeyId = memoByContent(
+  (publicKey) => new Uint8Array(createHash('sha256').update(KEY_ID_DOMAIN).update(publicKey).digest().subarray(0, KEY_ID_LENGTH)),
+  8192,
+  64,
+);
 
 /** First 8 bytes of SHA-256(domain || key): how a key is named on the air and in indexes. */
 export function keyId(publicKey: Uint8Array): Uint8Array {

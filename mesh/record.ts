@@ -111,27 +111,9 @@ export interface Record {
 const FLAG_FULL_KEY = 0x80;
 const FLAG_SEALED = 0x40;
 
-/**
- * Ids of records decoded lately, by their bytes (latin1): on a mesh the same record arrives
- * again and again (and a simulator decodes each one on every node), and SHA-256 through
- * node:crypto costs more than building the key. Keyed by the whole content, so an answer is the
- * hash of exactly these bytes; bounded in entries and in the size of the records it keeps.
- */
-const recentIds = new Map<string, Uint8Array>();
-const RECENT_IDS_LIMIT = 4096;
-const RECENT_IDS_MAX_RECORD = 512;
-
 /** The record id of encoded record bytes: SHA-256 of them. */
 export function recordId(bytes: Uint8Array): Uint8Array {
-  if (bytes.length > RECENT_IDS_MAX_RECORD) return new Uint8Array(createHash('sha256').update(bytes).digest());
-  const k = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-  let id = recentIds.get(k);
-  if (id === undefined) {
-    id = new Uint8Array(createHash('sha256').update(bytes).digest());
-    if (recentIds.size >= RECENT_IDS_LIMIT) recentIds.clear();
-    recentIds.set(k, id);
-  }
-  return Uint8Array.from(id);
+  return new Uint8Array(createHash('sha256').update(bytes).digest());
 }
 
 function assertUint(value: number, field: string, max: number): void {

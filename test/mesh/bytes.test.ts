@@ -14,6 +14,7 @@ import {
   fromHex,
   fromUtf8,
   MAX_VARINT,
+  memoByContent,
   toHex,
   utf8,
   varintLength,
@@ -213,6 +214,24 @@ describe('mesh/bytes', () => {
         }),
         { seed, numRuns: 1000 },
       );
+    });
+  });
+
+  describe('memoByContent', () => {
+    it('answers what compute answers, computing each content once, and forgets at its bounds', () => {
+      const calls: string[] = [];
+      const reversed = memoByContent((b) => (calls.push(toHex(b)), Uint8Array.from(b).reverse()), 2, 4);
+      const view = Uint8Array.of(9, 1, 2, 3).subarray(1); // a view into a larger buffer counts by its own bytes
+      assert.deepEqual(reversed(view), Uint8Array.of(3, 2, 1));
+      assert.deepEqual(reversed(Uint8Array.of(1, 2, 3)), Uint8Array.of(3, 2, 1));
+      assert.deepEqual(calls, ['010203'], 'the same content again is remembered');
+      reversed(Uint8Array.of(1, 2, 3, 4, 5)); // over maxBytes: computed every time
+      reversed(Uint8Array.of(1, 2, 3, 4, 5));
+      assert.equal(calls.length, 3);
+      reversed(Uint8Array.of(7)); // a second content fills the memory
+      reversed(Uint8Array.of(8)); // a third starts it over
+      reversed(Uint8Array.of(1, 2, 3));
+      assert.deepEqual(calls.slice(3), ['07', '08', '010203']);
     });
   });
 });
