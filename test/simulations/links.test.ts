@@ -62,18 +62,23 @@ describeLinkContract('simulated internet between gateways (InternetLink)', {
   },
 });
 
+/** Node 0's LongFast radio on a quiet two-node channel (node 1 100 m away), not started. */
+function pairLink(seed: number) {
+  const { sim, channel } = channelFor(quietWorld([[0, 0], [100, 0]]));
+  const link = new SimLink({
+    node: 0,
+    sim,
+    channel,
+    preset: findPreset('LongFast'),
+    governor: createDutyCycleGovernor({ dutyCycle: 0.1 }, { clock: sim.clock, timer: sim.timer }),
+    random: createRandom(seed, 'pair'),
+  });
+  return { sim, channel, link };
+}
+
 describe('simulations/SimLink and churn', () => {
   it("goes 'down' when its node powers off and 'up' when it is back; a send waiting then rejects", async () => {
-    const world = quietWorld([[0, 0], [100, 0]]);
-    const { sim, channel } = channelFor(world);
-    const link = new SimLink({
-      node: 0,
-      sim,
-      channel,
-      preset: findPreset('LongFast'),
-      governor: createDutyCycleGovernor({ dutyCycle: 0.1 }, { clock: sim.clock, timer: sim.timer }),
-      random: createRandom(1, 'churn'),
-    });
+    const { sim, channel, link } = pairLink(1);
     const events: string[] = [];
     link.on('up', () => events.push('up'));
     link.on('down', () => events.push('down'));
@@ -101,16 +106,7 @@ describe('simulations/SimLink and churn', () => {
   });
 
   it('asks beforeAir once the channel is clear and abandons the frame when it says no', async () => {
-    const world = quietWorld([[0, 0], [100, 0]]);
-    const { sim, channel } = channelFor(world);
-    const link = new SimLink({
-      node: 0,
-      sim,
-      channel,
-      preset: findPreset('LongFast'),
-      governor: createDutyCycleGovernor({ dutyCycle: 0.1 }, { clock: sim.clock, timer: sim.timer }),
-      random: createRandom(2, 'abandon'),
-    });
+    const { sim, channel, link } = pairLink(2);
     await link.start();
     // The other node is on air for 2 s: both sends wait, then one is abandoned, one goes.
     channel.transmit(1, 255, 2000, null);
