@@ -163,7 +163,7 @@ function mailState(mail, folder) {
 function senderChecks(mail) {
   const a = mail.authentication;
   if (!a) return null;
-  const forged = a.dmarc === 'fail' || (a.dmarc !== 'pass' && (a.spf === 'fail' && a.dkim !== 'pass'));
+  const forged = a.dmarc === 'fail' || (a.dmarc !== 'pass' && a.spf === 'fail' && a.dkim !== 'pass');
   const verified = a.dmarc === 'pass' || a.dkim === 'pass';
   const tone = forged ? 'bad' : verified ? 'ok' : 'warn';
   const summary = forged ? 'sender not confirmed: this may be forged' : verified ? 'sender confirmed by its domain' : 'sender could not be confirmed';
