@@ -45,7 +45,7 @@ import { unixSeconds, type Clock } from './clock.ts';
 import { defaultEd25519, type SignatureScheme } from './ed25519.ts';
 import { MeshError } from './errors.ts';
 import { HeardFilter } from './heard-filter.ts';
-import type { MeshNode } from './node.ts';
+import type { IngestResult, MeshNode } from './node.ts';
 import { Priority, type Record } from './record.ts';
 import { createIdSet, Reconciler, type MutableIdSet } from './reconcile.ts';
 import { SendQueue } from './send-queue.ts';
@@ -861,26 +861,38 @@ export class Sync {
 
   async #record(state: LinkState, bytes: Uint8Array, meta: FrameMeta, sender: string): Promise<void> {
     state.counters.received++;
-    // Only a link that reports SNR needs the id before ingest (which hashes the bytes anyway).
-    const short = meta.snr !== undefined && state.arrivalSnr.size < 1024 ? recordShortId(createHash('sha256').update(bytes).digest()) : null;
-    if (short !== null) state.arrivalSnr.set(short, meta.snr!);
-    const [result] = await this.#node.ingest([bytes], state.link).finally(() => short !== null && state.arrivalSnr.delete(short));
+    const fullId = createHash('sha256').update(bytes).digest();
+    const short = recordShortId(fullId);
+    const held = this.#fullIds.get(short);
+    if (held !== undefined && equalBytes(held, fullId)) {
+      // The very bytes of a record we hold (its id is their hash): nothing to verify or store.
+      // On a shared channel most records a node hears are such copies.
+      this.#heardCopy(state, short, sender, 'duplicate');
+      return;
+    }
+    const withSnr = meta.snr !== undefined && state.arrivalSnr.size < 1024;
+    if (withSnr) state.arrivalSnr.set(short, meta.snr!);
+    const [result] = await this.#node.ingest([bytes], state.link).finally(() => withSnr && state.arrivalSnr.delete(short));
     if (!result) return;
-    const id = result.id ? recordShortId(fromHex(result.id)) : null;
-    if (id !== null && (result.status === 'stored' || result.status === 'duplicate')) this.#carriedBy(id, sender);
-    if (id !== null && result.status !== 'stored') {
+    if (result.id !== null) this.#heardCopy(state, short, sender, result.status);
+    if (result.status === 'rejected') this.#drop(state, `record-${(result.code ?? 'rejected').toLowerCase().replaceAll('_', '-')}`);
+  }
+
+  /** What a record heard from `sender` tells us, once we know what became of it. */
+  #heardCopy(state: LinkState, short: bigint, sender: string, status: IngestResult['status']): void {
+    if (status === 'stored' || status === 'duplicate') this.#carriedBy(short, sender);
+    if (status !== 'stored') {
       // A copy of something we hold, sent after we decided to send it too: its sender served
       // the neighbours we meant to serve (Trickle's suppression), so we stay quiet.
-      state.queue.remove(id);
-      if (state.onAir === id) state.onAirHeard = true;
-      const pending = state.forwards.get(id);
+      state.queue.remove(short);
+      if (state.onAir === short) state.onAirHeard = true;
+      const pending = state.forwards.get(short);
       if (pending !== undefined) {
         this.#timer.clearTimeout(pending);
-        state.forwards.delete(id);
+        state.forwards.delete(short);
       }
     }
-    if (result.status === 'rejected') this.#drop(state, `record-${(result.code ?? 'rejected').toLowerCase().replaceAll('_', '-')}`);
-    else if (result.status !== 'stored' && result.status !== 'pending') this.#drop(state, `record-${result.status}`);
+    if (status !== 'stored' && status !== 'pending' && status !== 'rejected') this.#drop(state, `record-${status}`);
   }
 
   /** A record was stored: remember its id, forward it if fresh, and let neighbours know. */

@@ -241,6 +241,10 @@ export function createReassembler(options: ReassemblerOptions, components: { clo
   const { clock } = components;
   /** Partial messages by sender + id, oldest first (Map keeps insertion order). */
   const partials = new Map<string, Partial>();
+  /** Partials held per sender (so a new one need not count them over every partial). */
+  const perSender = new Map<string, number>();
+  /** No partial expires before this instant (a lower bound: expire() scans only from then). */
+  let nextExpiry = Number.POSITIVE_INFINITY;
   const delivered = new Set<string>();
   let bytesHeld = 0;
   let deliveredCount = 0;
@@ -260,14 +264,20 @@ export function createReassembler(options: ReassemblerOptions, components: { clo
     const partial = partials.get(key);
     if (!partial) return;
     partials.delete(key);
+    const left = perSender.get(partial.sender)! - 1;
+    if (left === 0) perSender.delete(partial.sender);
+    else perSender.set(partial.sender, left);
     bytesHeld -= partial.bytes;
     if (reason) dropped[reason]++;
   }
 
   function expire(): void {
     const now = clock.now();
+    if (now < nextExpiry) return;
+    nextExpiry = Number.POSITIVE_INFINITY;
     for (const [key, partial] of partials) {
       if (now - partial.lastSeen >= timeoutMs) remove(key, 'expired');
+      else nextExpiry = Math.min(nextExpiry, partial.lastSeen + timeoutMs);
     }
   }
 
@@ -356,9 +366,7 @@ export function createReassembler(options: ReassemblerOptions, components: { clo
         dropped['too-large']++;
         return undefined;
       }
-      let ofSender = 0;
-      for (const p of partials.values()) if (p.sender === sender) ofSender++;
-      if (ofSender >= maxPartialsPerSender) evictOldestOf(sender, key);
+      if ((perSender.get(sender) ?? 0) >= maxPartialsPerSender) evictOldestOf(sender, key);
     }
     if (!makeRoom(cost, key, !partial)) {
       // Even alone this partial would not fit: drop it.
@@ -369,6 +377,8 @@ export function createReassembler(options: ReassemblerOptions, components: { clo
     if (!partial) {
       partial = { sender, messageId, count, chunks: new Map(), bytes: 0, lastSeen: clock.now() };
       partials.set(key, partial);
+      perSender.set(sender, (perSender.get(sender) ?? 0) + 1);
+      nextExpiry = Math.min(nextExpiry, partial.lastSeen + timeoutMs);
     }
     partial.chunks.set(index, chunk.slice());
     partial.bytes += cost;

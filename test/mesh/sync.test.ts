@@ -11,7 +11,7 @@ import { MeshNode } from '../../mesh/node.ts';
 import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
 import { Sync, type SyncOptions } from '../../mesh/sync.ts';
-import { decodeSyncMessage, SyncType } from '../../mesh/sync-messages.ts';
+import { decodeSyncMessage, encodeRecordMessage, SyncType } from '../../mesh/sync-messages.ts';
 import { decodeFragment, encodeFragment } from '../../radio/fragmentation.ts';
 import type { Link } from '../../radio/link.ts';
 import { createMemoryMedium, type MemoryMedium } from '../../radio/memory-link.ts';
@@ -177,6 +177,36 @@ describe('mesh/sync over memory links (virtual time)', function () {
     assert.equal(dropped['sync-version'], 1, JSON.stringify(dropped));
     assert.equal(dropped['fragment-malformed'], 1, JSON.stringify(dropped));
     assert.equal(dropped['sync-malformed'], 1, JSON.stringify(dropped));
+  });
+
+  it('a copy of a record it holds is counted as a duplicate without being verified or stored again', async () => {
+    const time = new VirtualTime();
+    const medium = createMemoryMedium({ clock: time, hearsAll: true });
+    const a = await makePeer('a', medium, time, 43);
+    const b = await makePeer('b', medium, time, 44);
+    const record = await post(b, 'hello');
+    await time.run(600_000);
+    assert.ok(await holds(a, record));
+    const ingested: number[] = [];
+    const ingest = a.node.ingest.bind(a.node);
+    a.node.ingest = (frames, source) => {
+      ingested.push(frames.length);
+      return ingest(frames, source);
+    };
+    const dropped = () => a.sync.stats().links[0]!.dropped;
+    const before = dropped()['record-duplicate'] ?? 0;
+    const other = medium.attach('other', { mtu: 255 });
+    await other.start();
+    await other.send(encodeFragment({ kind: 'whole', payload: encodeRecordMessage(b.node.household.id, record.bytes) }));
+    await time.run(1000);
+    assert.equal(dropped()['record-duplicate'], before + 1);
+    assert.deepEqual(ingested, [], 'a copy of a held record is not ingested again');
+    const forged = record.bytes.slice();
+    forged[forged.length - 1]! ^= 1; // another signature: other bytes, so another id
+    await other.send(encodeFragment({ kind: 'whole', payload: encodeRecordMessage(b.node.household.id, forged) }));
+    await time.run(1000);
+    assert.deepEqual(ingested, [1], 'different bytes are checked');
+    assert.equal(dropped()['record-record-bad-signature'], 1, JSON.stringify(dropped()));
   });
 
   it('an idle pair stays quiet: a few summaries and beacons per hour', async () => {
