@@ -46,6 +46,26 @@ export class DeliveryRecorder {
     return m.to >= 0 ? node === m.to && !Number.isNaN(row[0]!) : !Number.isNaN(row[node]!);
   }
 
+  /**
+   * Delivery ratio per kind of message (`delivery_ratio_dm`, `_chat`, `_blog`): which traffic
+   * a crowded channel sheds first. A kind with no messages is left out.
+   */
+  ratioByKind(): { [name: string]: number } {
+    const expected: { [kind: string]: number } = {};
+    const delivered: { [kind: string]: number } = {};
+    this.world.messages.forEach((m, i) => {
+      let got = 0;
+      for (const v of this.#latency[i]!) if (!Number.isNaN(v)) got++;
+      expected[m.kind] = (expected[m.kind] ?? 0) + (m.to >= 0 ? 1 : this.world.scenario.nodes - 1);
+      delivered[m.kind] = (delivered[m.kind] ?? 0) + got;
+    });
+    const out: { [name: string]: number } = {};
+    for (const kind of ['dm', 'chat', 'blog'] as const) {
+      if (expected[kind]) out[`delivery_ratio_${kind}`] = round(delivered[kind]! / expected[kind], 4);
+    }
+    return out;
+  }
+
   /** Every latency recorded, seconds. */
   latencies(): Float64Array {
     const out = new Float64Array(this.delivered);

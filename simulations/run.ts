@@ -108,7 +108,7 @@ export async function runStrategy(world: World, name: string, factory: StrategyF
   return {
     name,
     metrics: summarise(world, recorder, channel),
-    detail: strategy.detail?.() ?? {},
+    detail: { ...recorder.ratioByKind(), ...strategy.detail?.() },
     timeline: recorder.timeline(),
     airtimeByNode,
     events: sim.events,

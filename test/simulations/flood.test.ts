@@ -46,6 +46,16 @@ describe('simulations/flood baseline', () => {
     assert.equal(channel.stats.frames, 2);
   });
 
+  it('reports delivery per kind of message: which traffic a crowded channel sheds', () => {
+    // Node 4 is 4 hops from node 0: the DM to node 2 arrives, the one to node 4 does not; the chat reaches 3 of 4.
+    const { recorder } = flood(quietWorld(line(5)), [
+      { time: 1000, from: 0, kind: 'dm', to: 2, bytes: 40 },
+      { time: 60_000, from: 0, kind: 'dm', to: 4, bytes: 40 },
+      { time: 120_000, from: 4, kind: 'chat', to: -1, bytes: 40 },
+    ], 2);
+    assert.deepEqual(recorder.ratioByKind(), { delivery_ratio_dm: 0.5, delivery_ratio_chat: 0.75 });
+  });
+
   it('cancels a queued rebroadcast on hearing a duplicate', () => {
     // Four nodes all in range of each other: after the first rebroadcast the others cancel theirs.
     const { strategy, channel } = flood(quietWorld([[0, 0], [100, 0], [0, 100], [100, 100]]), [{ time: 1000, from: 0, kind: 'chat', to: -1, bytes: 40 }]);
