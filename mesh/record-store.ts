@@ -1,14 +1,15 @@
 /**
- * The household's durable record store, on any abstract-level database: `Level` (LevelDB on
- * disk) in the daemon, `MemoryLevel` in tests and the simulator; both run one contract suite
+ * The household's durable record store, on an ordered key-value `StoreDatabase`: LevelDB on
+ * disk in the daemon (`LevelDatabase`, or any abstract-level database passed to `open`),
+ * `MemoryDatabase` in the simulator and tests; both run one contract suite
  * (test/mesh/record-store.contract.ts). Records given to `put` are already verified by the
  * caller; the store dedupes them, detects forks, enforces per-author quotas and expiry, and
  * keeps the indexes the rest of the mesh reads by.
  *
- * Key layout. Each area is a sublevel named by one letter, so a key on disk is `!x!` followed
- * by the binary key below. Keys are raw bytes (`keyEncoding: 'view'`), not hex: half the
- * size, no conversions, and big-endian integers sort in numeric order as bytes, which is what
- * the range scans need. Both LevelDB and memory-level store binary keys natively.
+ * Key layout. Each area of the database is named by one letter (on LevelDB a sublevel, so a
+ * key on disk is `!x!` followed by the binary key below). Keys are raw bytes, not hex: half
+ * the size, no conversions, and big-endian integers sort in numeric order as bytes, which is
+ * what the range scans need. Text keys and values (`!m!`, `!l!`) are UTF-8.
  *
  *   area  key                                          value
  *   !r!   id(32)                                       record bytes                  records
@@ -37,16 +38,15 @@
  * is skipped by every listing and iteration and counted in `stats().corrupt` (since open);
  * `get` of that id, and a `put` that needs it to decide, throw MeshError STORE_CORRUPT.
  */
-import type { AbstractBatchOperation, AbstractLevel, AbstractSublevel } from 'abstract-level';
-import { ByteReader, ByteWriter, concatBytes, equalBytes, toHex } from './bytes.ts';
+import type { AbstractLevel } from 'abstract-level';
+import { ByteReader, ByteWriter, concatBytes, equalBytes, toHex, utf8 } from './bytes.ts';
 import { MeshError } from './errors.ts';
 import { KEY_ID_LENGTH } from './identity.ts';
+import { isAbstractLevel, LevelDatabase } from './level-database.ts';
 import { checkQuotaLimits, DEFAULT_QUOTA, fitsQuota, type QuotaLimits, type QuotaOverride, type QuotaUsage } from './quota.ts';
 import { decodeRecord, FEED_ID_LENGTH, isFork, RECORD_ID_LENGTH, type Record } from './record.ts';
 import { sealedRecipients } from './seal.ts';
-
-/** Any abstract-level database (Level, MemoryLevel, or a sublevel of one). */
-export type StoreDatabase = AbstractLevel<any, any, any>;
+import type { KeyRange, StoreDatabase, StoreWrite } from './store-database.ts';
 
 export const STORE_FORMAT_VERSION = 1;
 
@@ -108,8 +108,23 @@ interface Totals {
   flagged: number;
 }
 
-type Area = AbstractSublevel<StoreDatabase, unknown, Uint8Array, Uint8Array>;
-type Op = AbstractBatchOperation<StoreDatabase, unknown, unknown>;
+/** The areas of the key layout above. */
+const RECORDS = 'r';
+const BY_SEQ = 'a';
+const HEADS = 'h';
+const BY_FEED = 'd';
+const BY_RECIPIENT = 't';
+const BY_EXPIRY = 'e';
+const USAGE = 'q';
+const FORKS = 'f';
+const FLAGS = 'x';
+const META = 'm';
+const LOCAL = 'l';
+
+const VERSION_KEY = utf8('version');
+const TOTALS_KEY = utf8('totals');
+/** Local values are read as level's utf8 encoding read them: bad bytes become U+FFFD. */
+const localText = new TextDecoder();
 
 const EMPTY = new Uint8Array(0);
 const POSITION_LENGTH = KEY_ID_LENGTH + FEED_ID_LENGTH + 8;
@@ -135,25 +150,12 @@ function readU64(bytes: Uint8Array, offset: number): number {
   return view.getUint32(0) * 2 ** 32 + view.getUint32(4);
 }
 
-/** Range options covering every key of `length` bytes that starts with `prefix`. */
+/** The range of every key of `length` bytes that starts with `prefix`. */
 function prefixRange(prefix: Uint8Array, length: number): { gte: Uint8Array; lte: Uint8Array } {
   const upper = new Uint8Array(length).fill(0xff);
   upper.set(prefix);
   return { gte: prefix, lte: upper };
 }
-
-/**
- * Write options asking LevelDB to fsync before resolving. `sync` is an implementation option
- * (classic-level honours it, memory-level ignores it), so abstract-level's types omit it.
- * Not syncing is the default, and passes an empty options object: abstract-level copies the
- * options into every operation of a batch (`{ ...options, ...op }`), which V8 does 25 times
- * slower from a non-empty object (~5 µs an operation; it was a tenth of a simulation's CPU).
- */
-function durable(sync: boolean): object {
-  return sync ? { sync } : NOT_DURABLE;
-}
-
-const NOT_DURABLE = Object.freeze({});
 
 function encodeCounters(values: number[]): Uint8Array {
   const w = new ByteWriter(values.length * 4);
@@ -200,6 +202,20 @@ function positionKey(author: Uint8Array, feed: Uint8Array, seq: number): Uint8Ar
   return concatBytes(author, feed, u64(seq));
 }
 
+/** Every key a stored record occupies, with its value: the record and its index entries. */
+function entriesOf(record: Record, position = positionKey(record.author, record.feed, record.seq)): Array<[area: string, key: Uint8Array, value: Uint8Array]> {
+  const { id } = record;
+  const time = u32(record.time);
+  const entries: Array<[string, Uint8Array, Uint8Array]> = [
+    [RECORDS, id, record.bytes],
+    [BY_SEQ, position, id],
+    [BY_FEED, concatBytes(record.feed, time, id), EMPTY],
+  ];
+  for (const recipient of recipientsOf(record)) entries.push([BY_RECIPIENT, concatBytes(recipient, time, id), EMPTY]);
+  if (record.expires !== null) entries.push([BY_EXPIRY, concatBytes(u64(record.expires), id), EMPTY]);
+  return entries;
+}
+
 /** Recipient key ids a sealed record names; none when it is not sealed or the seal is malformed. */
 function recipientsOf(record: Record): Uint8Array[] {
   if (!record.sealed) return [];
@@ -215,7 +231,7 @@ function recipientsOf(record: Record): Uint8Array[] {
 
 /** The write set of one batch, plus the state it changes, committed only if the write succeeds. */
 class Batch {
-  readonly ops: Op[] = [];
+  readonly ops: StoreWrite[] = [];
   readonly seen = new Set<string>();
   /** Records stored earlier in this batch, by hex position. */
   readonly positions = new Map<string, Record>();
@@ -236,17 +252,6 @@ class Batch {
  * order, because each reads and updates counters; reads run concurrently with them.
  */
 export class RecordStore {
-  private readonly recs: Area;
-  private readonly bySeq: Area;
-  private readonly heads: Area;
-  private readonly byFeedIndex: Area;
-  private readonly byRecipientIndex: Area;
-  private readonly byExpiry: Area;
-  private readonly usage: Area;
-  private readonly forkArea: Area;
-  private readonly flags: Area;
-  private readonly meta: AbstractSublevel<StoreDatabase, unknown, string, Uint8Array>;
-  private readonly local: AbstractSublevel<StoreDatabase, unknown, string, string>;
   private readonly defaults: QuotaLimits;
   private readonly quotaFor: QuotaOverride | undefined;
   private totals: Totals = { records: 0, bytes: 0, authors: 0, flagged: 0 };
@@ -258,18 +263,6 @@ export class RecordStore {
     private readonly db: StoreDatabase,
     options: RecordStoreOptions,
   ) {
-    const area = (name: string): Area => db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' });
-    this.recs = area('r');
-    this.bySeq = area('a');
-    this.heads = area('h');
-    this.byFeedIndex = area('d');
-    this.byRecipientIndex = area('t');
-    this.byExpiry = area('e');
-    this.usage = area('q');
-    this.forkArea = area('f');
-    this.flags = area('x');
-    this.meta = db.sublevel<string, Uint8Array>('m', { keyEncoding: 'utf8', valueEncoding: 'view' });
-    this.local = db.sublevel<string, string>('l', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
     this.defaults = checkQuotaLimits(
       { records: options.maxRecordsPerAuthor ?? DEFAULT_QUOTA.records, bytes: options.maxBytesPerAuthor ?? DEFAULT_QUOTA.bytes },
       'maxRecordsPerAuthor / maxBytesPerAuthor',
@@ -281,11 +274,13 @@ export class RecordStore {
   }
 
   /**
-   * Open (or create) a store in `db`, opening `db` if needed. Throws MeshError
+   * Open (or create) a store in `db`, opening `db` if needed: a `StoreDatabase`, or an
+   * abstract-level database such as `Level` (used through a `LevelDatabase`). Throws MeshError
    * STORE_UNAVAILABLE (the database cannot be opened, e.g. locked by another process),
    * STORE_VERSION (written by a newer format) or STORE_CORRUPT (its counters are damaged).
    */
-  static async open(db: StoreDatabase, options: RecordStoreOptions = {}): Promise<RecordStore> {
+  static async open(database: StoreDatabase | AbstractLevel<any, any, any>, options: RecordStoreOptions = {}): Promise<RecordStore> {
+    const db = isAbstractLevel(database) ? new LevelDatabase(database) : database;
     const store = new RecordStore(db, options);
     try {
       await db.open();
@@ -302,23 +297,23 @@ export class RecordStore {
   }
 
   private async loadMeta(): Promise<void> {
-    const version = await this.meta.get('version');
+    const version = await this.db.get(META, VERSION_KEY);
     if (version === undefined) {
-      const [anyRecord] = await this.recs.keys({ limit: 1 }).all();
+      const [anyRecord] = await this.db.keys(RECORDS, { limit: 1 });
       if (anyRecord) throw new MeshError('STORE_CORRUPT', 'the store holds records but no format version');
-      await this.db.batch(
+      await this.db.write(
         [
-          { type: 'put', sublevel: this.meta, key: 'version', value: Uint8Array.of(STORE_FORMAT_VERSION) },
-          { type: 'put', sublevel: this.meta, key: 'totals', value: encodeCounters([0, 0, 0, 0]) },
+          { type: 'put', area: META, key: VERSION_KEY, value: Uint8Array.of(STORE_FORMAT_VERSION) },
+          { type: 'put', area: META, key: TOTALS_KEY, value: encodeCounters([0, 0, 0, 0]) },
         ],
-        durable(true),
+        { sync: true },
       );
       return;
     }
     if (version.length !== 1 || version[0] !== STORE_FORMAT_VERSION) {
       throw new MeshError('STORE_VERSION', `the store has format version ${version[0]}; this software reads version ${STORE_FORMAT_VERSION}`);
     }
-    const [records, bytes, authors, flagged] = decodeCounters(await this.meta.get('totals'), 4, 'totals');
+    const [records, bytes, authors, flagged] = decodeCounters(await this.db.get(META, TOTALS_KEY), 4, 'totals');
     this.totals = { records: records!, bytes: bytes!, authors: authors!, flagged: flagged! };
   }
 
@@ -370,7 +365,7 @@ export class RecordStore {
    * position: on a mesh most records arrive again and again, and cost one read.)
    */
   private async readAhead(records: readonly Record[], batch: Batch): Promise<void> {
-    const held = await this.recs.getMany(records.map((r) => r.id));
+    const held = await this.db.getMany(RECORDS, records.map((r) => r.id));
     const fresh = records.filter((r, i) => {
       if (held[i] === undefined) return true;
       batch.present.add(toHex(r.id));
@@ -379,7 +374,7 @@ export class RecordStore {
     if (fresh.length === 0) return;
     const positions = fresh.map((r) => positionKey(r.author, r.feed, r.seq));
     const headKeys = fresh.map((r) => concatBytes(r.author, r.feed));
-    const [holders, heads] = await Promise.all([this.bySeq.getMany(positions), this.heads.getMany(headKeys)]);
+    const [holders, heads] = await Promise.all([this.db.getMany(BY_SEQ, positions), this.db.getMany(HEADS, headKeys)]);
     fresh.forEach((_, i) => {
       const holder = holders[i];
       if (holder !== undefined) batch.holderIds.set(toHex(positions[i]!), holder);
@@ -406,7 +401,7 @@ export class RecordStore {
     if (!fitsQuota(await this.usageOf(record.author, batch, false), this.limitsFor(record.author), record.bytes.length)) return 'quota';
     const usage = await this.usageOf(record.author, batch, true);
 
-    for (const [area, key, value] of this.entriesOf(record, position)) batch.ops.push({ type: 'put', sublevel: area, key, value });
+    for (const [area, key, value] of entriesOf(record, position)) batch.ops.push({ type: 'put', area, key, value });
     batch.positions.set(positionHex, record);
     if (usage.records === 0) batch.totals.authors++;
     usage.records++;
@@ -420,36 +415,22 @@ export class RecordStore {
     return 'stored';
   }
 
-  /** Every key a stored record occupies, with its value: the record and its index entries. */
-  private entriesOf(record: Record, position = positionKey(record.author, record.feed, record.seq)): Array<[Area, Uint8Array, Uint8Array]> {
-    const { id } = record;
-    const time = u32(record.time);
-    const entries: Array<[Area, Uint8Array, Uint8Array]> = [
-      [this.recs, id, record.bytes],
-      [this.bySeq, position, id],
-      [this.byFeedIndex, concatBytes(record.feed, time, id), EMPTY],
-    ];
-    for (const recipient of recipientsOf(record)) entries.push([this.byRecipientIndex, concatBytes(recipient, time, id), EMPTY]);
-    if (record.expires !== null) entries.push([this.byExpiry, concatBytes(u64(record.expires), id), EMPTY]);
-    return entries;
-  }
-
   private async keepForkEvidence(holder: Record, record: Record, position: Uint8Array, batch: Batch): Promise<void> {
     const positionHex = toHex(position);
     if (!batch.forkPositions.has(positionHex)) {
       batch.forkPositions.add(positionHex);
-      const [known] = await this.forkArea.keys({ ...prefixRange(position, POSITION_LENGTH + RECORD_ID_LENGTH), limit: 1 }).all();
+      const [known] = await this.db.keys(FORKS, { ...prefixRange(position, POSITION_LENGTH + RECORD_ID_LENGTH), limit: 1 });
       if (!known) {
         for (const r of [holder, record]) {
-          batch.ops.push({ type: 'put', sublevel: this.forkArea, key: concatBytes(position, r.id), value: r.bytes });
+          batch.ops.push({ type: 'put', area: FORKS, key: concatBytes(position, r.id), value: r.bytes });
         }
       }
     }
     const authorHex = toHex(record.author);
     if (!batch.flagged.has(authorHex)) {
       batch.flagged.add(authorHex);
-      if (!(await this.flags.has(record.author))) {
-        batch.ops.push({ type: 'put', sublevel: this.flags, key: record.author, value: EMPTY });
+      if ((await this.db.get(FLAGS, record.author)) === undefined) {
+        batch.ops.push({ type: 'put', area: FLAGS, key: record.author, value: EMPTY });
         batch.totals.flagged++;
       }
     }
@@ -467,7 +448,7 @@ export class RecordStore {
     const authorHex = toHex(author);
     let entry = batch.usage.get(authorHex);
     if (!entry) {
-      const stored = await this.usage.get(author);
+      const stored = await this.db.get(USAGE, author);
       const [records, bytes] = stored === undefined ? [0, 0] : decodeCounters(stored, 2, 'quota counters');
       entry = { author, usage: { records: records!, bytes: bytes! }, changed: false };
       batch.usage.set(authorHex, entry);
@@ -477,7 +458,7 @@ export class RecordStore {
   }
 
   private async headOf(headKey: Uint8Array): Promise<number> {
-    const stored = await this.heads.get(headKey);
+    const stored = await this.db.get(HEADS, headKey);
     return stored === undefined ? -1 : decodeCounters(stored, 1, 'feed heads')[0]!;
   }
 
@@ -489,20 +470,20 @@ export class RecordStore {
       if (!changed) continue;
       ops.push(
         usage.records > 0
-          ? { type: 'put', sublevel: this.usage, key: author, value: encodeCounters([usage.records, usage.bytes]) }
-          : { type: 'del', sublevel: this.usage, key: author },
+          ? { type: 'put', area: USAGE, key: author, value: encodeCounters([usage.records, usage.bytes]) }
+          : { type: 'del', area: USAGE, key: author },
       );
     }
-    for (const { key, seq } of batch.heads.values()) ops.push({ type: 'put', sublevel: this.heads, key, value: encodeCounters([seq]) });
+    for (const { key, seq } of batch.heads.values()) ops.push({ type: 'put', area: HEADS, key, value: encodeCounters([seq]) });
     const t = batch.totals;
-    ops.push({ type: 'put', sublevel: this.meta, key: 'totals', value: encodeCounters([t.records, t.bytes, t.authors, t.flagged]) });
-    await this.db.batch(ops, durable(sync));
+    ops.push({ type: 'put', area: META, key: TOTALS_KEY, value: encodeCounters([t.records, t.bytes, t.authors, t.flagged]) });
+    await this.db.write(ops, { sync });
     this.totals = t;
   }
 
   /** The record with this id, or undefined; throws STORE_CORRUPT when its bytes are damaged. */
   private async readRecord(id: Uint8Array): Promise<Record | undefined> {
-    const bytes = await this.recs.get(id);
+    const bytes = await this.db.get(RECORDS, id);
     if (bytes === undefined) return undefined;
     const record = this.decodeStored(bytes, id);
     if (!record) throw new MeshError('STORE_CORRUPT', `stored record ${toHex(id)} does not decode`);
@@ -520,20 +501,20 @@ export class RecordStore {
     return this.serialize(async () => {
       let removed = 0;
       for (;;) {
-        const keys = await this.byExpiry.keys({ lt: u64(nowSeconds + 1), limit: EXPIRE_CHUNK }).all();
+        const keys = await this.db.keys(BY_EXPIRY, { lt: u64(nowSeconds + 1), limit: EXPIRE_CHUNK });
         if (keys.length === 0) return removed;
         const batch = new Batch({ ...this.totals });
         const ids = keys.map((key) => key.subarray(8));
-        const values = await this.recs.getMany(ids);
+        const values = await this.db.getMany(RECORDS, ids);
         for (let i = 0; i < keys.length; i++) {
-          batch.ops.push({ type: 'del', sublevel: this.byExpiry, key: keys[i]! });
+          batch.ops.push({ type: 'del', area: BY_EXPIRY, key: keys[i]! });
           const record = values[i] === undefined ? undefined : this.decodeStored(values[i]!, ids[i]!);
           if (!record) {
             // A dangling or damaged entry: drop what we can; its index entries cannot be rebuilt.
-            if (values[i] !== undefined) batch.ops.push({ type: 'del', sublevel: this.recs, key: ids[i]! });
+            if (values[i] !== undefined) batch.ops.push({ type: 'del', area: RECORDS, key: ids[i]! });
             continue;
           }
-          for (const [area, key] of this.entriesOf(record)) batch.ops.push({ type: 'del', sublevel: area, key });
+          for (const [area, key] of entriesOf(record)) batch.ops.push({ type: 'del', area, key });
           const usage = await this.usageOf(record.author, batch, true);
           // Clamped at zero: counters must not go negative even if they ever drifted.
           if (usage.records > 0 && --usage.records === 0) batch.totals.authors = Math.max(0, batch.totals.authors - 1);
@@ -568,12 +549,12 @@ export class RecordStore {
   /** True when a record with this id is stored (fork evidence does not count). */
   async has(id: Uint8Array): Promise<boolean> {
     this.assertOpen();
-    return this.recs.has(checkBytes(id, RECORD_ID_LENGTH, 'record id'));
+    return (await this.db.get(RECORDS, checkBytes(id, RECORD_ID_LENGTH, 'record id'))) !== undefined;
   }
 
   /** Records by id, in that order, skipping ids whose record is gone or damaged. */
   private async recordsById(ids: Uint8Array[]): Promise<Record[]> {
-    const values = await this.recs.getMany(ids);
+    const values = await this.db.getMany(RECORDS, ids);
     const out: Record[] = [];
     for (let i = 0; i < ids.length; i++) {
       const record = values[i] === undefined ? undefined : this.decodeStored(values[i]!, ids[i]!);
@@ -586,7 +567,7 @@ export class RecordStore {
   async byFeed(feed: Uint8Array): Promise<Record[]> {
     this.assertOpen();
     const range = prefixRange(checkBytes(feed, FEED_ID_LENGTH, 'feed id'), FEED_ID_LENGTH + 4 + RECORD_ID_LENGTH);
-    const keys = await this.byFeedIndex.keys(range).all();
+    const keys = await this.db.keys(BY_FEED, range);
     return this.recordsById(keys.map((k) => k.subarray(FEED_ID_LENGTH + 4)));
   }
 
@@ -596,7 +577,7 @@ export class RecordStore {
     checkBytes(author, KEY_ID_LENGTH, 'author id');
     checkBytes(feed, FEED_ID_LENGTH, 'feed id');
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) throw new MeshError('STORE_INVALID', 'fromSeq must be a non-negative integer');
-    const ids = await this.bySeq.values({ gte: positionKey(author, feed, fromSeq), lte: prefixRange(concatBytes(author, feed), POSITION_LENGTH).lte }).all();
+    const ids = await this.db.values(BY_SEQ, { gte: positionKey(author, feed, fromSeq), lte: prefixRange(concatBytes(author, feed), POSITION_LENGTH).lte });
     return this.recordsById(ids);
   }
 
@@ -604,7 +585,7 @@ export class RecordStore {
   async byRecipient(recipient: Uint8Array): Promise<Record[]> {
     this.assertOpen();
     const range = prefixRange(checkBytes(recipient, KEY_ID_LENGTH, 'recipient key id'), KEY_ID_LENGTH + 4 + RECORD_ID_LENGTH);
-    const keys = await this.byRecipientIndex.keys(range).all();
+    const keys = await this.db.keys(BY_RECIPIENT, range);
     return this.recordsById(keys.map((k) => k.subarray(KEY_ID_LENGTH + 4)));
   }
 
@@ -615,7 +596,7 @@ export class RecordStore {
   async idsByRecipient(recipient: Uint8Array): Promise<Uint8Array[]> {
     this.assertOpen();
     const range = prefixRange(checkBytes(recipient, KEY_ID_LENGTH, 'recipient key id'), KEY_ID_LENGTH + 4 + RECORD_ID_LENGTH);
-    const keys = await this.byRecipientIndex.keys(range).all();
+    const keys = await this.db.keys(BY_RECIPIENT, range);
     return keys.map((k) => k.subarray(KEY_ID_LENGTH + 4));
   }
 
@@ -631,13 +612,13 @@ export class RecordStore {
   /** Every stored record id, in byte order (what sync summarises). */
   async *ids(): AsyncGenerator<Uint8Array> {
     this.assertOpen();
-    for await (const id of this.recs.keys()) yield id;
+    for await (const [id] of this.db.iterate(RECORDS)) yield id;
   }
 
   /** Every stored record, in id order, skipping (and counting) damaged ones. */
   async *records(): AsyncGenerator<Record> {
     this.assertOpen();
-    for await (const [id, bytes] of this.recs.iterator()) {
+    for await (const [id, bytes] of this.db.iterate(RECORDS)) {
       const record = this.decodeStored(bytes, id);
       if (record) yield record;
     }
@@ -652,9 +633,9 @@ export class RecordStore {
   /** Fork evidence, grouped by position; only this author's when `author` is given. */
   async forks(author?: Uint8Array): Promise<ForkEvidence[]> {
     this.assertOpen();
-    const range = author === undefined ? {} : prefixRange(checkBytes(author, KEY_ID_LENGTH, 'author id'), POSITION_LENGTH + RECORD_ID_LENGTH);
+    const range: KeyRange = author === undefined ? {} : prefixRange(checkBytes(author, KEY_ID_LENGTH, 'author id'), POSITION_LENGTH + RECORD_ID_LENGTH);
     const out: ForkEvidence[] = [];
-    for await (const [key, bytes] of this.forkArea.iterator(range)) {
+    for await (const [key, bytes] of this.db.iterate(FORKS, range)) {
       const record = this.decodeStored(bytes, key.subarray(POSITION_LENGTH));
       if (!record) continue;
       const last = out.at(-1);
@@ -671,7 +652,7 @@ export class RecordStore {
   /** True when this author was caught signing a fork. Persistent. */
   async isFlagged(author: Uint8Array): Promise<boolean> {
     this.assertOpen();
-    return this.flags.has(checkBytes(author, KEY_ID_LENGTH, 'author id'));
+    return (await this.db.get(FLAGS, checkBytes(author, KEY_ID_LENGTH, 'author id'))) !== undefined;
   }
 
   /** Counts for status pages and metrics. No scan. */
@@ -683,28 +664,31 @@ export class RecordStore {
   /** Node-local state (never synced): the value under `key`, or undefined. */
   async getLocal(key: string): Promise<string | undefined> {
     this.assertOpen();
-    return this.local.get(checkLocalKey(key));
+    const value = await this.db.get(LOCAL, utf8(checkLocalKey(key)));
+    return value === undefined ? undefined : localText.decode(value);
   }
 
   /** Set node-local state. `sync` as for `put`. */
   async putLocal(key: string, value: string, options: { sync?: boolean } = {}): Promise<void> {
     this.assertOpen();
     if (typeof value !== 'string') throw new MeshError('STORE_INVALID', 'local values are strings');
-    await this.local.put(checkLocalKey(key), value, durable(options.sync ?? false));
+    await this.db.write([{ type: 'put', area: LOCAL, key: utf8(checkLocalKey(key)), value: utf8(value) }], { sync: options.sync ?? false });
   }
 
   /** Node-local entries whose key starts with `prefix`, in key order. */
   async listLocal(prefix: string): Promise<Array<[key: string, value: string]>> {
     this.assertOpen();
     const out: Array<[string, string]> = [];
-    for await (const [key, value] of this.local.iterator({ gte: checkLocalKey(prefix), lt: `${prefix}\uffff` })) out.push([key, value]);
+    for await (const [key, value] of this.db.iterate(LOCAL, { gte: utf8(checkLocalKey(prefix)), lt: utf8(`${prefix}\uffff`) })) {
+      out.push([localText.decode(key), localText.decode(value)]);
+    }
     return out;
   }
 
   /** Remove node-local state. */
   async deleteLocal(key: string): Promise<void> {
     this.assertOpen();
-    await this.local.del(checkLocalKey(key));
+    await this.db.write([{ type: 'del', area: LOCAL, key: utf8(checkLocalKey(key)) }], { sync: false });
   }
 }
 

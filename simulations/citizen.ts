@@ -1,6 +1,6 @@
 /**
  * The citizen strategy: on every simulated node the production code — a `MeshNode` with an
- * in-memory record store (memory-level) and the real `Sync` over a `SimLink` — on the
+ * in-memory record store (`MemoryDatabase`) and the real `Sync` over a `SimLink` — on the
  * virtual clock and timers. Nothing of the protocol is modelled here; this file only turns
  * the scenario's traffic into records and notices when they are stored.
  *
@@ -19,10 +19,10 @@
  * - Gateway nodes say so in their beacons (`SyncOptions.gateway`) and sync with each other
  *   over the internet too (internet-link.ts), besides their radio.
  */
-import { MemoryLevel } from 'memory-level';
 import { equalBytes, toHex, utf8 } from '../mesh/bytes.ts';
 import { createNodeEd25519, defaultEd25519, type SignatureScheme } from '../mesh/ed25519.ts';
 import { Identity } from '../mesh/identity.ts';
+import { MemoryDatabase } from '../mesh/memory-database.ts';
 import { MeshNode } from '../mesh/node.ts';
 import { Priority, RecordKind, type Record } from '../mesh/record.ts';
 import { RecordStore } from '../mesh/record-store.ts';
@@ -160,7 +160,7 @@ export function createCitizenStrategy(context: StrategyContext, options: Citizen
   async function start(): Promise<void> {
     for (let i = 0; i < n; i++) households.push(new Identity(random.bytes(32), random.bytes(32), scheme));
     for (let i = 0; i < n; i++) {
-      const store = await RecordStore.open(new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }));
+      const store = await RecordStore.open(new MemoryDatabase());
       const node = new MeshNode({ householdName: `h${i}` }, { household: households[i]!, store, clock: sim.clock, random: randomBytes, scheme });
       await node.start();
       const governor = createDutyCycleGovernor({ dutyCycle: world.radio.limits.dutyCycle }, { clock: sim.clock, timer: sim.timer });
