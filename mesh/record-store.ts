@@ -131,17 +131,29 @@ const POSITION_LENGTH = KEY_ID_LENGTH + FEED_ID_LENGTH + 8;
 /** Expired records removed per batch, to bound memory on a big expiry. */
 const EXPIRE_CHUNK = 256;
 
+/** Write `n` (below 2^32) as 4 big-endian bytes at `offset`; a Uint8Array keeps the low byte. */
+function writeU32(out: Uint8Array, offset: number, n: number): void {
+  out[offset] = n >>> 24;
+  out[offset + 1] = n >>> 16;
+  out[offset + 2] = n >>> 8;
+  out[offset + 3] = n;
+}
+
+/** Write a safe integer as 8 big-endian bytes at `offset`. */
+function writeU64(out: Uint8Array, offset: number, n: number): void {
+  writeU32(out, offset, Math.floor(n / 2 ** 32));
+  writeU32(out, offset + 4, n >>> 0);
+}
+
 function u32(n: number): Uint8Array {
   const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, n);
+  writeU32(out, 0, n);
   return out;
 }
 
 function u64(n: number): Uint8Array {
   const out = new Uint8Array(8);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, Math.floor(n / 2 ** 32));
-  view.setUint32(4, n >>> 0);
+  writeU64(out, 0, n);
   return out;
 }
 
@@ -199,7 +211,11 @@ function checkRecord(record: unknown): Record {
 }
 
 function positionKey(author: Uint8Array, feed: Uint8Array, seq: number): Uint8Array {
-  return concatBytes(author, feed, u64(seq));
+  const key = new Uint8Array(POSITION_LENGTH);
+  key.set(author);
+  key.set(feed, KEY_ID_LENGTH);
+  writeU64(key, KEY_ID_LENGTH + FEED_ID_LENGTH, seq);
+  return key;
 }
 
 /** Every key a stored record occupies, with its value: the record and its index entries. */
@@ -239,11 +255,22 @@ class Batch {
   readonly flagged = new Set<string>();
   readonly usage = new Map<string, { author: Uint8Array; usage: QuotaUsage; changed: boolean }>();
   readonly heads = new Map<string, { key: Uint8Array; seq: number }>();
-  /** Read ahead for the whole batch with getMany (one round trip each instead of one per record). */
-  readonly present = new Set<string>();
-  readonly holderIds = new Map<string, Uint8Array>();
-  readonly storedHeads = new Map<string, number>();
   constructor(readonly totals: Totals) {}
+}
+
+/**
+ * What the store held for one record offered to `put`, read ahead for the whole batch with
+ * getMany (one round trip each instead of one per record). Only `held` for a held record.
+ */
+interface ReadAhead {
+  /** The record itself is stored. */
+  held: boolean;
+  position?: Uint8Array;
+  /** The id of the record stored at its position, if any. */
+  holderId?: Uint8Array;
+  /** Its feed head's key (author, feed) and the highest seq stored there, or -1. */
+  headKey?: Uint8Array;
+  head?: number;
 }
 
 /**
@@ -351,9 +378,9 @@ export class RecordStore {
     if (now !== undefined && !Number.isFinite(now)) throw new MeshError('STORE_INVALID', 'now must be Unix seconds');
     return this.serialize(async () => {
       const batch = new Batch({ ...this.totals });
-      await this.readAhead(records, batch);
+      const known = await this.readAhead(records);
       const results: PutResult[] = [];
-      for (const record of records) results.push({ id: record.id, status: await this.admit(record, now, batch) });
+      for (let i = 0; i < records.length; i++) results.push({ id: records[i]!.id, status: await this.admit(records[i]!, known[i]!, now, batch) });
       await this.commit(batch, sync);
       return results;
     });
@@ -364,42 +391,48 @@ export class RecordStore {
    * feed's head, for every record at once. (A held record is a duplicate whatever its
    * position: on a mesh most records arrive again and again, and cost one read.)
    */
-  private async readAhead(records: readonly Record[], batch: Batch): Promise<void> {
-    const held = await this.db.getMany(RECORDS, records.map((r) => r.id));
-    const fresh = records.filter((r, i) => {
-      if (held[i] === undefined) return true;
-      batch.present.add(toHex(r.id));
-      return false;
+  private async readAhead(records: readonly Record[]): Promise<ReadAhead[]> {
+    const stored = await this.db.getMany(RECORDS, records.map((r) => r.id));
+    const known: ReadAhead[] = stored.map((bytes) => ({ held: bytes !== undefined }));
+    const fresh: ReadAhead[] = [];
+    known.forEach((k, i) => {
+      if (k.held) return;
+      const r = records[i]!;
+      k.position = positionKey(r.author, r.feed, r.seq);
+      k.headKey = k.position.subarray(0, KEY_ID_LENGTH + FEED_ID_LENGTH);
+      fresh.push(k);
     });
-    if (fresh.length === 0) return;
-    const positions = fresh.map((r) => positionKey(r.author, r.feed, r.seq));
-    const headKeys = fresh.map((r) => concatBytes(r.author, r.feed));
-    const [holders, heads] = await Promise.all([this.db.getMany(BY_SEQ, positions), this.db.getMany(HEADS, headKeys)]);
-    fresh.forEach((_, i) => {
-      const holder = holders[i];
-      if (holder !== undefined) batch.holderIds.set(toHex(positions[i]!), holder);
+    if (fresh.length === 0) return known;
+    const [holders, heads] = await Promise.all([
+      this.db.getMany(BY_SEQ, fresh.map((k) => k.position!)),
+      this.db.getMany(HEADS, fresh.map((k) => k.headKey!)),
+    ]);
+    fresh.forEach((k, i) => {
+      k.holderId = holders[i];
       const head = heads[i];
-      batch.storedHeads.set(toHex(headKeys[i]!), head === undefined ? -1 : decodeCounters(head, 1, 'feed heads')[0]!);
+      k.head = head === undefined ? -1 : decodeCounters(head, 1, 'feed heads')[0]!;
     });
+    return known;
   }
 
-  private async admit(record: Record, now: number | undefined, batch: Batch): Promise<PutStatus> {
+  private async admit(record: Record, known: ReadAhead, now: number | undefined, batch: Batch): Promise<PutStatus> {
     const idHex = toHex(record.id);
     if (batch.seen.has(idHex)) return 'duplicate';
     batch.seen.add(idHex);
     if (now !== undefined && record.expires !== null && record.expires <= now) return 'expired';
-    if (batch.present.has(idHex)) return 'duplicate';
-    const position = positionKey(record.author, record.feed, record.seq);
+    if (known.held) return 'duplicate';
+    const position = known.position!;
     const positionHex = toHex(position);
-    const holderId = batch.holderIds.get(positionHex);
-    const holder = batch.positions.get(positionHex) ?? (holderId && (await this.readRecord(holderId)));
+    const holder = batch.positions.get(positionHex) ?? (known.holderId && (await this.readRecord(known.holderId)));
     if (holder) {
       if (!isFork(holder, record)) return 'duplicate';
       await this.keepForkEvidence(holder, record, position, batch);
       return 'fork';
     }
-    if (!fitsQuota(await this.usageOf(record.author, batch, false), this.limitsFor(record.author), record.bytes.length)) return 'quota';
-    const usage = await this.usageOf(record.author, batch, true);
+    const quota = await this.usageOf(record.author, batch);
+    if (!fitsQuota(quota.usage, this.limitsFor(record.author), record.bytes.length)) return 'quota';
+    quota.changed = true;
+    const usage = quota.usage;
 
     for (const [area, key, value] of entriesOf(record, position)) batch.ops.push({ type: 'put', area, key, value });
     batch.positions.set(positionHex, record);
@@ -408,9 +441,9 @@ export class RecordStore {
     usage.bytes += record.bytes.length;
     batch.totals.records++;
     batch.totals.bytes += record.bytes.length;
-    const headKey = concatBytes(record.author, record.feed);
+    const headKey = known.headKey!;
     const headHex = toHex(headKey);
-    const head = batch.heads.get(headHex)?.seq ?? batch.storedHeads.get(headHex) ?? (await this.headOf(headKey));
+    const head = batch.heads.get(headHex)?.seq ?? known.head!;
     if (record.seq > head) batch.heads.set(headHex, { key: headKey, seq: record.seq });
     return 'stored';
   }
@@ -443,8 +476,8 @@ export class RecordStore {
     return checkQuotaLimits(override, 'quotaFor()');
   }
 
-  /** The author's usage as this batch sees it; `change` marks it for writing. */
-  private async usageOf(author: Uint8Array, batch: Batch, change: boolean): Promise<QuotaUsage> {
+  /** The author's usage as this batch sees it; set `changed` to have it written. */
+  private async usageOf(author: Uint8Array, batch: Batch): Promise<{ usage: QuotaUsage; changed: boolean }> {
     const authorHex = toHex(author);
     let entry = batch.usage.get(authorHex);
     if (!entry) {
@@ -453,8 +486,7 @@ export class RecordStore {
       entry = { author, usage: { records: records!, bytes: bytes! }, changed: false };
       batch.usage.set(authorHex, entry);
     }
-    entry.changed ||= change;
-    return entry.usage;
+    return entry;
   }
 
   private async headOf(headKey: Uint8Array): Promise<number> {
@@ -515,7 +547,9 @@ export class RecordStore {
             continue;
           }
           for (const [area, key] of entriesOf(record)) batch.ops.push({ type: 'del', area, key });
-          const usage = await this.usageOf(record.author, batch, true);
+          const quota = await this.usageOf(record.author, batch);
+          quota.changed = true;
+          const usage = quota.usage;
           // Clamped at zero: counters must not go negative even if they ever drifted.
           if (usage.records > 0 && --usage.records === 0) batch.totals.authors = Math.max(0, batch.totals.authors - 1);
           usage.bytes = Math.max(0, usage.bytes - record.bytes.length);
