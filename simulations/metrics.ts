@@ -61,7 +61,7 @@ export class DeliveryRecorder {
     });
     const out: { [name: string]: number } = {};
     for (const kind of ['dm', 'chat', 'blog'] as const) {
-      if (expected[kind]) out[`delivery_ratio_${kind}`] = round(delivered[kind]! / expected[kind], 4);
+      if (expected[kind]) out[`delivery_ratio_${kind}`] = deliveryRatio(delivered[kind]!, expected[kind]);
     }
     return out;
   }
@@ -92,7 +92,7 @@ export class DeliveryRecorder {
       const t = (durationMs * s) / samples;
       while (mi < messages.length && messages[mi]!.time <= t) e += messages[mi++]!.to >= 0 ? 1 : n - 1;
       while (d < deliveredAt.length && deliveredAt[d]! <= t) d++;
-      out.push({ t_s: round(t / 1000, 3), ratio: e === 0 ? 1 : round(d / e, 4) });
+      out.push({ t_s: round(t / 1000, 3), ratio: deliveryRatio(d, e) });
     }
     return out;
   }
@@ -117,6 +117,16 @@ export interface StrategyMetrics {
 export function round(v: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
+}
+
+/**
+ * delivered / expected to 4 decimals, 1 only when everything arrived: a shortfall of under
+ * 0.005% would round up to 1, so it shows as 0.9999 instead. Nothing expected counts as 1.
+ */
+export function deliveryRatio(delivered: number, expected: number): number {
+  if (expected === 0) return 1;
+  const ratio = round(delivered / expected, 4);
+  return delivered < expected ? Math.min(ratio, 0.9999) : ratio;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -184,7 +194,7 @@ export function summarise(world: World, recorder: DeliveryRecorder, channel: Cha
     messages: world.messages.length,
     expected: world.expected,
     delivered: recorder.delivered,
-    delivery_ratio: world.expected === 0 ? 1 : round(recorder.delivered / world.expected, 4),
+    delivery_ratio: deliveryRatio(recorder.delivered, world.expected),
     latency_s: {
       p50: round(percentile(latencies, 0.5), 1),
       p90: round(percentile(latencies, 0.9), 1),

@@ -1,0 +1,34 @@
+/** Delivery ratios are 1 only when everything arrived, overall and per kind of message. */
+import assert from 'node:assert/strict';
+import { DeliveryRecorder, deliveryRatio } from '../../simulations/metrics.ts';
+import type { Message, World } from '../../simulations/world.ts';
+
+/** Just what DeliveryRecorder reads of a world: the node count, the messages and the duration. */
+function worldOf(nodes: number, messages: Omit<Message, 'index'>[]): World {
+  return { scenario: { nodes }, durationMs: 2000, messages: messages.map((m, index) => ({ index, ...m })) } as unknown as World;
+}
+
+describe('simulations/metrics', () => {
+  it('deliveryRatio rounds to 4 decimals but never up to 1 while something is missing', () => {
+    assert.equal(deliveryRatio(99_995, 100_000), 0.9999);
+    assert.equal(deliveryRatio(999_999, 1_000_000), 0.9999);
+    assert.equal(deliveryRatio(100_000, 100_000), 1);
+    assert.equal(deliveryRatio(0, 0), 1);
+    assert.equal(deliveryRatio(1, 3), 0.3333);
+    assert.equal(deliveryRatio(2, 3), 0.6667);
+  });
+
+  it('the per-kind ratios of the detail follow the same rule', () => {
+    const nodes = 20_001;
+    const world = worldOf(nodes, [
+      { time: 0, from: 0, kind: 'chat', to: -1, bytes: 10 },
+      { time: 0, from: 1, kind: 'dm', to: 2, bytes: 10 },
+    ]);
+    const recorder = new DeliveryRecorder(world);
+    // The chat reaches all but one of its 20,000 nodes: 99.995%.
+    for (let node = 1; node < nodes - 1; node++) recorder.deliver(0, node, 1000);
+    recorder.deliver(1, 2, 1000);
+    assert.deepEqual(recorder.ratioByKind(), { delivery_ratio_dm: 1, delivery_ratio_chat: 0.9999 });
+    assert.equal(recorder.timeline(1)[0]!.ratio, 0.9999);
+  });
+});
