@@ -77,9 +77,12 @@ export function mapSvg(world: World): string {
   }
   parts.push('</g>');
   for (const cut of world.cuts) {
-    const x = px(cut.x);
+    // A cut far beyond every node separates nobody but is still drawn: at the map's edge, saying where it lies.
+    const x = Math.min(Math.max(px(cut.x), pad / 2), size + pad * 1.5);
+    const label = `cut ${f1(cut.fromMs / 1000)}–${f1(cut.untilMs / 1000)} s${x === px(cut.x) ? '' : ` (at x = ${f1(cut.x)} m, off the map)`}`;
+    const right = x > size + pad;
     parts.push(`<line x1="${f1(x)}" y1="${pad / 2}" x2="${f1(x)}" y2="${f1(height - 80)}" stroke="#555" stroke-dasharray="6 4"/>`);
-    parts.push(`<text x="${f1(x + 4)}" y="${pad / 2 + 10}" font-size="11" fill="#555">cut ${f1(cut.fromMs / 1000)}–${f1(cut.untilMs / 1000)} s</text>`);
+    parts.push(`<text x="${f1(right ? x - 4 : x + 4)}" y="${pad / 2 + 10}" font-size="11" fill="#555"${right ? ' text-anchor="end"' : ''}>${esc(label)}</text>`);
   }
   const gateways = new Set(world.scenario.gateways);
   const r = n > 200 ? 3 : n > 60 ? 4.5 : 6;
@@ -114,7 +117,29 @@ interface Frame {
   ph: number;
 }
 
-function axes(frame: Frame, title: string, xLabel: string, yLabel: string, xMax: number, yMax: number, yFormat: (v: number) => string, xFormat: (v: number) => string = f1): string[] {
+/** An x-axis tick: where it stands as a share of the plot's width, and its label. */
+interface Tick {
+  at: number;
+  label: string;
+}
+
+/** Seven evenly spaced ticks from 0 to `xMax`. */
+function evenTicks(xMax: number): Tick[] {
+  return Array.from({ length: 7 }, (_, k) => ({ at: k / 6, label: f1((xMax * k) / 6) }));
+}
+
+/**
+ * Ticks under the bars of nodes 0…n−1 (bar i spans [i, i+1) of n): whole node indices, a
+ * 1-2-5 step apart, at most about seven, each under the middle of its node's bars.
+ */
+function nodeTicks(n: number): Tick[] {
+  const step = n <= 7 ? 1 : niceCeiling((n - 1) / 6);
+  const ticks: Tick[] = [];
+  for (let i = 0; i < n; i += step) ticks.push({ at: (i + 0.5) / n, label: String(i) });
+  return ticks;
+}
+
+function axes(frame: Frame, title: string, xLabel: string, yLabel: string, xTicks: readonly Tick[], yMax: number, yFormat: (v: number) => string): string[] {
   const { left, top, pw, ph } = frame;
   const out: string[] = [];
   out.push(`<text x="${left}" y="${top - 14}" font-size="15" font-weight="600">${esc(title)}</text>`);
@@ -124,9 +149,8 @@ function axes(frame: Frame, title: string, xLabel: string, yLabel: string, xMax:
     out.push(`<line x1="${left}" y1="${f1(y)}" x2="${left + pw}" y2="${f1(y)}" stroke="#eee"/>`);
     out.push(`<text x="${left - 6}" y="${f1(y + 4)}" font-size="11" text-anchor="end">${yFormat((yMax * k) / 5)}</text>`);
   }
-  for (let k = 0; k <= 6; k++) {
-    const x = left + (pw * k) / 6;
-    out.push(`<text x="${f1(x)}" y="${top + ph + 16}" font-size="11" text-anchor="middle">${xFormat((xMax * k) / 6)}</text>`);
+  for (const tick of xTicks) {
+    out.push(`<text x="${f1(left + pw * tick.at)}" y="${top + ph + 16}" font-size="11" text-anchor="middle">${esc(tick.label)}</text>`);
   }
   out.push(`<text x="${left + pw / 2}" y="${top + ph + 36}" font-size="12" text-anchor="middle">${esc(xLabel)}</text>`);
   out.push(`<text x="14" y="${top + ph / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 ${top + ph / 2})">${esc(yLabel)}</text>`);
@@ -154,7 +178,7 @@ export function deliverySvg(world: World, results: readonly StrategyResult[]): s
   const useHours = hours >= 3;
   const xMax = useHours ? hours : world.durationMs / 1000;
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${frame.w}" height="${frame.h}" viewBox="0 0 ${frame.w} ${frame.h}" ${FONT}>`, `<rect width="100%" height="100%" fill="#fff"/>`];
-  parts.push(...axes(frame, `${world.scenario.name}: delivery ratio over time`, useHours ? 'time (h)' : 'time (s)', 'delivered / expected so far', xMax, 1, (v) => `${Math.round(v * 100)}%`));
+  parts.push(...axes(frame, `${world.scenario.name}: delivery ratio over time`, useHours ? 'time (h)' : 'time (s)', 'delivered / expected so far', evenTicks(xMax), 1, (v) => `${Math.round(v * 100)}%`));
   for (const cut of world.cuts) {
     const x0 = frame.left + (frame.pw * cut.fromMs) / world.durationMs;
     const x1 = frame.left + (frame.pw * cut.untilMs) / world.durationMs;
@@ -176,7 +200,7 @@ export function airtimeSvg(world: World, results: readonly StrategyResult[]): st
   const budgetS = (world.radio.limits.dutyCycle * 0.5 * world.durationMs) / 1000;
   const top = niceCeiling(Math.max(1, ...results.flatMap((r) => r.airtimeByNode)) * 1.05);
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${frame.w}" height="${frame.h}" viewBox="0 0 ${frame.w} ${frame.h}" ${FONT}>`, `<rect width="100%" height="100%" fill="#fff"/>`];
-  parts.push(...axes(frame, `${world.scenario.name}: airtime per node over the run`, 'node', 'airtime (s)', n, top, (v) => f1(v), (v) => String(Math.round(v))));
+  parts.push(...axes(frame, `${world.scenario.name}: airtime per node over the run`, 'node', 'airtime (s)', nodeTicks(n), top, (v) => f1(v)));
   const slot = frame.pw / n;
   const barW = Math.max(0.5, (slot * 0.9) / results.length);
   results.forEach((r, k) => {
