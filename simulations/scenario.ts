@@ -15,7 +15,7 @@
  *   gateways: none (extra field: node indices with an internet line, drawn on the map)
  */
 import { findPreset, type LoraPreset } from '../radio/lora-airtime.ts';
-import { findRegion, limitsAt, type BandLimits } from '../radio/region-plan.ts';
+import { findRegion, limitsAt, type BandLimits, type RegionPlan } from '../radio/region-plan.ts';
 import { SimError } from './errors.ts';
 
 export type Placement = 'random' | 'grid' | 'line' | 'clusters';
@@ -58,6 +58,7 @@ export interface Scenario {
 
 /** The radio facts a scenario resolves to. */
 export interface ResolvedRadio {
+  /** The preset as the region's firmware runs it (wide LoRa at 2.4 GHz: 3.25× the bandwidth, 12-symbol preamble). */
   preset: LoraPreset;
   limits: BandLimits;
   regionName: string;
@@ -105,6 +106,53 @@ function section(v: Json, field: string, allowed: readonly string[]): { [k: stri
   return v;
 }
 
+/** The longest scenario name: it titles the pictures and names the default output directory. */
+export const MAX_NAME_LENGTH = 100;
+/**
+ * Characters a name may not hold: C0/C1 controls (tab and newline included) and what XML 1.0
+ * cannot carry at all (lone surrogates, U+FFFE, U+FFFF), since the name goes into every SVG.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Regions where Meshtastic runs "wide LoRa" (SX128x at 2.4 GHz): every preset's bandwidth is
+ * 3.25 times its sub-GHz one (125 → 406.25, 250 → 812.5, 500 → 1625 kHz) and the preamble is
+ * 12 symbols (firmware src/mesh/MeshRadio.h modemPresetToParams, RadioInterface.cpp
+ * `wideLoraPreambleLengthDefault`; `wide_lora` is true for LORA_24 alone in `regions[]`).
+ */
+const WIDE_LORA_REGIONS: readonly string[] = ['LORA_24'];
+const WIDE_LORA_FACTOR = 3.25;
+const WIDE_LORA_PREAMBLE = 12;
+
+/** A preset as the firmware of `region` runs it: wide LoRa regions widen its bandwidth. */
+function presetIn(region: RegionPlan, preset: LoraPreset): LoraPreset {
+  if (!WIDE_LORA_REGIONS.includes(region.name)) return preset;
+  return { ...preset, bw: preset.bw * WIDE_LORA_FACTOR, preamble: WIDE_LORA_PREAMBLE };
+}
+
+/**
+ * Meshtastic refuses a preset wider than its region's band and falls back to LongFast
+ * (firmware RadioInterface.cpp: `if ((freqEnd - freqStart) < bw / 1000)`, newer versions also
+ * leave the 500 kHz presets out of EU_868's list), so simulating it as asked would model a
+ * network no radio runs: refuse it instead.
+ */
+function checkPresetFitsRegion(region: RegionPlan, preset: LoraPreset): void {
+  const bandKHz = Math.round((region.highMHz - region.lowMHz) * 1e6) / 1000;
+  const presetKHz = presetIn(region, preset).bw / 1000;
+  if (bandKHz < presetKHz) {
+    fail('radio.preset', `${preset.name} needs ${presetKHz} kHz but region ${region.name} is only ${bandKHz} kHz wide (${region.lowMHz}–${region.highMHz} MHz); Meshtastic refuses it there and falls back to LongFast. Choose a preset of at most ${bandKHz} kHz`);
+  }
+}
+
+/**
+ * A file-name-safe form of a scenario name for the default output directory: letters, digits,
+ * '.', '_' and '-' only, no leading dot (so never '.', '..' or a hidden directory), never empty.
+ */
+export function nameSlug(name: string): string {
+  const slug = name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\./, '_');
+  return slug.length > 0 ? slug : '_';
+}
+
 const TOP = ['name', 'seed', 'duration_s', 'nodes', 'placement', 'area_m', 'spacing_m', 'positions', 'radio', 'churn', 'traffic', 'partitions', 'gateways', 'description'];
 const PLACEMENTS: readonly Placement[] = ['random', 'grid', 'line', 'clusters'];
 
@@ -115,7 +163,8 @@ const PLACEMENTS: readonly Placement[] = ['random', 'grid', 'line', 'clusters'];
 export function parseScenario(input: Json): Scenario {
   if (!isObject(input)) fail('scenario', 'must be a JSON object');
   checkKeys(input, TOP, '');
-  if (typeof input.name !== 'string' || input.name.length === 0 || input.name.length > 100) fail('name', 'must be a non-empty string of at most 100 characters');
+  if (typeof input.name !== 'string' || input.name.length === 0 || input.name.length > MAX_NAME_LENGTH) fail('name', `must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`);
+  if (UNPRINTABLE.test(input.name)) fail('name', `must not contain control characters, got ${JSON.stringify(input.name)}`);
   if (input.description !== undefined && typeof input.description !== 'string') fail('description', 'must be a string');
   if (input.nodes === undefined) fail('nodes', 'is required');
   if (input.duration_s === undefined) fail('duration_s', 'is required');
@@ -149,6 +198,7 @@ export function parseScenario(input: Json): Scenario {
   } catch (err) {
     fail('radio.preset', (err as Error).message);
   }
+  checkPresetFitsRegion(findRegion(region), findPreset(preset));
   const limits = limitsAt(findRegion(region));
   const txPower = radioIn.tx_power_dbm === undefined ? Math.min(20, limits.maxPowerDbm) : num(radioIn.tx_power_dbm, 'radio.tx_power_dbm', { min: -30, max: limits.maxPowerDbm });
   const plIn = section(radioIn.path_loss, 'radio.path_loss', Object.keys(DEFAULT_PATH_LOSS));
@@ -219,5 +269,5 @@ export function parseScenario(input: Json): Scenario {
 /** The preset and band limits a scenario's radio section names. */
 export function resolveRadio(scenario: Scenario): ResolvedRadio {
   const region = findRegion(scenario.radio.region);
-  return { preset: findPreset(scenario.radio.preset), limits: limitsAt(region), regionName: region.name };
+  return { preset: presetIn(region, findPreset(scenario.radio.preset)), limits: limitsAt(region), regionName: region.name };
 }

@@ -1,6 +1,6 @@
 /** Scenario files are validated at the boundary, naming the field; defaults are filled in. */
 import assert from 'node:assert/strict';
-import { parseScenario } from '../../simulations/scenario.ts';
+import { nameSlug, parseScenario, resolveRadio } from '../../simulations/scenario.ts';
 
 function refused(input: unknown, field: RegExp): void {
   assert.throws(() => parseScenario(input), (err: Error & { code?: string }) => {
@@ -49,5 +49,40 @@ describe('simulations/scenario', () => {
     refused({ ...base, partitions: [{ from_s: 1, until_s: 50 }] }, /^partitions\[0\]\.cut_x_m: is required/);
     refused({ ...base, gateways: [5] }, /^gateways\[0\]: must be at most 2/);
     refused([], /^scenario:/);
+  });
+
+  it('refuses names that are empty, too long or hold control characters (they title every SVG)', () => {
+    refused({ ...base, name: '' }, /^name: must be a non-empty string/);
+    refused({ ...base, name: 'x'.repeat(101) }, /^name: must be a non-empty string of at most 100/);
+    refused({ ...base, name: 'ctl\u0001x' }, /^name: must not contain control characters/);
+    refused({ ...base, name: 'two\nlines' }, /^name: must not contain control characters/);
+    refused({ ...base, name: 'bad\ud800' }, /^name: must not contain control characters/);
+    assert.equal(parseScenario({ ...base, name: 'Straße 12 – 🌳' }).name, 'Straße 12 – 🌳');
+  });
+
+  it('makes a safe directory name of any scenario name', () => {
+    assert.equal(nameSlug('neighbourhood-50'), 'neighbourhood-50');
+    for (const name of ['.', '..', '../up', 'a/b', 'a\\b', '/abs', '.hidden', 'Straße 12']) {
+      const slug = nameSlug(name);
+      assert.ok(slug !== '.' && slug !== '..' && !slug.startsWith('.'), `${name} -> ${slug}`);
+      assert.match(slug, /^[A-Za-z0-9._-]+$/, `${name} -> ${slug}`);
+    }
+  });
+
+  it('refuses a preset wider than its region band, as the firmware does (it falls back to LongFast)', () => {
+    for (const preset of ['ShortTurbo', 'LongTurbo']) {
+      refused({ ...base, radio: { region: 'EU868', preset } }, /^radio\.preset: \w+ needs 500 kHz but region EU_868 is only 250 kHz wide/);
+    }
+    assert.equal(parseScenario({ ...base, radio: { region: 'EU868', preset: 'ShortFast' } }).radio.preset, 'ShortFast');
+    assert.equal(parseScenario({ ...base, radio: { region: 'RU', preset: 'ShortTurbo' } }).radio.preset, 'ShortTurbo', 'RU is 500 kHz wide');
+    assert.equal(parseScenario({ ...base, radio: { region: 'US', preset: 'LongTurbo' } }).radio.preset, 'LongTurbo');
+  });
+
+  it('runs the presets at 2.4 GHz as the firmware does: wide LoRa, 3.25 times the bandwidth, 12-symbol preamble', () => {
+    const at = (region: string, preset: string) => resolveRadio(parseScenario({ ...base, radio: { region, preset } })).preset;
+    assert.deepEqual([at('LORA_24', 'LongFast').bw, at('LORA_24', 'LongFast').preamble], [812_500, 12]);
+    assert.equal(at('LORA_24', 'ShortTurbo').bw, 1_625_000);
+    assert.equal(at('LORA_24', 'LongSlow').bw, 406_250);
+    assert.deepEqual([at('EU868', 'LongFast').bw, at('EU868', 'LongFast').preamble], [250_000, 16], 'sub-GHz presets unchanged');
   });
 });
