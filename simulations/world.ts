@@ -201,17 +201,90 @@ function makeTraffic(s: Scenario, seed: number, startsOnline: Uint8Array, toggle
   return drafts.map((d, index) => ({ index, ...d }));
 }
 
+/** What a scenario is expected to hold in memory, from the scenario alone (no world built). */
+export interface MemoryEstimate {
+  /** Peak V8 heap the run is expected to need, bytes (an upper bound: calibrated on measured peaks). */
+  bytes: number;
+  /** Expected messages written, and power toggles of churn. */
+  messages: number;
+  toggles: number;
+  /** What to reduce first: the part of the estimate that weighs most. */
+  largest: string;
+}
+
 /**
- * A rough upper bound of the memory a run needs, bytes: with the citizen strategy every node
- * may hold every message as a record in a memory-level store (measured: about 1,100 bytes of
- * store and index overhead per record beside its ~260 bytes, plus the sync's id sets), plus
- * the link budgets and the delivery table.
+ * Bytes per item, calibrated on the peak V8 heap (used heap sampled every 50 ms; garbage
+ * included, so above what must be live) of real runs at 32759c7 on a 2-core machine, each
+ * estimate then at or above its measured peak (estimate / peak heap, MiB):
+ * citizen 30 nodes × 4 h at 30 chat an hour each 299 / 128, 50 × 2 h at 12 chat and 3 DM
+ * 255 / 125, 100 × 2 h 247 / 174, 100 × 4 h 310 / 277, 300 × 10 min 675 / 445, 300 × 30 min
+ * 775 / 584, town-300 cut to 30 min with flood 780 / 566; flood 100 × 4 h at 200 chat an hour
+ * 300 / 221, and with 1.44 million churn toggles (1 s offline spells) 480 / 409.
+ * town-300 (12 h) comes to 3,061 MiB against the 2.8 GB of process RSS seen at its peak.
  */
-export function estimateMemoryBytes(world: World, strategies: readonly string[]): number {
-  const n = world.scenario.nodes;
-  let perCopy = 0;
-  for (const m of world.messages) perCopy += m.bytes + 1400;
-  const citizen = strategies.includes('citizen') ? n * perCopy : 0;
-  const pairs = world.budget.neighbours.reduce((sum, l) => sum + l.length, 0) * 12;
-  return citizen + pairs + world.messages.length * n * 4 + n * 200_000;
+const MEMORY = {
+  /** The process before any world: modules, tsx, the engine. */
+  base: 32 * 2 ** 20,
+  /** A message in the world: its object, its draft, its engine event and closure, its delivery row's header. */
+  message: 600,
+  /** A (message, node) pair: the delivery row's slot, and the delivery times and latencies gathered at the end. */
+  pair: 20,
+  /** A churn toggle: its time, its engine event and closure (measured 286 bytes). */
+  toggle: 320,
+  /** A pair of nodes in the link budget, if all of them hear each other (the lists are built as arrays first). */
+  linkPair: 48,
+  /** Citizen: a node (MeshNode, store, Sync and its sketches, SimLink, governor, queues). */
+  citizenNode: 1.2 * 2 ** 20,
+  /** Citizen: a record stored at a node, beside its body (envelope, signature, store index, id sets, queues). */
+  citizenCopy: 2_000,
+  /** Citizen: a directory entry every node holds of every household. */
+  citizenDirectory: 2_500,
+  /** Flood: a (message, node) pair (packet history, queue) and a node. */
+  floodPair: 12,
+  floodNode: 64 * 1024,
+} as const;
+
+/**
+ * The memory a run of `scenario` with `strategies` is expected to need at its peak, bytes,
+ * estimated from the scenario alone so that a run that cannot fit is refused before its world
+ * (every message, every churn toggle) is built: expected messages from the traffic rates over
+ * `until_s` (only written while the author is online), expected churn toggles, per-node store
+ * growth for the citizen strategy as if every node stored every record (what is not stored in
+ * a crowded channel waits in queues instead), n² link budgets and each strategy's state.
+ */
+export function estimateMemory(scenario: Scenario, strategies: readonly string[]): MemoryEstimate {
+  const n = scenario.nodes;
+  const { traffic, churn } = scenario;
+  const online = 1 - churn.offline_fraction;
+  const hours = traffic.until_s / 3600;
+  const dms = n > 1 ? n * hours * traffic.dm_per_node_per_hour * online : 0;
+  const broadcasts = n * hours * (traffic.chat_per_node_per_hour + traffic.blog_per_node_per_day / 24) * online;
+  // Poisson counts: three standard deviations of slack.
+  const slack = (mean: number) => mean + 3 * Math.sqrt(mean);
+  const messages = slack(dms) + slack(broadcasts);
+  const pairs = slack(dms) + slack(broadcasts) * Math.max(0, n - 1);
+  const cycleS = churn.offline_fraction > 0 ? churn.mean_offline_s / churn.offline_fraction : Infinity;
+  const toggles = churn.offline_fraction > 0 ? slack((2 * n * scenario.duration_s) / cycleS) : 0;
+  const body = (traffic.body_bytes[0] + traffic.body_bytes[1]) / 2;
+
+  const parts = {
+    traffic: messages * MEMORY.message + pairs * MEMORY.pair,
+    churn: toggles * MEMORY.toggle,
+    nodes: n * n * MEMORY.linkPair,
+  };
+  if (strategies.includes('citizen')) {
+    parts.traffic += messages * n * (MEMORY.citizenCopy + body);
+    parts.nodes += n * MEMORY.citizenNode + n * n * MEMORY.citizenDirectory;
+  }
+  if (strategies.includes('flood')) {
+    parts.traffic += pairs * MEMORY.floodPair;
+    parts.nodes += n * MEMORY.floodNode;
+  }
+  const advice: { [part in keyof typeof parts]: string } = {
+    traffic: 'the traffic (traffic.*_per_node_*, traffic.until_s) or duration_s',
+    churn: 'the churn (a longer churn.mean_offline_s, a smaller churn.offline_fraction) or duration_s',
+    nodes: 'the nodes',
+  };
+  const largest = (Object.keys(parts) as (keyof typeof parts)[]).reduce((a, b) => (parts[b] > parts[a] ? b : a));
+  return { bytes: MEMORY.base + parts.traffic + parts.churn + parts.nodes, messages, toggles, largest: advice[largest] };
 }

@@ -40,11 +40,30 @@ export const commonOptions: Options = {
   help: { type: 'boolean', short: 'h' },
 };
 
+/**
+ * `--name -1` as `--name=-1` for a string option, so a negative number reaches the command's
+ * own check (parseArgs calls a value starting with '-' ambiguous and names no rule).
+ */
+function joinNegativeValues(options: Options, argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < argv.length; k++) {
+    const arg = argv[k]!;
+    const next = argv[k + 1];
+    if (arg === '--') return out.concat(argv.slice(k));
+    if (arg.startsWith('--') && options[arg.slice(2)]?.type === 'string' && next !== undefined && /^-[0-9.]/.test(next)) {
+      out.push(`${arg}=${next}`);
+      k++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
 export function parse(command: Command, argv: string[]): ParsedArgs {
   try {
+    const options = { ...commonOptions, ...command.options };
     const { values, positionals } = parseArgs({
-      args: argv,
-      options: { ...commonOptions, ...command.options },
+      args: joinNegativeValues(options, argv),
+      options,
       allowPositionals: command.allowPositionals ?? false,
       strict: true,
     });

@@ -50,6 +50,8 @@ export function processIo(): Io {
 /** Run the CLI; returns the exit code. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   const debug = argv.includes('--debug');
+  // `citizen help CMD` is `citizen CMD --help`.
+  if (argv[0] === 'help' && argv.length > 1) return main([argv[1]!, '--help'], io);
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     (name === undefined ? io.err : io.out)(overview());

@@ -3,14 +3,15 @@
  * (SPEC §2, §5): run the network simulator, write DIR/metrics.json and the pictures, show a
  * progress bar on a terminal and a summary table at the end.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { SimError } from '../../simulations/errors.ts';
 import { airtimeSvg, deliverySvg, mapSvg } from '../../simulations/pictures.ts';
 import { metricsJson, runScenario, STRATEGY_NAMES, type SimResult } from '../../simulations/run.ts';
-import { parseScenario } from '../../simulations/scenario.ts';
-import { buildWorld, estimateMemoryBytes } from '../../simulations/world.ts';
+import { nameSlug, parseScenario, type Scenario } from '../../simulations/scenario.ts';
+import { estimateMemory } from '../../simulations/world.ts';
 import { AppError } from '../errors.ts';
 import { stringOption, type Command, type Io } from './command.ts';
 
@@ -20,6 +21,72 @@ function strategyName(value: string | undefined, flag: string, fallback: string)
     throw new AppError('USAGE', `${flag} must be one of ${STRATEGY_NAMES.join(', ')}, got "${name}"`, 2);
   }
   return name;
+}
+
+/** `--seed`: plain decimal digits only (no sign, exponent, hex or spaces), a safe integer. */
+export function parseSeed(text: string): number {
+  const seed = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(seed)) throw new AppError('USAGE', `--seed must be a whole number ≥ 0, got "${text}"`, 2);
+  return seed;
+}
+
+function refuseOut(out: string, why: string, cause?: unknown): never {
+  throw new AppError('OUT_INVALID', `--out ${JSON.stringify(out)}: ${why}`, 2, { cause });
+}
+
+/**
+ * Make sure `out` is a directory the run can write into, before the run: walk up to the first
+ * ancestor that exists (it must be a directory), create each missing level with a plain
+ * (non-recursive) mkdir — a recursive one loops forever under /proc — and try writing a file.
+ */
+export async function prepareOutDir(out: string): Promise<void> {
+  if (out.trim() === '') refuseOut(out, 'give a directory for metrics.json and the pictures');
+  const missing: string[] = [];
+  let at = resolve(out);
+  for (;;) {
+    try {
+      if (!(await stat(at)).isDirectory()) refuseOut(out, `${at} exists and is not a directory`);
+      break;
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      // ENOTDIR: some ancestor is a file, which the walk up reaches and names.
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || dirname(at) === at) refuseOut(out, `cannot use ${at} (${code ?? (err as Error).message})`, err);
+      missing.unshift(at);
+      at = dirname(at);
+    }
+  }
+  for (const dir of missing) {
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') refuseOut(out, `cannot create ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, err);
+    }
+  }
+  const probe = join(out, `.citizen-sim-${process.pid}.tmp`);
+  try {
+    await writeFile(probe, '', { flag: 'wx' });
+    await unlink(probe);
+  } catch (err) {
+    refuseOut(out, `cannot write into ${resolve(out)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, err);
+  }
+}
+
+/** Refuse, before anything is built, a run whose estimated memory the V8 heap cannot hold. */
+function checkMemory(scenario: Scenario, strategies: readonly string[]): void {
+  const need = estimateMemory(scenario, strategies);
+  const limit = getHeapStatistics().heap_size_limit;
+  // The rest of the heap is V8's room to collect garbage in.
+  if (need.bytes <= limit * 0.8) return;
+  const MiB = 2 ** 20;
+  const heap = Math.ceil(need.bytes / 0.8 / MiB);
+  // A bigger heap helps only while the machine has the memory behind it.
+  const raise = heap * MiB < totalmem() ? `, or raise the heap (NODE_OPTIONS=--max-old-space-size=${heap})` : '';
+  throw new SimError(
+    'SCENARIO_TOO_LARGE',
+    `${scenario.name} would need about ${Math.ceil(need.bytes / MiB)} MiB (${Math.round(need.messages)} messages, ${Math.round(need.toggles)} churn toggles on ${scenario.nodes} nodes), more than 80% of the ${Math.floor(limit / MiB)} MiB heap; ` +
+      `reduce ${need.largest}${raise}`,
+  );
 }
 
 /** The end-of-run table: one row per strategy. */
@@ -80,12 +147,8 @@ export const simCommand: Command = {
       const other = strategyName(compareName, '--compare', 'flood');
       if (other !== strategy) strategies.push(other);
     }
-    let seed: number | undefined;
     const seedText = stringOption(args, 'seed');
-    if (seedText !== undefined) {
-      seed = Number(seedText);
-      if (seedText.trim() === '' || !Number.isSafeInteger(seed) || seed < 0) throw new AppError('USAGE', `--seed must be a whole number ≥ 0, got "${seedText}"`, 2);
-    }
+    const seed = seedText === undefined ? undefined : parseSeed(seedText);
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -94,22 +157,16 @@ export const simCommand: Command = {
     }
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      // A byte order mark, as some editors write, is not part of the JSON.
+      json = JSON.parse(text.replace(/^\uFEFF/, ''));
     } catch (cause) {
       throw new AppError('SCENARIO_INVALID', `${file} is not valid JSON: ${(cause as Error).message}`, 2, { cause });
     }
     try {
       const scenario = parseScenario(json);
-      const world = buildWorld(scenario, seed ?? scenario.seed);
-      const need = estimateMemoryBytes(world, strategies);
-      const limit = getHeapStatistics().heap_size_limit;
-      if (need > limit * 0.8) {
-        throw new SimError(
-          'SCENARIO_TOO_LARGE',
-          `${scenario.name} would need about ${Math.ceil(need / 2 ** 20)} MiB (${world.messages.length} messages on ${scenario.nodes} nodes), more than 80% of the ${Math.floor(limit / 2 ** 20)} MiB heap; shorten it, thin the traffic, run --strategy flood, or raise the heap (NODE_OPTIONS=--max-old-space-size=MiB)`,
-        );
-      }
-      const out = stringOption(args, 'out') ?? join('sim-out', scenario.name.replace(/[^A-Za-z0-9._-]/g, '_'));
+      checkMemory(scenario, strategies);
+      const out = stringOption(args, 'out') ?? join('sim-out', nameSlug(scenario.name));
+      await prepareOutDir(out);
       const bar = !args.values.quiet && process.stderr.isTTY === true ? progressBar() : undefined;
       let result: SimResult;
       try {
@@ -117,7 +174,6 @@ export const simCommand: Command = {
       } finally {
         bar?.done();
       }
-      await mkdir(out, { recursive: true });
       await writeFile(join(out, 'metrics.json'), metricsJson(result));
       await writeFile(join(out, 'map.svg'), mapSvg(result.world));
       await writeFile(join(out, 'delivery.svg'), deliverySvg(result.world, result.results));

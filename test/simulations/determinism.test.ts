@@ -1,6 +1,6 @@
 /** Same scenario and seed → byte-identical metrics apart from wall_s; the CLI writes the SPEC §5 files. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../apps/cli/main.ts';
@@ -72,5 +72,97 @@ describe('simulations/determinism and CLI', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  /** Run `citizen sim` on `scenario`; the exit code and what it printed. */
+  async function sim(dir: string, scenario: unknown, flags: string[], text = JSON.stringify(scenario)): Promise<{ code: number; out: string[]; errors: string[] }> {
+    const file = join(dir, 'scenario.json');
+    writeFileSync(file, text);
+    const streams = io();
+    const code = await main(['sim', file, ...flags], streams);
+    return { code, out: streams.lines, errors: streams.errors };
+  }
+
+  it('refuses a scenario too large for the heap at once, from the scenario alone, naming what to reduce', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'citizen-sim-'));
+    try {
+      // Building either world would take minutes and die in V8's out-of-memory trace.
+      const started = Date.now();
+      const chat = await sim(dir, { name: 'mem', nodes: 100, duration_s: 2_592_000, traffic: { chat_per_node_per_hour: 3600 } }, ['--out', join(dir, 'a')]);
+      assert.equal(chat.code, 2);
+      assert.equal(chat.errors.length, 1);
+      assert.match(chat.errors[0]!, /^citizen sim: mem would need about \d+ MiB .* reduce the traffic/);
+      const churn = await sim(dir, { name: 'flicker', nodes: 100, duration_s: 2_592_000, churn: { offline_fraction: 0.5, mean_offline_s: 1 } }, ['--strategy', 'flood', '--out', join(dir, 'b')]);
+      assert.equal(churn.code, 2);
+      assert.match(churn.errors[0]!, /flicker would need about \d+ MiB \(\d+ messages, \d+ churn toggles on 100 nodes\).* reduce the churn/);
+      assert.ok(Date.now() - started < 5000, 'refused before building anything');
+      assert.ok(!existsSync(join(dir, 'a')) && !existsSync(join(dir, 'b')), 'no output directory for a refused run');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--seed takes plain decimal digits only, however it is written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'citizen-sim-'));
+    try {
+      for (const flags of [['--seed', '-1'], ['--seed=-1'], ['--seed', '0x10'], ['--seed', '1e3'], ['--seed', ' 7'], ['--seed', '1.5'], ['--seed', '']]) {
+        const r = await sim(dir, { ...small, nodes: 3, duration_s: 60 }, [...flags, '--strategy', 'flood', '--out', join(dir, 'out')]);
+        assert.equal(r.code, 2, flags.join(' '));
+        assert.deepEqual(r.errors, [`citizen sim: --seed must be a whole number ≥ 0, got "${flags.at(-1)!.replace('--seed=', '')}"`]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('checks --out before the run and refuses a place it cannot write with one line, exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'citizen-sim-'));
+    try {
+      const file = join(dir, 'a-file');
+      writeFileSync(file, 'x');
+      const cases: [string, RegExp][] = [
+        [join(file, 'sub'), /a-file exists and is not a directory/],
+        [file, /a-file exists and is not a directory/],
+        ['', /give a directory/],
+      ];
+      if (existsSync('/proc/self')) cases.push(['/proc/nope/deeper', /cannot create \/proc\/nope/]);
+      for (const [out, why] of cases) {
+        const started = Date.now();
+        const r = await sim(dir, small, ['--out', out, '--quiet']);
+        assert.equal(r.code, 2, out);
+        assert.equal(r.errors.length, 1, r.errors.join('\n'));
+        assert.match(r.errors[0]!, /^citizen sim: --out "/);
+        assert.match(r.errors[0]!, why);
+        assert.ok(Date.now() - started < 5000, `${out}: refused before the run`);
+      }
+      const made = join(dir, 'new', 'deeper', 'out');
+      const ok = await sim(dir, { ...small, nodes: 3, duration_s: 60, partitions: [] }, ['--strategy', 'flood', '--out', made]);
+      assert.equal(ok.code, 0, ok.errors.join('\n'));
+      assert.deepEqual(readdirSync(made).sort(), ['airtime.svg', 'delivery.svg', 'map.svg', 'metrics.json']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads a scenario that starts with a byte order mark, and names the default directory safely', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'citizen-sim-'));
+    const cwd = process.cwd();
+    try {
+      process.chdir(dir);
+      const r = await sim(dir, undefined, ['--strategy', 'flood'], '\uFEFF' + JSON.stringify({ ...small, name: '..', nodes: 3, duration_s: 60, partitions: [] }));
+      assert.equal(r.code, 0, r.errors.join('\n'));
+      assert.ok(!existsSync(join(dir, 'metrics.json')), 'nothing written beside sim-out/');
+      assert.deepEqual(readdirSync(join(dir, 'sim-out')), ['_.']);
+      assert.ok(existsSync(join(dir, 'sim-out', '_.', 'metrics.json')));
+    } finally {
+      process.chdir(cwd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('citizen help sim prints the sim help', async () => {
+    const streams = io();
+    assert.equal(await main(['help', 'sim'], streams), 0);
+    assert.match(streams.lines.join('\n'), /^Usage: citizen sim SCENARIO\.json/);
   });
 });
