@@ -29,6 +29,7 @@ export function isAbstractLevel(db: StoreDatabase | Database): db is Database {
   return typeof (db as Database).sublevel === 'function';
 }
 
+/** A record store's database on an abstract-level database, one sublevel an area. */
 export class LevelDatabase implements StoreDatabase {
   readonly #areas = new Map<string, Area>();
 

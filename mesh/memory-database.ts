@@ -69,6 +69,7 @@ class SortedArea {
   }
 }
 
+/** A record store's database held in memory; starts open and empty. */
 export class MemoryDatabase implements StoreDatabase {
   readonly #areas = new Map<string, SortedArea>();
   #open = true;
@@ -120,10 +121,12 @@ export class MemoryDatabase implements StoreDatabase {
   }
 
   async write(changes: readonly StoreWrite[], _options: { sync: boolean }): Promise<void> {
-    const areas = changes.map((change) => this.#area(change.area));
-    changes.forEach((change, i) => {
-      if (change.type === 'put') areas[i]!.put(change.key, change.value);
-      else areas[i]!.del(change.key);
-    });
+    // All or none: nothing here can fail once the first change is applied (a closed database
+    // throws at the first).
+    for (const change of changes) {
+      const area = this.#area(change.area);
+      if (change.type === 'put') area.put(change.key, change.value);
+      else area.del(change.key);
+    }
   }
 }
