@@ -1,8 +1,10 @@
 /**
  * Record store figures on LevelDB on disk (the `level` package, a fresh temporary directory):
  * records stored per second in batches, with and without fsync, reads by id, the size on disk,
- * and the process's RSS once the store holds 100,000 records. The store takes records that
- * are already verified, so these carry zero signatures: the figures are the store's alone.
+ * and the process's RSS once the store holds 100,000 records. Then the simulator's way, in
+ * memory: records offered one at a time, new and again, on `MemoryDatabase` and, for
+ * comparison, memory-level. The store takes records that are already verified, so these carry
+ * zero signatures: the figures are the store's alone.
  */
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +12,8 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Level } from 'level';
+import { MemoryLevel } from 'memory-level';
+import { MemoryDatabase } from '../mesh/memory-database.ts';
 import { RecordStore } from '../mesh/record-store.ts';
 import { createRecord, RecordKind, type Record } from '../mesh/record.ts';
 import { seal } from '../mesh/seal.ts';
@@ -43,16 +47,13 @@ function collectGarbage(): void {
   (runInNewContext('gc') as () => void)();
 }
 
-export async function benchStore(report: Report, options: StoreBenchOptions): Promise<void> {
-  const { records: total, batch, syncedRecords } = options;
-  report.section(`Record store (Level on disk, ${AUTHORS} authors, 10% sealed, 100-byte payloads)`);
-  const random = seededRandom(4);
+/** Record number i: author i % 100, one of ten feeds, seq counting up within each feed. */
+function makeRecordAt(random: (n: number) => Uint8Array): (i: number) => Record {
   const authors = makeAuthors(AUTHORS, 5, zeroSignature);
   const readers = makeAuthors(4, 6);
   const sealedPayloads = readers.map((r) => seal(random(TYPICAL_PAYLOAD - 58), [r.agreementKey], authors[0]!.id, random));
   const payload = random(TYPICAL_PAYLOAD);
-  /** Record number i: author i % 100, one of ten feeds, seq counting up within each feed. */
-  const recordAt = (i: number): Record => {
+  return (i: number): Record => {
     const j = Math.floor(i / AUTHORS);
     const sealed = i % 10 === 0;
     return createRecord(
@@ -68,6 +69,13 @@ export async function benchStore(report: Report, options: StoreBenchOptions): Pr
       authors[i % AUTHORS]!,
     );
   };
+}
+
+export async function benchStore(report: Report, options: StoreBenchOptions): Promise<void> {
+  const { records: total, batch, syncedRecords } = options;
+  report.section(`Record store (Level on disk, ${AUTHORS} authors, 10% sealed, 100-byte payloads)`);
+  const random = seededRandom(4);
+  const recordAt = makeRecordAt(random);
 
   const dir = await mkdtemp(join(tmpdir(), 'citizen-bench-'));
   try {
@@ -127,5 +135,32 @@ export async function benchStore(report: Report, options: StoreBenchOptions): Pr
     report.add('disk bytes per record', onDisk / stats.records, 'bytes');
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+  await benchMemoryStores(report, recordAt, Math.min(total, 20_000));
+}
+
+/**
+ * The simulator's way with a store: records offered one at a time as sync hears them, each
+ * new once and then again (a duplicate), on `MemoryDatabase` and, for comparison, memory-level.
+ */
+async function benchMemoryStores(report: Report, recordAt: (i: number) => Record, count: number): Promise<void> {
+  report.section(`Record store in memory, one record a put (as in the simulator), ${count.toLocaleString('en-US')} records`);
+  const records = Array.from({ length: count }, (_, i) => recordAt(i));
+  const databases = [
+    ['MemoryDatabase', () => new MemoryDatabase()],
+    ['memory-level', () => new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })],
+  ] as const;
+  for (const [name, makeDatabase] of databases) {
+    const store = await RecordStore.open(makeDatabase());
+    let t = performance.now();
+    for (const record of records) {
+      const [result] = await store.put([record]);
+      if (result!.status !== 'stored') throw new Error(`bench record refused by the store: ${result!.status}`);
+    }
+    report.add(`new records stored, ${name}`, count / ((performance.now() - t) / 1000), 'records/s');
+    t = performance.now();
+    for (const record of records) await store.put([record]);
+    report.add(`records offered again (duplicates), ${name}`, count / ((performance.now() - t) / 1000), 'records/s');
+    await store.close();
   }
 }
