@@ -15,7 +15,8 @@
  *    difference counts it as consistent, and k consistent summaries in an interval keep the
  *    node quiet; a difference hurries the next summary;
  *  - keeps repair (summaries, WANTs and the records they bring) to a small share of the
- *    link's capacity (REPAIR_SHARE): on a radio, repair that fills the channel makes fresh
+ *    link's capacity (REPAIR_SHARE), smaller still among many neighbours (a receiver hears
+ *    the repair of all of them): on a radio, repair that fills the channel makes fresh
  *    records collide, which makes more repair;
  *  - forwards new records eagerly, as gossip: a node with n neighbours that hears a fresh
  *    record rebroadcasts it with probability FORWARDERS / n, once, after a random delay
@@ -91,6 +92,18 @@ const RECONCILE_HEADER_BYTES = 19;
 /** Share of a link's capacity that repair may use, and its burst in full frames. */
 const REPAIR_SHARE = 0.005;
 const REPAIR_BURST_FRAMES = 4;
+/**
+ * A receiver hears the repair of every neighbour, so a node with more neighbours than this
+ * takes REPAIR_NEIGHBOURS / n of REPAIR_SHARE: the repair heard anywhere stays under about
+ * REPAIR_NEIGHBOURS · REPAIR_SHARE (8%) of the channel however dense the street. Without it, a
+ * town whose nodes hear 70 neighbours each filled its channel with repair (town-300).
+ */
+export const REPAIR_NEIGHBOURS = 16;
+
+/** The share of a link's capacity one node's repair may use, when it has `neighbours`. */
+export function repairShare(neighbours: number): number {
+  return REPAIR_SHARE * Math.min(1, REPAIR_NEIGHBOURS / Math.max(1, neighbours));
+}
 /** Most syndromes an opening carries (24 · 8 bytes: the opening still fits one LoRa frame). */
 const MAX_OPENING_SYNDROMES = 24;
 
@@ -576,13 +589,13 @@ export class Sync {
   }
 
   /**
-   * Repair (summaries, WANTs and the records they bring) may use REPAIR_SHARE of the link's
+   * Repair (summaries, WANTs and the records they bring) may use `repairShare` of the link's
    * capacity, as a token bucket of bytes holding at most REPAIR_BURST_FRAMES frames. Beyond
    * that the channel fills: fresh records collide, go missing, and need more repair.
    */
   #refillRepair(state: LinkState): void {
     const now = this.#clock.now();
-    const perMs = (REPAIR_SHARE * state.link.bitRate) / 8 / 1000;
+    const perMs = (repairShare(state.neighbours.size) * state.link.bitRate) / 8 / 1000;
     state.repairTokens = Math.min(REPAIR_BURST_FRAMES * state.link.mtu, state.repairTokens + (now - state.repairRefilledAt) * perMs);
     state.repairRefilledAt = now;
   }

@@ -24,6 +24,7 @@ import {
   verifyBeacon,
 } from '../../mesh/sync-messages.ts';
 import { nodeEd25519 } from '../../mesh/ed25519.ts';
+import { REPAIR_NEIGHBOURS, repairShare } from '../../mesh/sync.ts';
 import { Trickle } from '../../mesh/trickle.ts';
 import { VirtualTime } from '../helpers/virtual-time.ts';
 import { seededFloat, seededRandom } from '../helpers/random.ts';
@@ -96,6 +97,20 @@ describe('mesh/sync-messages', () => {
       ),
       { seed, numRuns: 3000 },
     );
+  });
+});
+
+describe('mesh/sync repair share', () => {
+  it('is the full share up to REPAIR_NEIGHBOURS neighbours, and what a receiver hears of it stays bounded however dense', () => {
+    const full = repairShare(0);
+    assert.ok(full > 0 && full < 0.05);
+    for (const n of [1, 2, 11, REPAIR_NEIGHBOURS]) assert.equal(repairShare(n), full);
+    assert.equal(repairShare(2 * REPAIR_NEIGHBOURS), full / 2);
+    // A receiver among n neighbours hears n of them repairing: never more than REPAIR_NEIGHBOURS full shares.
+    for (const n of [17, 40, 69, 300]) {
+      assert.ok(repairShare(n) < full);
+      assert.ok(Math.abs(n * repairShare(n) - REPAIR_NEIGHBOURS * full) < 1e-12);
+    }
   });
 });
 
