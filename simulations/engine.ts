@@ -4,7 +4,7 @@
  * pure function of its inputs.
  *
  * Two ways to run: `run` for strategies whose code is synchronous (the flood baseline), and
- * `runAsync` for real node code with promises (memory-level stores, the sync protocol):
+ * `runAsync` for real node code with promises (in-memory stores, the sync protocol):
  * after the events of one instant it lets the real event loop settle — `setImmediate` turns
  * until two pass with nothing newly scheduled — before virtual time moves on.
  */
