@@ -105,10 +105,13 @@ function checkFraction(name: string, value: number): void {
  *   await governor.acquire(loraAirtimeMs(preset, frame.length));
  *   radio.transmit(frame);
  */
+/** The share of the legal budget a governor allows unless told otherwise: half, as Meshtastic does. */
+export const DEFAULT_SHARE_OF_LEGAL = 0.5;
+
 export function createDutyCycleGovernor(options: DutyCycleOptions, components: DutyCycleComponents): DutyCycleGovernor {
   const { dutyCycle } = options;
   const windowMs = options.windowMs ?? 3_600_000;
-  const shareOfLegal = options.shareOfLegal ?? 0.5;
+  const shareOfLegal = options.shareOfLegal ?? DEFAULT_SHARE_OF_LEGAL;
   const maxEntries = options.maxEntries ?? 4096;
   checkFraction('dutyCycle', dutyCycle);
   checkFraction('shareOfLegal', shareOfLegal);

@@ -8,6 +8,7 @@
  * counts transmissions at whose end the hour before held more than the region's legal duty
  * cycle.
  */
+import { DEFAULT_SHARE_OF_LEGAL } from '../radio/duty-cycle.ts';
 import type { Channel } from './channel.ts';
 import type { World } from './world.ts';
 
@@ -180,6 +181,23 @@ export function dutyCycleOf(starts: readonly number[], lengths: readonly number[
 }
 
 /** The SPEC §5 figures of one finished run. */
+/**
+ * How many nodes spent their whole airtime allowance (the governor's share of the region's
+ * duty cycle, to within 1%) in some rolling hour: a node at its cap holds frames back, so
+ * many of them mean the traffic asks more of the channel than it carries. 0 where the
+ * region sets no duty cycle.
+ */
+export function nodesAtDutyCap(world: Pick<World, 'radio'>, channel: Pick<Channel, 'size' | 'txStarts' | 'txLengths'>): number {
+  const legal = world.radio.limits.dutyCycle;
+  if (legal >= 1) return 0;
+  const cap = 0.99 * legal * DEFAULT_SHARE_OF_LEGAL;
+  let count = 0;
+  for (let i = 0; i < channel.size; i++) {
+    if (dutyCycleOf(channel.txStarts[i]!, channel.txLengths[i]!, HOUR_MS, legal).max >= cap) count++;
+  }
+  return count;
+}
+
 export function summarise(world: World, recorder: DeliveryRecorder, channel: Channel): StrategyMetrics {
   const latencies = recorder.latencies().sort();
   let maxDuty = 0;

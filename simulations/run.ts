@@ -7,7 +7,7 @@ import { createCitizenStrategy } from './citizen.ts';
 import { Simulator } from './engine.ts';
 import { SimError } from './errors.ts';
 import { createFloodStrategy } from './flood.ts';
-import { DeliveryRecorder, round, summarise, type StrategyMetrics } from './metrics.ts';
+import { DeliveryRecorder, nodesAtDutyCap, round, summarise, type StrategyMetrics } from './metrics.ts';
 import { createRandom } from './random.ts';
 import type { Scenario } from './scenario.ts';
 import type { StrategyFactory } from './strategy.ts';
@@ -108,7 +108,7 @@ export async function runStrategy(world: World, name: string, factory: StrategyF
   return {
     name,
     metrics: summarise(world, recorder, channel),
-    detail: { ...recorder.ratioByKind(), ...strategy.detail?.() },
+    detail: { ...recorder.ratioByKind(), nodes_at_duty_cap: nodesAtDutyCap(world, channel), ...strategy.detail?.() },
     timeline: recorder.timeline(),
     airtimeByNode,
     events: sim.events,

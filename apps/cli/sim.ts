@@ -98,7 +98,22 @@ export function summaryTable(result: SimResult): string[] {
   });
   const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k]!.length)));
   const line = (cells: string[]) => cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), ...channelFullNotes(result)];
+}
+
+/**
+ * A plain word when a strategy's traffic filled the channel: a tenth or more of the nodes
+ * spent their whole airtime allowance in some hour (`nodes_at_duty_cap`).
+ */
+function channelFullNotes(result: SimResult): string[] {
+  const nodes = result.world.scenario.nodes;
+  return result.results.flatMap((r) => {
+    const full = r.detail.nodes_at_duty_cap ?? 0;
+    if (full === 0 || full < nodes / 10) return [];
+    return [
+      `${r.name}: ${full} of ${nodes} nodes used their whole airtime allowance in some hour — this traffic asks more than one ${result.world.radio.preset.name} channel carries (fewer or smaller messages, a faster preset or a second channel would carry more)`,
+    ];
+  });
 }
 
 function progressBar(): { update(strategy: string, fraction: number): void; done(): void } {

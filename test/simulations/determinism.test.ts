@@ -47,6 +47,27 @@ describe('simulations/determinism and CLI', () => {
     assert.ok(m.strategies.flood.delivered > 0);
   });
 
+  it('citizen sim says so when the traffic fills the channel, and only then', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'citizen-sim-'));
+    try {
+      const file = join(dir, 'scenario.json');
+      const crowded = { name: 'crowded', nodes: 10, duration_s: 3600, area_m: [300, 300], churn: { offline_fraction: 0 }, traffic: { chat_per_node_per_hour: 120, dm_per_node_per_hour: 0, blog_per_node_per_day: 0 } };
+      writeFileSync(file, JSON.stringify(crowded));
+      const full = io();
+      assert.equal(await main(['sim', file, '--strategy', 'flood', '--out', join(dir, 'full'), '--quiet'], full), 0, full.errors.join('\n'));
+      assert.ok(full.lines.some((l) => /^flood: 10 of 10 nodes used their whole airtime allowance in some hour/.test(l)), full.lines.join('\n'));
+      assert.equal(JSON.parse(readFileSync(join(dir, 'full', 'metrics.json'), 'utf8')).strategies.flood.detail.nodes_at_duty_cap, 10);
+
+      writeFileSync(file, JSON.stringify({ ...crowded, traffic: { chat_per_node_per_hour: 1 } }));
+      const calm = io();
+      assert.equal(await main(['sim', file, '--strategy', 'flood', '--out', join(dir, 'calm'), '--quiet'], calm), 0, calm.errors.join('\n'));
+      assert.ok(!calm.lines.some((l) => l.includes('airtime allowance')), calm.lines.join('\n'));
+      assert.equal(JSON.parse(readFileSync(join(dir, 'calm', 'metrics.json'), 'utf8')).strategies.flood.detail.nodes_at_duty_cap, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('citizen sim writes metrics.json and the pictures, and refuses bad scenarios naming the field', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'citizen-sim-'));
     try {

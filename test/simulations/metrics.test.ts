@@ -1,6 +1,6 @@
 /** Delivery ratios are 1 only when everything arrived, overall and per kind of message. */
 import assert from 'node:assert/strict';
-import { DeliveryRecorder, deliveryRatio } from '../../simulations/metrics.ts';
+import { DeliveryRecorder, deliveryRatio, nodesAtDutyCap } from '../../simulations/metrics.ts';
 import type { Message, World } from '../../simulations/world.ts';
 
 /** Just what DeliveryRecorder reads of a world: the node count, the messages and the duration. */
@@ -31,4 +31,18 @@ describe('simulations/metrics', () => {
     assert.deepEqual(recorder.ratioByKind(), { delivery_ratio_dm: 1, delivery_ratio_chat: 0.9999 });
     assert.equal(recorder.timeline(1)[0]!.ratio, 0.9999);
   });
+
+  it('counts the nodes that spent their whole airtime allowance in some rolling hour', () => {
+    // EU868's 10%, of which the governor allows half: 180 s in any hour.
+    const world = { radio: { limits: { dutyCycle: 0.1 } } } as unknown as World;
+    const channel = {
+      size: 3,
+      // Node 0: 180 s in one hour (at its cap); node 1: 170 s (short of it); node 2: 180 s spread over two hours.
+      txStarts: [[0, 100_000], [0], [0, 3_600_000]],
+      txLengths: [[90_000, 90_000], [170_000], [90_000, 90_000]],
+    };
+    assert.equal(nodesAtDutyCap(world, channel), 1);
+    assert.equal(nodesAtDutyCap({ radio: { limits: { dutyCycle: 1 } } } as unknown as World, channel), 0, 'no duty cycle, no cap');
+  });
 });
+
