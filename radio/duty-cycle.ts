@@ -97,6 +97,9 @@ function checkFraction(name: string, value: number): void {
   }
 }
 
+/** The share of the legal budget a governor allows unless told otherwise: half, as Meshtastic does. */
+export const DEFAULT_SHARE_OF_LEGAL = 0.5;
+
 /**
  * Build a governor for one transmitter on one band.
  *
@@ -105,9 +108,6 @@ function checkFraction(name: string, value: number): void {
  *   await governor.acquire(loraAirtimeMs(preset, frame.length));
  *   radio.transmit(frame);
  */
-/** The share of the legal budget a governor allows unless told otherwise: half, as Meshtastic does. */
-export const DEFAULT_SHARE_OF_LEGAL = 0.5;
-
 export function createDutyCycleGovernor(options: DutyCycleOptions, components: DutyCycleComponents): DutyCycleGovernor {
   const { dutyCycle } = options;
   const windowMs = options.windowMs ?? 3_600_000;

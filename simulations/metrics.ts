@@ -180,33 +180,37 @@ export function dutyCycleOf(starts: readonly number[], lengths: readonly number[
   return { max: max / windowMs, violations };
 }
 
-/** The SPEC §5 figures of one finished run. */
-/**
- * How many nodes spent their whole airtime allowance (the governor's share of the region's
- * duty cycle, to within 1%) in some rolling hour: a node at its cap holds frames back, so
- * many of them mean the traffic asks more of the channel than it carries. 0 where the
- * region sets no duty cycle.
- */
-export function nodesAtDutyCap(world: Pick<World, 'radio'>, channel: Pick<Channel, 'size' | 'txStarts' | 'txLengths'>): number {
-  const legal = world.radio.limits.dutyCycle;
-  if (legal >= 1) return 0;
-  const cap = 0.99 * legal * DEFAULT_SHARE_OF_LEGAL;
-  let count = 0;
-  for (let i = 0; i < channel.size; i++) {
-    if (dutyCycleOf(channel.txStarts[i]!, channel.txLengths[i]!, HOUR_MS, legal).max >= cap) count++;
-  }
-  return count;
+/** Duty cycle over the nodes of one run, from the log of every transmission. */
+export interface ChannelDuty {
+  /** The highest share of any rolling hour one node transmitted. */
+  max: number;
+  /** Transmissions that ended an hour holding more than the legal duty cycle. */
+  violations: number;
+  /**
+   * Nodes that spent their whole airtime allowance (the governor's share of the legal duty
+   * cycle, to within 1%) in some rolling hour: a node at its cap holds frames back, so many of
+   * them mean the traffic asks more of the channel than it carries. 0 where the region sets
+   * no duty cycle.
+   */
+  nodesAtCap: number;
 }
 
-export function summarise(world: World, recorder: DeliveryRecorder, channel: Channel): StrategyMetrics {
-  const latencies = recorder.latencies().sort();
-  let maxDuty = 0;
-  let violations = 0;
+export function channelDuty(world: Pick<World, 'radio'>, channel: Pick<Channel, 'size' | 'txStarts' | 'txLengths'>): ChannelDuty {
+  const legal = world.radio.limits.dutyCycle;
+  const cap = legal >= 1 ? Number.POSITIVE_INFINITY : 0.99 * legal * DEFAULT_SHARE_OF_LEGAL;
+  const duty: ChannelDuty = { max: 0, violations: 0, nodesAtCap: 0 };
   for (let i = 0; i < channel.size; i++) {
-    const d = dutyCycleOf(channel.txStarts[i]!, channel.txLengths[i]!, HOUR_MS, world.radio.limits.dutyCycle);
-    maxDuty = Math.max(maxDuty, d.max);
-    violations += d.violations;
+    const d = dutyCycleOf(channel.txStarts[i]!, channel.txLengths[i]!, HOUR_MS, legal);
+    duty.max = Math.max(duty.max, d.max);
+    duty.violations += d.violations;
+    if (d.max >= cap) duty.nodesAtCap++;
   }
+  return duty;
+}
+
+/** The SPEC §5 figures of one finished run. */
+export function summarise(world: World, recorder: DeliveryRecorder, channel: Channel, duty = channelDuty(world, channel)): StrategyMetrics {
+  const latencies = recorder.latencies().sort();
   const s = channel.stats;
   return {
     messages: world.messages.length,
@@ -223,8 +227,8 @@ export function summarise(world: World, recorder: DeliveryRecorder, channel: Cha
     bytes_on_air: s.bytesOnAir,
     airtime_s: round(s.airtimeMs / 1000, 3),
     airtime_per_delivery_ms: recorder.delivered === 0 ? 0 : round(s.airtimeMs / recorder.delivered, 1),
-    max_duty_cycle: round(maxDuty, 4),
-    duty_cycle_violations: violations,
+    max_duty_cycle: round(duty.max, 4),
+    duty_cycle_violations: duty.violations,
     collisions: s.collisions,
   };
 }

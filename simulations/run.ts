@@ -7,7 +7,7 @@ import { createCitizenStrategy } from './citizen.ts';
 import { Simulator } from './engine.ts';
 import { SimError } from './errors.ts';
 import { createFloodStrategy } from './flood.ts';
-import { DeliveryRecorder, nodesAtDutyCap, round, summarise, type StrategyMetrics } from './metrics.ts';
+import { channelDuty, DeliveryRecorder, round, summarise, type StrategyMetrics } from './metrics.ts';
 import { createRandom } from './random.ts';
 import type { Scenario } from './scenario.ts';
 import type { StrategyFactory } from './strategy.ts';
@@ -104,11 +104,12 @@ export async function runStrategy(world: World, name: string, factory: StrategyF
   else sim.run(end);
   onProgress?.(name, 1);
   await strategy.stop();
+  const duty = channelDuty(world, channel);
   const airtimeByNode = channel.txLengths.map((l) => round(l.reduce((s, v) => s + v, 0) / 1000, 3));
   return {
     name,
-    metrics: summarise(world, recorder, channel),
-    detail: { ...recorder.ratioByKind(), nodes_at_duty_cap: nodesAtDutyCap(world, channel), ...strategy.detail?.() },
+    metrics: summarise(world, recorder, channel, duty),
+    detail: { ...recorder.ratioByKind(), nodes_at_duty_cap: duty.nodesAtCap, ...strategy.detail?.() },
     timeline: recorder.timeline(),
     airtimeByNode,
     events: sim.events,

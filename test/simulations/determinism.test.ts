@@ -49,20 +49,18 @@ describe('simulations/determinism and CLI', () => {
 
   it('citizen sim says so when the traffic fills the channel, and only then', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'citizen-sim-'));
+    const capOf = (out: string) => JSON.parse(readFileSync(join(dir, out, 'metrics.json'), 'utf8')).strategies.flood.detail.nodes_at_duty_cap;
     try {
-      const file = join(dir, 'scenario.json');
       const crowded = { name: 'crowded', nodes: 10, duration_s: 3600, area_m: [300, 300], churn: { offline_fraction: 0 }, traffic: { chat_per_node_per_hour: 120, dm_per_node_per_hour: 0, blog_per_node_per_day: 0 } };
-      writeFileSync(file, JSON.stringify(crowded));
-      const full = io();
-      assert.equal(await main(['sim', file, '--strategy', 'flood', '--out', join(dir, 'full'), '--quiet'], full), 0, full.errors.join('\n'));
-      assert.ok(full.lines.some((l) => /^flood: 10 of 10 nodes used their whole airtime allowance in some hour/.test(l)), full.lines.join('\n'));
-      assert.equal(JSON.parse(readFileSync(join(dir, 'full', 'metrics.json'), 'utf8')).strategies.flood.detail.nodes_at_duty_cap, 10);
+      const full = await sim(dir, crowded, ['--strategy', 'flood', '--out', join(dir, 'full'), '--quiet']);
+      assert.equal(full.code, 0, full.errors.join('\n'));
+      assert.ok(full.out.some((l) => /^flood: 10 of 10 nodes used their whole airtime allowance in some hour/.test(l)), full.out.join('\n'));
+      assert.equal(capOf('full'), 10);
 
-      writeFileSync(file, JSON.stringify({ ...crowded, traffic: { chat_per_node_per_hour: 1 } }));
-      const calm = io();
-      assert.equal(await main(['sim', file, '--strategy', 'flood', '--out', join(dir, 'calm'), '--quiet'], calm), 0, calm.errors.join('\n'));
-      assert.ok(!calm.lines.some((l) => l.includes('airtime allowance')), calm.lines.join('\n'));
-      assert.equal(JSON.parse(readFileSync(join(dir, 'calm', 'metrics.json'), 'utf8')).strategies.flood.detail.nodes_at_duty_cap, 0);
+      const calm = await sim(dir, { ...crowded, traffic: { chat_per_node_per_hour: 1 } }, ['--strategy', 'flood', '--out', join(dir, 'calm'), '--quiet']);
+      assert.equal(calm.code, 0, calm.errors.join('\n'));
+      assert.ok(!calm.out.some((l) => l.includes('airtime allowance')), calm.out.join('\n'));
+      assert.equal(capOf('calm'), 0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

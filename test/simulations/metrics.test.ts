@@ -1,6 +1,6 @@
 /** Delivery ratios are 1 only when everything arrived, overall and per kind of message. */
 import assert from 'node:assert/strict';
-import { DeliveryRecorder, deliveryRatio, nodesAtDutyCap } from '../../simulations/metrics.ts';
+import { channelDuty, DeliveryRecorder, deliveryRatio } from '../../simulations/metrics.ts';
 import type { Message, World } from '../../simulations/world.ts';
 
 /** Just what DeliveryRecorder reads of a world: the node count, the messages and the duration. */
@@ -41,8 +41,8 @@ describe('simulations/metrics', () => {
       txStarts: [[0, 100_000], [0], [0, 3_600_000]],
       txLengths: [[90_000, 90_000], [170_000], [90_000, 90_000]],
     };
-    assert.equal(nodesAtDutyCap(world, channel), 1);
-    assert.equal(nodesAtDutyCap({ radio: { limits: { dutyCycle: 1 } } } as unknown as World, channel), 0, 'no duty cycle, no cap');
+    assert.deepEqual(channelDuty(world, channel), { max: 0.05, violations: 0, nodesAtCap: 1 });
+    assert.equal(channelDuty({ radio: { limits: { dutyCycle: 1 } } } as unknown as World, channel).nodesAtCap, 0, 'no duty cycle, no cap');
   });
 });
 
