@@ -5,6 +5,7 @@
  * - `delivery.svg`: delivery ratio over time, one line per strategy;
  * - `airtime.svg`: airtime per node per strategy against the duty-cycle budget.
  */
+import { DEFAULT_SHARE_OF_LEGAL } from '../radio/duty-cycle.ts';
 import type { StrategyResult } from './run.ts';
 import type { World } from './world.ts';
 
@@ -197,7 +198,7 @@ export function deliverySvg(world: World, results: readonly StrategyResult[]): s
 export function airtimeSvg(world: World, results: readonly StrategyResult[]): string {
   const frame: Frame = { w: 800, h: 420, left: 60, top: 40, pw: 700, ph: 320 };
   const n = world.scenario.nodes;
-  const budgetS = (world.radio.limits.dutyCycle * 0.5 * world.durationMs) / 1000;
+  const budgetS = (world.radio.limits.dutyCycle * DEFAULT_SHARE_OF_LEGAL * world.durationMs) / 1000;
   const top = niceCeiling(Math.max(1, ...results.flatMap((r) => r.airtimeByNode)) * 1.05);
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${frame.w}" height="${frame.h}" viewBox="0 0 ${frame.w} ${frame.h}" ${FONT}>`, `<rect width="100%" height="100%" fill="#fff"/>`];
   parts.push(...axes(frame, `${world.scenario.name}: airtime per node over the run`, 'node', 'airtime (s)', nodeTicks(n), top, (v) => f1(v)));
