@@ -113,6 +113,9 @@ const FOLDER_SCHEMA = {
   },
 } as const;
 
+/** Methods a route may take, in the order a 405's Allow header names them. */
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
 /** Log lines carry the method, the path without its query (the set-up token) and the client. */
@@ -164,7 +167,18 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     void reply.code(status).type('application/json; charset=utf-8').send(body);
   });
-  app.setNotFoundHandler((_request, reply) => {
+  app.setNotFoundHandler((request, reply) => {
+    // A known address asked with a method it does not take: 405 naming the ones it does.
+    const path = (request.raw.url ?? '/').split('?')[0]!;
+    const allow = ROUTE_METHODS.filter((method) => Boolean(app.findRoute({ method, url: path })));
+    if (allow.length > 0) {
+      void reply
+        .code(405)
+        .header('allow', allow.join(', '))
+        .type('application/json; charset=utf-8')
+        .send({ error: 'method_not_allowed', message: `this address takes ${allow.join(', ')} only` });
+      return;
+    }
     void reply.code(404).type('application/json; charset=utf-8').send({ error: 'not_found', message: 'there is nothing at this address' });
   });
 

@@ -480,7 +480,26 @@ describe('HTTP API', () => {
         assert.equal(r.headers['cache-control'], 'no-store');
       }
       assertError(responses[2]!, 404, 'not_found');
-      assertError(await h.app.inject({ method: 'DELETE', url: '/api/me' }), 404, 'not_found');
+    });
+
+    it('answers a known address asked with the wrong method 405 method_not_allowed with Allow (RFC 9110), an unknown one 404', async () => {
+      const h = await harness();
+      const cookie = await loggedIn(h);
+      for (const [method, url, allow] of [
+        ['DELETE', '/api/me', 'GET, HEAD'],
+        ['PUT', '/api/mail?folder=inbox', 'GET, HEAD, POST'],
+        ['GET', '/api/login', 'POST'],
+        ['DELETE', '/api/chat/rooms/00112233445566ff/messages', 'GET, HEAD, POST'],
+        ['PATCH', '/metrics', 'GET, HEAD'],
+      ] as const) {
+        const response = await h.app.inject({ method, url, headers: { cookie } });
+        assertError(response, 405, 'method_not_allowed');
+        assert.equal(response.headers.allow, allow, `${method} ${url}`);
+      }
+      assertError(await h.app.inject({ method: 'DELETE', url: '/api/nothing-here', headers: { cookie } }), 404, 'not_found');
+      assertError(await h.app.inject({ method: 'GET', url: '/api/me/nothing', headers: { cookie } }), 404, 'not_found');
+      // The Host check comes first, as for every request.
+      assertError(await h.app.inject({ method: 'DELETE', url: '/api/me', headers: { host: 'evil.example' } }), 421, 'misdirected_request');
     });
   });
 
