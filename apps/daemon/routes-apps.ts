@@ -38,7 +38,8 @@ const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: '
 const ROOM_SCHEMA = {
   type: 'object',
   required: ['name'],
-  properties: { name: { type: 'string', maxLength: 256 }, members: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 320 } } },
+  // `members: null` is a public room, as GET /api/chat/rooms writes one; absent is public too.
+  properties: { name: { type: 'string', maxLength: 256 }, members: { type: ['array', 'null'], maxItems: 64, items: { type: 'string', maxLength: 320 } } },
 } as const;
 /** `?limit=N`: the newest N messages (still oldest first). Digits only, as query strings are text. */
 const LIMIT_QUERY = { type: 'object', properties: { limit: { type: 'string', pattern: '^[0-9]{1,6}$' } } } as const;
@@ -72,6 +73,28 @@ const header = (request: FastifyRequest, name: string): string => {
   const value = request.headers[name];
   return Array.isArray(value) ? (value[0] ?? '') : (value ?? '');
 };
+
+/**
+ * The file name an `X-File-Name` header carries: percent-encoded UTF-8 (what the portal sends),
+ * or the name as it is. Node reads header bytes as Latin-1, so a name sent as raw UTF-8 bytes
+ * (curl, most HTTP libraries) is decoded as UTF-8 when its bytes are valid UTF-8; a Latin-1 name
+ * ("r\xe9sum\xe9") is not valid UTF-8 and stays as it came.
+ */
+export function fileNameHeader(value: string): string {
+  let name = value;
+  if (/[\x80-\xff]/.test(name) && !/[^\x00-\xff]/.test(name)) {
+    try {
+      name = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(name, 'latin1'));
+    } catch {
+      // not UTF-8: Latin-1 it is
+    }
+  }
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name; // not percent-encoded ("100%.txt"): taken as it is
+  }
+}
 
 /**
  * JSON of lists the services keep between requests (a long room, the blog list): the same array
@@ -125,9 +148,9 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
 
   // ---- chat
   api.get('/api/chat/rooms', guard, async (request) => need(services.chat, 'chat').rooms(member(request).name));
-  api.post<{ Body: { name: string; members?: string[] } }>('/api/chat/rooms', { ...guard, schema: { body: ROOM_SCHEMA } }, async (request, reply) => {
+  api.post<{ Body: { name: string; members?: string[] | null } }>('/api/chat/rooms', { ...guard, schema: { body: ROOM_SCHEMA } }, async (request, reply) => {
     const { name, members } = request.body;
-    const created = await need(services.chat, 'chat').createRoom(member(request).name, members === undefined ? { name } : { name, members });
+    const created = await need(services.chat, 'chat').createRoom(member(request).name, members === undefined || members === null ? { name } : { name, members });
     return reply.code(201).send(created);
   });
   api.get<{ Params: { id: string }; Querystring: { limit?: string } }>(
@@ -180,15 +203,13 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
         const created = await service.upload(member(request).name, { name: part.filename, shareWith, body: part.file });
         return reply.code(201).send(created);
       }
-      let name = header(request, 'x-file-name');
-      try {
-        name = decodeURIComponent(name);
-      } catch {
-        // not percent-encoded: taken as it is
-      }
-      const body = request.body as AsyncIterable<Uint8Array> | undefined;
+      const name = fileNameHeader(header(request, 'x-file-name'));
+      let body = request.body as AsyncIterable<Uint8Array> | undefined;
       if (!body || typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== 'function') {
-        throw new AppError('no_file', 'send the file as the request body', 400);
+        // No body reaches a parser when it is empty and untyped (fetch of an empty Blob): with a
+        // name, that is an empty file.
+        if (name === '' || body !== undefined) throw new AppError('no_file', 'send the file as the request body', 400);
+        body = Readable.from([]);
       }
       const created = await service.upload(member(request).name, { name, shareWith, body });
       return reply.code(201).send(created);

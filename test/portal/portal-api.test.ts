@@ -124,6 +124,14 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       assert.ok(records.length >= 2 && records.every((r) => r.sealed && !Buffer.from(r.payload).includes('just us')));
     });
 
+    it('creates a public room from "members": null, the way the room list writes one', async () => {
+      const res = await alice('/api/chat/rooms', json({ name: 'null members', members: null }));
+      assert.equal(res.status, 201);
+      const { id } = (await res.json()) as { id: string };
+      const rooms = (await (await bob('/api/chat/rooms')).json()) as Array<{ id: string; name: string; members: string[] | null }>;
+      assert.deepEqual(rooms.find((r) => r.id === id), { id, name: 'null members', members: null });
+    });
+
     it('refuses bad rooms and messages with the error shape', async () => {
       for (const [path, body, status, code] of [
         ['/api/chat/rooms', { name: '' }, 400, 'bad_room_name'],
@@ -242,6 +250,47 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       const wrong = new FormData();
       wrong.append('other', new Blob(['x']), 'x.txt');
       assert.equal((await alice('/api/files', { method: 'POST', body: wrong })).status, 400);
+    });
+
+    it('reads an X-File-Name sent as raw UTF-8 bytes (curl, HTTP libraries) as UTF-8, and a Latin-1 one as Latin-1', async () => {
+      // Node hands header bytes over as Latin-1 characters: these strings put those bytes on the wire.
+      for (const [sent, expected] of [
+        [Buffer.from('résumé 日本.txt').toString('latin1'), 'résumé 日本.txt'],
+        [Buffer.from('café.txt', 'latin1').toString('latin1'), 'café.txt'],
+        [encodeURIComponent('ünï.txt'), 'ünï.txt'],
+        ['100%.txt', '100%.txt'],
+      ]) {
+        const res = await alice('/api/files', { method: 'POST', headers: { 'x-file-name': sent! }, body: 'named' });
+        assert.equal(res.status, 201);
+        const created = (await res.json()) as { id: string; name: string };
+        assert.equal(created.name, expected);
+        const down = await alice(`/api/files/${created.id}`);
+        assert.equal(down.headers.get('content-disposition'), `attachment; filename="${expected!.replace(/[^\x20-\x7e]/g, '_').replace(/%/g, '_')}"; filename*=UTF-8''${encodeURIComponent(expected!)}`);
+      }
+    });
+
+    it('stores an empty file however it is sent: empty untyped body, octet-stream, multipart', async () => {
+      const sends: RequestInit[] = [
+        { method: 'POST', headers: { 'x-file-name': 'empty-blob.txt' }, body: new Blob([]) },
+        { method: 'POST', headers: { 'x-file-name': 'empty-bytes.txt' }, body: new Uint8Array(0) },
+        { method: 'POST', headers: { 'x-file-name': 'empty-typed.txt', 'content-type': 'application/octet-stream' }, body: new Uint8Array(0) },
+        { method: 'POST', body: (() => { const form = new FormData(); form.append('file', new Blob([]), 'empty-form.txt'); return form; })() },
+      ];
+      for (const init of sends) {
+        const res = await alice('/api/files', init);
+        assert.equal(res.status, 201, await res.clone().text());
+        const created = (await res.json()) as { id: string; name: string; size: number };
+        assert.equal(created.size, 0);
+        const listed = ((await (await alice('/api/files')).json()) as Array<{ id: string; size: number; complete: boolean }>).find((f) => f.id === created.id);
+        assert.deepEqual({ size: listed?.size, complete: listed?.complete }, { size: 0, complete: true });
+        const down = await alice(`/api/files/${created.id}`);
+        assert.equal(down.status, 200);
+        assert.equal((await down.arrayBuffer()).byteLength, 0);
+      }
+      // With neither a name nor a body there is nothing to store.
+      const nothing = await alice('/api/files', { method: 'POST', body: new Uint8Array(0) });
+      assert.equal(nothing.status, 400);
+      assert.equal(((await nothing.json()) as { error: string }).error, 'no_file');
     });
 
     it('refuses a file over the limit with 413 file_too_large, declared or streamed', async () => {
