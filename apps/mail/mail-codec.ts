@@ -46,8 +46,33 @@ function authCode(result: AuthResult): number {
   return code;
 }
 
+/**
+ * `text` cut at a character boundary so that its UTF-8 form is at most `maxBytes` bytes (a
+ * subject or address taken in from outside, fitted to this layout's limits).
+ */
+export function fitUtf8(text: string, maxBytes: number): string {
+  if (utf8(text).length <= maxBytes) return text;
+  let out = '';
+  let bytes = 0;
+  for (const char of text) {
+    const size = utf8(char).length;
+    if (bytes + size > maxBytes) break;
+    out += char;
+    bytes += size;
+  }
+  return out;
+}
+
+/**
+ * Throws MeshError MAIL_INVALID for a mail this layout cannot hold (a sender, recipient or
+ * subject over its limit, no recipient or too many), so nothing is sealed that would not decode.
+ */
 export function encodeMail(mail: MailContent): Uint8Array {
   const auth = mail.authentication;
+  if (utf8(mail.from).length > MAX_ADDRESS_BYTES) throw new MeshError('MAIL_INVALID', `the sender address is longer than ${MAX_ADDRESS_BYTES} bytes`);
+  if (mail.to.length < 1 || mail.to.length > MAX_MAIL_RECIPIENTS) throw new MeshError('MAIL_INVALID', `a mail names 1 to ${MAX_MAIL_RECIPIENTS} recipients, not ${mail.to.length}`);
+  if (mail.to.some((to) => utf8(to).length > MAX_ADDRESS_BYTES)) throw new MeshError('MAIL_INVALID', `a recipient address is longer than ${MAX_ADDRESS_BYTES} bytes`);
+  if (utf8(mail.subject).length > MAX_SUBJECT_BYTES) throw new MeshError('MAIL_INVALID', `the subject is longer than ${MAX_SUBJECT_BYTES} bytes`);
   const w = new ByteWriter(256).u8(auth ? MAIL_VERSION_AUTHENTICATED : MAIL_VERSION).lengthPrefixed(utf8(mail.from)).u8(mail.to.length);
   for (const to of mail.to) w.lengthPrefixed(utf8(to));
   w.lengthPrefixed(utf8(mail.subject)).lengthPrefixed(utf8(mail.body));

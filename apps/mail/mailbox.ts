@@ -24,7 +24,7 @@ import { open, seal } from '../../mesh/seal.ts';
 import { AppError } from '../errors.ts';
 import type { MailInput, MailService, MailView } from '../daemon/services.ts';
 import { chooseMailGateway } from '../../gateway/gateway-choice.ts';
-import { decodeMail, encodeMail, MAX_MAIL_RECIPIENTS, MAX_SUBJECT_BYTES, type MailContent } from './mail-codec.ts';
+import { decodeMail, encodeMail, fitUtf8, MAX_ADDRESS_BYTES, MAX_MAIL_RECIPIENTS, MAX_SUBJECT_BYTES, type MailContent } from './mail-codec.ts';
 import { MailIndex, threadKey, type IndexedMail } from './mail-index.ts';
 import { MailReceipts } from './mail-receipts.ts';
 
@@ -234,7 +234,10 @@ export class Mailbox implements MailService {
       if (!member) throw new AppError('unknown_recipient', `no member "${address}" is known`);
       return member.agreementKey;
     });
-    const plaintext = encodeMail({ from: mail.from, to: mail.to, subject: mail.subject.slice(0, 900), body: mail.body.slice(0, MAX_BODY_CHARS + 1000), ...(mail.authentication ? { authentication: mail.authentication } : {}) });
+    // Fitted to the mail layout's byte limits: a subject of 900 CJK characters is 2,700 bytes,
+    // and a mail that would not decode would be taken and then never shown.
+    const from = utf8(mail.from).length <= MAX_ADDRESS_BYTES ? mail.from : 'unknown@invalid';
+    const plaintext = encodeMail({ from, to: mail.to, subject: fitUtf8(mail.subject, MAX_SUBJECT_BYTES), body: mail.body.slice(0, MAX_BODY_CHARS + 1000), ...(mail.authentication ? { authentication: mail.authentication } : {}) });
     const record = await node.publish(node.household, {
       kind: RecordKind.Mail,
       feed: mailFeed(node.household.id),

@@ -11,6 +11,7 @@ import { MeshNode } from '../../mesh/node.ts';
 import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
 import { Mailbox } from '../../apps/mail/mailbox.ts';
+import { encodeMail } from '../../apps/mail/mail-codec.ts';
 import { decodeReceipt, encodeReceipt, isReceipt, receiptFeed } from '../../apps/mail/mail-receipts.ts';
 import { seededRandom } from '../helpers/random.ts';
 
@@ -253,6 +254,32 @@ describe('apps/mail/mailbox', () => {
     // Receipts stored before a restart count after it.
     const again = new Mailbox({ node: rose.node, memberIdentity: rose.memberIdentity });
     assert.equal((await again.list('alice', 'sent')).find((m) => m.id === id)!.state, 'delivered');
+  });
+
+  it('internet mail with a subject or sender over the layout’s byte limits is fitted, never taken and then lost', async () => {
+    // An SMTP client may send 400 CJK characters of subject (1,200 bytes, over the 998 a mail
+    // holds) and a sender address of any length: the mail must still be readable.
+    const { mailbox } = await household('rose', ['alice'], clock, 9);
+    const subject = '日'.repeat(400);
+    const { id } = await mailbox.deliverAsHousehold({ from: `${'x'.repeat(400)}@example.org`, to: ['alice@rose'], subject, body: 'long subject' });
+    const inbox = await mailbox.list('alice', 'inbox');
+    assert.deepEqual(inbox.map((m) => m.id), [id]);
+    assert.equal(inbox[0]!.subject, '日'.repeat(332), 'cut at a character boundary, within 998 bytes');
+    assert.equal(inbox[0]!.from, 'unknown@invalid');
+    assert.equal(inbox[0]!.body, 'long subject');
+    // The encoder refuses what its decoder would refuse, so nothing undecodable is sealed.
+    const code = (mail: Parameters<typeof encodeMail>[0]) => {
+      try {
+        encodeMail(mail);
+        return 'ok';
+      } catch (err) {
+        return (err as { code: string }).code;
+      }
+    };
+    assert.equal(code({ from: 'a@rose', to: ['b@rose'], subject, body: '' }), 'MAIL_INVALID');
+    assert.equal(code({ from: `${'x'.repeat(320)}@rose`, to: ['b@rose'], subject: '', body: '' }), 'MAIL_INVALID');
+    assert.equal(code({ from: 'a@rose', to: [], subject: '', body: '' }), 'MAIL_INVALID');
+    assert.equal(code({ from: 'a@rose', to: ['b@rose'], subject: '日'.repeat(332), body: '' }), 'ok');
   });
 
   it('decodes receipts strictly', () => {
