@@ -2,8 +2,15 @@
  * SMTP out (issue 7): mesh mail to internet addresses leaves through the smarthost named by
  * `--smtp-relay smtp://[USER:PASS@]HOST:PORT` (STARTTLS when the smarthost offers it, and
  * required when a password is sent) or `smtps://` (TLS from the first byte), with nodemailer.
- * The smarthost's certificate is always verified: against the system's CAs, or against `ca`
+ * The smarthost's certificate is verified: against the system's CAs, or against `ca`
  * (`--smtp-relay-ca FILE`) for a smarthost with a private or self-signed certificate.
+ *
+ * One exception: a smarthost on this machine's loopback (`localhost`, 127.0.0.0/8, ::1) with no
+ * `ca` given. Nothing said to it leaves the machine, so TLS protects nothing there; such local
+ * mail servers commonly offer STARTTLS with a self-signed ("snakeoil") certificate, and may
+ * take AUTH without TLS. STARTTLS is still used when offered, but its certificate is not
+ * checked, and a password may go without it. Given a `ca`, a loopback smarthost is verified
+ * like any other.
  *
  * Each message is tried until the smarthost takes it: a 4xx answer or a network failure is
  * retried with exponential backoff (`retryBaseMs` doubling, up to `maxAttempts`); a 5xx
@@ -83,6 +90,15 @@ export interface SmtpRelay {
   stats(): SmtpRelayStats;
 }
 
+/** True for a host name or IP literal that is this machine's loopback (localhost, 127.0.0.0/8, ::1). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = /^(?:::ffff:)?(\d{1,3})\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.exec(h);
+  if (/^::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.test(h)) return true; // ::ffff:127.x.y.z as URL writes it
+  return v4 !== null && v4[1] === '127';
+}
+
 /** Checks and splits a relay URL. Throws GatewayError SMTP_OPTIONS_INVALID. */
 export function parseRelayUrl(url: string): { host: string; port: number; secure: boolean; auth?: { user: string; pass: string } } {
   let u: URL;
@@ -123,14 +139,16 @@ class SmtpRelayImpl implements SmtpRelay {
     const { ca, requireTls, ...rest } = options;
     this.#options = { retryBaseMs: 30_000, retryMaxMs: 3_600_000, maxAttempts: 10, timeoutMs: 30_000, ...rest };
     this.#deps = deps;
+    // A smarthost on loopback without a CA to check it by: its traffic never leaves this machine (see above).
+    const local = ca === undefined && isLoopbackHost(target.host);
     this.#transport = createTransport({
       host: target.host,
       port: target.port,
       secure: target.secure,
-      // smtp:// upgrades with STARTTLS whenever the smarthost offers it; a password never goes in clear.
-      requireTLS: !target.secure && (requireTls ?? target.auth !== undefined),
+      // smtp:// upgrades with STARTTLS whenever the smarthost offers it; a password never goes in clear off this machine.
+      requireTLS: !target.secure && (requireTls ?? (target.auth !== undefined && !local)),
       ...(target.auth ? { auth: target.auth } : {}),
-      tls: { rejectUnauthorized: true, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) },
+      tls: { rejectUnauthorized: !local, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) },
       connectionTimeout: this.#options.timeoutMs,
       greetingTimeout: this.#options.timeoutMs,
       socketTimeout: this.#options.timeoutMs,

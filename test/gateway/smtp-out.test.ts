@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { generate } from 'selfsigned';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { createSmtpRelay, type OutboundMail, type RetryState, type SmtpRelay } from '../../gateway/smtp-out.ts';
+import { createSmtpRelay, isLoopbackHost, type OutboundMail, type RetryState, type SmtpRelay } from '../../gateway/smtp-out.ts';
 
 interface Received {
   secure: boolean;
@@ -21,6 +21,8 @@ const mail = (id: string): OutboundMail => ({ id, envelopeFrom: 'alice@rose.mesh
 describe('gateway/smtp-out: the smarthost over TLS', function () {
   this.timeout(30_000);
   let pems: { cert: string; private: string };
+  /** Another self-signed certificate: a CA that does not vouch for the smarthost. */
+  let otherCert: string;
   const servers: SMTPServer[] = [];
   const relays: SmtpRelay[] = [];
   let received: Received[] = [];
@@ -36,6 +38,7 @@ describe('gateway/smtp-out: the smarthost over TLS', function () {
       ],
     });
     pems = { cert: made.cert, private: made.private };
+    otherCert = (await generate([{ name: 'commonName', value: 'other.test' }], { keySize: 2048, algorithm: 'sha256', extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }] })).cert;
   });
 
   beforeEach(() => {
@@ -48,11 +51,11 @@ describe('gateway/smtp-out: the smarthost over TLS', function () {
     await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   });
 
-  async function smarthost(options: SMTPServerOptions): Promise<number> {
+  /** A smarthost with the test's certificate, or with smtp-server's own built-in one (expired, self-signed). */
+  async function smarthost(options: SMTPServerOptions, { builtInCertificate = false } = {}): Promise<number> {
     const server = new SMTPServer({
       logger: false,
-      key: pems.private,
-      cert: pems.cert,
+      ...(builtInCertificate ? {} : { key: pems.private, cert: pems.cert }),
       onAuth(auth, _session, callback) {
         authTries++;
         if (auth.username === 'gw' && auth.password === 's3cret') return callback(null, { user: auth.username });
@@ -117,7 +120,7 @@ describe('gateway/smtp-out: the smarthost over TLS', function () {
 
   it('a certificate it was not told to trust stops the mail: no fallback to plain text', async () => {
     const port = await smarthost({ authOptional: true });
-    const { r, events, next } = relay(`smtp://127.0.0.1:${port}`, undefined);
+    const { r, events, next } = relay(`smtp://127.0.0.1:${port}`, otherCert);
     const done = next();
     r.enqueue(mail('c1'));
     await done;
@@ -137,6 +140,36 @@ describe('gateway/smtp-out: the smarthost over TLS', function () {
     assert.equal(received.length, 0);
     assert.deepEqual(events.failed, [], 'not bounced at once: the gateway’s TLS set-up is at fault, not the mail');
     assert.equal(events.retries.length, 1);
+  });
+
+  it('a smarthost on loopback with no CA given: STARTTLS with whatever certificate it has, AUTH with a percent-encoded user and password', async () => {
+    // smtp-server as it comes: STARTTLS with its built-in certificate, which no CA vouches for.
+    // On loopback nothing leaves the machine; the mail goes, over TLS all the same.
+    const port = await smarthost({ onAuth: (auth, _s, cb) => (authTries++, cb(auth.username === 'gw@rose' && auth.password === 'p@ss:w/rd' ? null : new Error('bad credentials'), { user: auth.username })) }, { builtInCertificate: true });
+    const { r, events, next } = relay(`smtp://gw%40rose:p%40ss%3Aw%2Frd@127.0.0.1:${port}`, undefined);
+    const done = next();
+    r.enqueue(mail('f1'));
+    await done;
+    assert.deepEqual(events.sent, ['f1'], JSON.stringify(events));
+    assert.equal(received[0]!.secure, true, 'STARTTLS was still used');
+    assert.equal(received[0]!.user, 'gw@rose');
+    assert.equal(received[0]!.from, 'alice@rose.mesh.test');
+  });
+
+  it('a smarthost on loopback that offers no STARTTLS gets the password there (it never leaves the machine)', async () => {
+    const port = await smarthost({ disabledCommands: ['STARTTLS'], allowInsecureAuth: true });
+    const { r, events, next } = relay(`smtp://gw:s3cret@localhost:${port}`, undefined);
+    const done = next();
+    r.enqueue(mail('g1'));
+    await done;
+    assert.deepEqual(events.sent, ['g1'], JSON.stringify(events));
+    assert.equal(received[0]!.secure, false);
+    assert.equal(received[0]!.user, 'gw');
+  });
+
+  it('knows loopback hosts', () => {
+    for (const host of ['localhost', 'LOCALHOST', 'mail.localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]', '::ffff:127.0.0.1', new URL('smtp://[::ffff:127.0.0.1]:25').hostname]) assert.equal(isLoopbackHost(host), true, host);
+    for (const host of ['128.0.0.1', '10.0.0.1', 'smtp.example.org', 'localhost.example.org', '::2', '1127.0.0.1', '::ffff:8000:1']) assert.equal(isLoopbackHost(host), false, host);
   });
 
   it('a mail resumed after a restart counts its earlier tries and waits until its next try is due', async () => {
