@@ -15,13 +15,15 @@
  * `secureCookies`); a login always starts a new session id and ends the one it replaces.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { systemClock, type Clock } from '../../mesh/clock.ts';
 import { AppError } from '../errors.ts';
 import { checkMemberName, checkPassword, type Account, type Accounts } from './accounts.ts';
-import { errorReply } from './http-errors.ts';
+import { errorReply, type ErrorBody } from './http-errors.ts';
 import { registerAppRoutes } from './routes-apps.ts';
 import { allowedHostSet, CONTENT_SECURITY_POLICY, crossOriginReason, isAllowedHost, isLocalClient, SECURITY_HEADERS } from './http-security.ts';
 import type { MailInput, NodeServices } from './services.ts';
@@ -113,6 +115,35 @@ const FOLDER_SCHEMA = {
   },
 } as const;
 
+const NOT_FOUND: ErrorBody = { error: 'not_found', message: 'there is nothing at this address' };
+const MISDIRECTED: ErrorBody = { error: 'misdirected_request', message: 'this node does not answer to that host name; use its own address' };
+
+/** The headers of an error answered outside the routes (fastify's onSend hooks do not run there). */
+function errorHeaders(): Record<string, string> {
+  return { ...SECURITY_HEADERS, 'content-security-policy': CONTENT_SECURITY_POLICY, 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8' };
+}
+
+/**
+ * A request Node's HTTP parser refused (headers over 16 KiB, a malformed request line or
+ * header, a request too slow to arrive): the error shape on the raw socket, then close it.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, body]: [number, ErrorBody] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, { error: 'headers_too_large', message: 'the request headers are too large' }]
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, { error: 'request_timeout', message: 'the request took too long to arrive' }]
+        : [400, { error: 'bad_request', message: 'the request is not valid HTTP' }];
+  if (socket.writable) {
+    const text = JSON.stringify(body);
+    const headers = { ...errorHeaders(), 'content-length': String(Buffer.byteLength(text)), connection: 'close' };
+    const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${text}`);
+  }
+  socket.destroy(error);
+}
+
 /** Methods a route may take, in the order a 405's Allow header names them. */
 const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
@@ -148,7 +179,20 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
       : false,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: false,
-    return503OnClosing: true,
+    // Requests arriving while the node stops get the error shape (the onRequest hook below), not fastify's own 503 body.
+    return503OnClosing: false,
+    // What fastify answers before routing (bad percent-encoding, an overlong id) and what Node's
+    // parser refuses (oversized headers, garbage) get the error shape and headers too.
+    frameworkErrors: (error, request, reply) => {
+      const tooLong = (error as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const [status, body]: [number, ErrorBody] = !isAllowedHost(request.headers.host, allowed)
+        ? [421, MISDIRECTED]
+        : tooLong
+          ? [404, NOT_FOUND] // ids are at most 64 characters: a longer one names nothing
+          : [400, { error: 'bad_url', message: 'the address is not valid (broken percent-encoding)' }];
+      void (reply as unknown as FastifyReply).code(status).headers(errorHeaders()).send(body);
+    },
+    clientErrorHandler: answerClientError,
     // Bodies are taken as sent: "to": "a@b" is not quietly turned into ["a@b"].
     ajv: { customOptions: { coerceTypes: false } },
   });
@@ -167,6 +211,10 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     void reply.code(status).type('application/json; charset=utf-8').send(body);
   });
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.setNotFoundHandler((request, reply) => {
     // A known address asked with a method it does not take: 405 naming the ones it does.
     const path = (request.raw.url ?? '/').split('?')[0]!;
@@ -179,12 +227,16 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
         .send({ error: 'method_not_allowed', message: `this address takes ${allow.join(', ')} only` });
       return;
     }
-    void reply.code(404).type('application/json; charset=utf-8').send({ error: 'not_found', message: 'there is nothing at this address' });
+    void reply.code(404).type('application/json; charset=utf-8').send(NOT_FOUND);
   });
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
+    if (closing) {
+      void reply.header('connection', 'close');
+      throw new AppError('unavailable', 'the node is stopping; try again when it is back', 503);
+    }
     if (!isAllowedHost(request.headers.host, allowed)) {
-      throw new AppError('misdirected_request', 'this node does not answer to that host name; use its own address', 421);
+      throw new AppError(MISDIRECTED.error, MISDIRECTED.message, 421);
     }
     const reason = crossOriginReason(request.method, request.headers);
     if (reason) throw new AppError('forbidden_origin', reason, 403);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -482,6 +483,17 @@ describe('HTTP API', () => {
       assertError(responses[2]!, 404, 'not_found');
     });
 
+    it('answers what fastify refuses before routing in the error shape: bad percent-encoding 400 bad_url, an overlong id 404, a foreign Host 421 first', async () => {
+      const h = await harness();
+      const cookie = await loggedIn(h);
+      const badUrl = await h.app.inject({ url: '/api/files/%zz', headers: { cookie } });
+      assertError(badUrl, 400, 'bad_url');
+      assert.equal(badUrl.headers['x-content-type-options'], 'nosniff');
+      assertError(await h.app.inject({ url: `/api/files/${'a'.repeat(150)}`, headers: { cookie } }), 404, 'not_found');
+      assertError(await h.app.inject({ url: `/api/chat/rooms/${'a'.repeat(150)}/messages`, headers: { cookie } }), 404, 'not_found');
+      assertError(await h.app.inject({ url: '/%zz', headers: { host: 'evil.example' } }), 421, 'misdirected_request');
+    });
+
     it('answers a known address asked with the wrong method 405 method_not_allowed with Allow (RFC 9110), an unknown one 404', async () => {
       const h = await harness();
       const cookie = await loggedIn(h);
@@ -604,6 +616,68 @@ describe('HTTP API', () => {
         req.end(body);
       });
     }
+
+    /** Bytes written straight to the socket, and everything the node answers until it closes. */
+    function rawBytes(port: number, request: string): Promise<string> {
+      return new Promise((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(request));
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk) => (text += chunk));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+    }
+
+    it('answers what Node\'s HTTP parser refuses (oversized headers, garbage) in the error shape, then closes', async () => {
+      const h = await harness();
+      await h.app.listen({ host: '127.0.0.1', port: 0 });
+      const address = h.app.server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      for (const [request, status, code] of [
+        [`GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
+        ['GARBAGE\r\n\r\n', 400, 'bad_request'],
+        ['GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n', 400, 'bad_request'],
+      ] as const) {
+        const answer = await rawBytes(port, request);
+        const [head, body] = answer.split('\r\n\r\n') as [string, string];
+        assert.match(head, new RegExp(`^HTTP/1\\.1 ${status} `));
+        assert.match(head, /\r\ncontent-type: application\/json; charset=utf-8\r\n/i);
+        assert.match(head, /\r\nx-content-type-options: nosniff\r\n/i);
+        assert.equal(Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1]), Buffer.byteLength(body));
+        const parsed = JSON.parse(body) as Record<string, unknown>;
+        assert.deepEqual(Object.keys(parsed).sort(), ['error', 'message']);
+        assert.equal(parsed.error, code);
+      }
+    });
+
+    it('answers a request that arrives while the node stops 503 unavailable in the error shape', async () => {
+      const h = await harness();
+      await h.app.listen({ host: '127.0.0.1', port: 0 });
+      const address = h.app.server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      // A login whose body is still on its way keeps the connection busy while the node stops;
+      // a second request pipelined behind it arrives during the stop.
+      const login = JSON.stringify({ user: 'alice', password: PASSWORD });
+      const socket = connect(port, '127.0.0.1');
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk) => (text += chunk));
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      await new Promise<void>((resolve) => socket.write(`POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${login.length}\r\n\r\n${login.slice(0, 5)}`, () => resolve()));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const stopping = h.app.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      socket.write(`${login.slice(5)}GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 3000))]);
+      socket.destroy();
+      await stopping;
+      const answers = text.split(/(?=HTTP\/1\.1 )/);
+      assert.equal(answers.length, 2, text);
+      assert.match(answers[0]!, /^HTTP\/1\.1 200 /);
+      assert.match(answers[1]!, /^HTTP\/1\.1 503 /);
+      assert.deepEqual(JSON.parse(answers[1]!.split('\r\n\r\n')[1]!), { error: 'unavailable', message: 'the node is stopping; try again when it is back' });
+    });
 
     it('logs in, reads /api/me and logs out with fetch; 421 for a foreign Host, 403 for a foreign Origin', async () => {
       const h = await harness();
