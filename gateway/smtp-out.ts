@@ -62,7 +62,11 @@ export interface RetryState {
 export interface SmtpRelayDeps {
   /** The smarthost took the message. */
   onSent(mail: OutboundMail): void | Promise<void>;
-  /** It never will: `reason` is the smarthost's answer or the last error. */
+  /**
+   * It never will: `reason` is the smarthost's answer or the last error. Also called after
+   * `onSent` with `mail.to` cut to the recipients the smarthost refused when it took the mail
+   * for the others.
+   */
   onFailed(mail: OutboundMail, reason: string): void | Promise<void>;
   /** A try failed and another is due at `state.nextAt`. */
   onRetry?(mail: OutboundMail, state: RetryState): void | Promise<void>;
@@ -177,8 +181,9 @@ class SmtpRelayImpl implements SmtpRelay {
     job.timer = undefined;
     job.attempts++;
     const { mail } = job;
+    let info: { rejected?: (string | { address: string })[]; rejectedErrors?: { recipient?: string; response?: string; message: string }[] };
     try {
-      await this.#transport.sendMail({
+      info = await this.#transport.sendMail({
         envelope: { from: mail.envelopeFrom, to: mail.to },
         from: mail.envelopeFrom,
         to: mail.to,
@@ -214,6 +219,18 @@ class SmtpRelayImpl implements SmtpRelay {
     this.#jobs.delete(mail.id);
     this.#counts.sent++;
     await this.#deps.onSent(mail);
+    // The smarthost took the mail for some recipients and refused the others: those are told
+    // to the sender like any refusal (the mail went, so it is not tried again for them).
+    const rejected = (info.rejected ?? []).map((r) => (typeof r === 'string' ? r : r.address));
+    if (rejected.length > 0) {
+      this.#counts.failed++;
+      const reasons = rejected.map((address) => {
+        const err = info.rejectedErrors?.find((e) => e.recipient === address);
+        return `${address}: ${err ? (err.response ?? err.message) : 'refused'}`;
+      });
+      this.#deps.log?.(`smtp: mail ${mail.id.slice(0, 12)} refused for ${rejected.length} of ${mail.to.length} recipients`);
+      await this.#deps.onFailed({ ...mail, to: rejected }, reasons.join('; '));
+    }
   }
 
   async stop(): Promise<void> {

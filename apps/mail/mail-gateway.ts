@@ -136,10 +136,13 @@ export class MailGateway {
     this.#handed.delete(mail.id); // the stored state answers from now on
   };
 
-  /** The smarthost will never take a mail: bounce it to its author inside the mesh. */
+  /**
+   * The smarthost will never take a mail (or took it for some recipients only: `mail.to` are
+   * the others, and its state stays `sent`): bounce it to its author inside the mesh.
+   */
   failed = async (mail: OutboundMail, reason: string): Promise<void> => {
     const { node, domain } = this.deps;
-    await node.store.putLocal(`${STATE}${mail.id}`, 'failed', { sync: true });
+    if ((await node.store.getLocal(`${STATE}${mail.id}`)) !== 'sent') await node.store.putLocal(`${STATE}${mail.id}`, 'failed', { sync: true });
     this.#handed.delete(mail.id);
     const author = mail.envelopeFrom.replace(new RegExp(`\\.${domain.replaceAll('.', '\\.')}$`), '');
     await this.deps.mailbox.deliverAsHousehold({

@@ -221,4 +221,19 @@ describe('two households over libp2p alone, one of them the SMTP gateway (issue 
     assert.match(bounce.body, /550/);
     assert.equal(received.filter((r) => r.data.includes('Doomed')).length, 0);
   });
+
+  it('a mail the smarthost takes for one recipient and refuses for another: sent once, the refusal bounced', async () => {
+    const res = await rose('/api/mail', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: ['carol@outside.test', 'reject@outside.test'], subject: 'Half', body: 'One of two.' }),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const bounce = await eventually('the bounce at rose', async () => (await inbox(rose)).find((m) => m.subject === 'Undeliverable: Half'));
+    assert.match(bounce.body, /^Your mail to reject@outside\.test could not be delivered/);
+    assert.match(bounce.body, /reject@outside\.test: 550/);
+    const taken = received.filter((r) => r.data.includes('Subject: Half'));
+    assert.equal(taken.length, 1);
+    assert.deepEqual(taken[0]!.to, ['carol@outside.test']);
+  });
 });

@@ -167,6 +167,25 @@ describe('gateway/smtp-out: the smarthost over TLS', function () {
     assert.equal(received[0]!.user, 'gw');
   });
 
+  it('a mail taken for some recipients and refused for others is sent once, and the refused ones are reported', async () => {
+    const port = await smarthost({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      onRcptTo: (address, _s, cb) => cb(address.address.startsWith('nobody@') ? Object.assign(new Error('5.1.1 no such user'), { responseCode: 550 }) : null),
+    });
+    const failed: OutboundMail[] = [];
+    let wake = () => undefined as void;
+    const bounced = new Promise<void>((resolve) => (wake = resolve));
+    const { r, events } = relay(`smtp://127.0.0.1:${port}`, undefined, { onFailed: (m, reason) => void (failed.push(m), events.failed.push({ id: m.id, reason }), wake()) });
+    r.enqueue({ ...mail('h1'), to: ['bob@outside.test', 'nobody@outside.test'] });
+    await bounced;
+    assert.deepEqual(events.sent, ['h1']);
+    assert.equal(received.length, 1, 'the mail went once');
+    assert.deepEqual(failed.map((m) => m.to), [['nobody@outside.test']]);
+    assert.match(events.failed[0]!.reason, /^nobody@outside\.test: 550 5\.1\.1 no such user/);
+    assert.deepEqual(r.stats(), { queued: 0, sent: 1, failed: 1, retries: 0 });
+  });
+
   it('knows loopback hosts', () => {
     for (const host of ['localhost', 'LOCALHOST', 'mail.localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]', '::ffff:127.0.0.1', new URL('smtp://[::ffff:127.0.0.1]:25').hostname]) assert.equal(isLoopbackHost(host), true, host);
     for (const host of ['128.0.0.1', '10.0.0.1', 'smtp.example.org', 'localhost.example.org', '::2', '1127.0.0.1', '::ffff:8000:1']) assert.equal(isLoopbackHost(host), false, host);
