@@ -14,11 +14,22 @@
  *   (held for its LoRa time on air when `airtime` is on), then answered with a Routing ACK
  *   (for a broadcast the firmware's implicit ACK, which clients such as @meshtastic/core wait for). Over 233 bytes of payload: Routing error TOO_LARGE. Region UNSET: the
  *   radio is off, Routing error NO_INTERFACE;
+ * - a direct message with want_ack: the ACK comes from the destination, as with the firmware's
+ *   reliable router: the device that receives it answers over the air with a Routing ACK
+ *   (every copy, so a retransmission is answered too), and the sender's client gets that ACK,
+ *   `from` the destination. Unanswered, it is sent again up to 3 times, `ackTimeoutMs` apart,
+ *   then the client gets Routing error MAX_RETRANSMIT;
+ * - a packet to the device itself: admin is answered (below); anything else asking for an ACK
+ *   (want_ack or want_response) gets a Routing ACK, as the firmware does when no module replied;
  * - heard packets: duplicates (same sender and id) dropped; other regions and presets are
  *   not heard (different frequency or modulation); with `loss`, that share is lost on air; with hop limit left, rebroadcast once with
  *   one hop less (managed flooding, so a test can see whether a client's packet was flooded);
- * - admin packets to itself: set/get config (LoRa region and preset), owner, channel,
- *   metadata, begin/commit edit; heartbeat: answered with a QueueStatus.
+ * - admin packets to itself: set/get of every config and module config section, owner,
+ *   channels, canned messages and ringtone (what is set is kept and sent to later clients),
+ *   metadata, session key (each admin answer carries the device's session passkey, as the
+ *   firmware's do), node DB removal and reset, begin/commit edit; a get request for something
+ *   it does not have is answered with Routing error BAD_REQUEST, never left unanswered;
+ *   heartbeat: answered with a QueueStatus.
  *
  * It never crashes on input: undecodable frames and protobufs are counted and skipped.
  */
@@ -32,6 +43,7 @@ import type { AirPacket, Ether, EtherPort } from './ether.ts';
 import {
   Admin,
   BROADCAST_NUM,
+  Channel,
   Config,
   CONFIG_ONLY_NONCE,
   decodeAdmin,
@@ -41,6 +53,7 @@ import {
   encodeFromRadio,
   MAX_APP_PAYLOAD,
   Mesh,
+  ModuleConfig,
   modulationOf,
   nodeIdOf,
   NODES_ONLY_NONCE,
@@ -58,6 +71,29 @@ export const EMULATOR_FIRMWARE_VERSION = '2.6.11.emulated';
 const TO_PHONE_QUEUE = 32;
 const TX_QUEUE_MAX = 16;
 const SEEN_MAX = 512;
+/** Retransmissions of an unacknowledged direct message before the NAK (the firmware's 3). */
+const DM_RETRANSMISSIONS = 3;
+/** LocalConfig sections in AdminMessage.ConfigType order (DEVICE_CONFIG = 0 ... SECURITY_CONFIG = 7). */
+const CONFIG_SECTIONS = ['device', 'position', 'power', 'network', 'display', 'lora', 'bluetooth', 'security'] as const;
+/** Module config sections in AdminMessage.ModuleConfigType order (MQTT_CONFIG = 0 ... PAXCOUNTER_CONFIG = 12). */
+const MODULE_SECTIONS = [
+  'mqtt',
+  'serial',
+  'externalNotification',
+  'storeForward',
+  'rangeTest',
+  'telemetry',
+  'cannedMessage',
+  'audio',
+  'remoteHardware',
+  'neighborInfo',
+  'ambientLighting',
+  'detectionSensor',
+  'paxcounter',
+] as const;
+type ConfigSection = (typeof CONFIG_SECTIONS)[number];
+type ModuleSection = (typeof MODULE_SECTIONS)[number];
+const SESSIONKEY_CONFIG = 8;
 
 export interface EmulatedDeviceOptions {
   /** Node number (default: random, never 0 or broadcast). */
@@ -76,6 +112,8 @@ export interface EmulatedDeviceOptions {
   random?: () => number;
   /** Debug text printed when a client starts talking, as a serial console does. */
   consoleText?: boolean;
+  /** How long a direct message with want_ack waits for its ACK before it is sent again (default 4000 ms). */
+  ackTimeoutMs?: number;
 }
 
 export interface EmulatedDeviceDeps {
@@ -133,6 +171,11 @@ interface Session {
   fromRadioId: number;
 }
 
+/** A Routing message carrying an error reason (NONE is an ACK); the field is always written, even for NONE. */
+function routingPayload(errorReason: Mesh.Routing_Error): Uint8Array {
+  return toBinary(Mesh.RoutingSchema, create(Mesh.RoutingSchema, { variant: { case: 'errorReason', value: errorReason } }));
+}
+
 function randomNodeNum(): number {
   for (;;) {
     const n = randomInt(1, 0xffffffff);
@@ -154,6 +197,17 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   readonly #seen: string[] = [];
   readonly #seenSet = new Set<string>();
   readonly #listeners = new Set<(packet: MeshPacket) => void>();
+  /** Config sections other than lora (kept in #lora), as last set. */
+  readonly #config = new Map<ConfigSection, object>();
+  readonly #moduleConfig = new Map<ModuleSection, object>();
+  readonly #channels: MessageInitShape<typeof Channel.ChannelSchema>[] = [];
+  /** Canned messages and ringtone, as last set by a client. */
+  #cannedMessages = '';
+  #ringtone = '';
+  /** The session passkey each admin answer carries (the firmware's admin session key). */
+  readonly #passkey = randomBytes(8);
+  /** Direct messages with want_ack awaiting the destination's ACK, by packet id. */
+  readonly #awaitingAck = new Map<number, { to: number; timer?: ReturnType<typeof setTimeout> }>();
   readonly #stats: EmulatorStats = {
     clientPackets: 0,
     transmitted: 0,
@@ -197,6 +251,16 @@ class EmulatedDeviceImpl implements EmulatedDevice {
       txEnabled: true,
       txPower: 0,
     });
+    this.#config.set('device', create(Config.Config_DeviceConfigSchema, { role: Config.Config_DeviceConfig_Role.CLIENT }));
+    this.#config.set('network', create(Config.Config_NetworkConfigSchema, { wifiEnabled: true }));
+    this.#config.set('bluetooth', create(Config.Config_BluetoothConfigSchema, { enabled: false }));
+    this.#config.set('security', create(Config.Config_SecurityConfigSchema, { serialEnabled: true }));
+    for (let index = 0; index < 8; index++) {
+      this.#channels.push(index === 0 ? { index, role: Channel.Channel_Role.PRIMARY, settings: { psk: Uint8Array.of(1), name: '' } } : { index, role: Channel.Channel_Role.DISABLED, settings: {} });
+    }
+    if (options.ackTimeoutMs !== undefined && !(Number.isFinite(options.ackTimeoutMs) && options.ackTimeoutMs > 0)) {
+      throw new BridgeError('EMULATOR_OPTIONS_INVALID', `ackTimeoutMs must be a positive number of milliseconds, got ${options.ackTimeoutMs}`);
+    }
     this.#options = options;
     this.#deps = deps;
     this.#sleep = deps.sleep ?? ((ms) => sleepReal(ms).then(() => undefined));
@@ -307,6 +371,8 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const pending of this.#awaitingAck.values()) clearTimeout(pending.timer);
+    this.#awaitingAck.clear();
     this.dropClients();
     await Promise.all([...this.#servers].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.#servers.clear();
@@ -360,17 +426,14 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     return create(Mesh.NodeInfoSchema, { num, user, snr: n?.snr ?? 0, lastHeard: n?.lastHeard ?? 0, hopsAway: 0 });
   }
 
+  /** The config sections in AdminMessage.ConfigType order, as last set. */
   #configSections() {
-    return [
-      { case: 'device' as const, value: { role: Config.Config_DeviceConfig_Role.CLIENT } },
-      { case: 'position' as const, value: {} },
-      { case: 'power' as const, value: {} },
-      { case: 'network' as const, value: { wifiEnabled: true } },
-      { case: 'display' as const, value: {} },
-      { case: 'lora' as const, value: this.#lora },
-      { case: 'bluetooth' as const, value: { enabled: false } },
-      { case: 'security' as const, value: { serialEnabled: true } },
-    ];
+    return CONFIG_SECTIONS.map((name) => ({ case: name, value: name === 'lora' ? this.#lora : (this.#config.get(name) ?? {}) }) as Config.Config['payloadVariant']);
+  }
+
+  /** The module config sections in AdminMessage.ModuleConfigType order, as last set. */
+  #moduleSections() {
+    return MODULE_SECTIONS.map((name) => ({ case: name, value: this.#moduleConfig.get(name) ?? {} }) as ModuleConfig.ModuleConfig['payloadVariant']);
   }
 
   #sendConfig(session: Session, nonce: number): void {
@@ -388,9 +451,7 @@ class EmulatedDeviceImpl implements EmulatedDevice {
       this.#send(session, { payloadVariant: { case: 'metadata', value: this.#metadata() } });
       for (let index = 0; index < 8; index++) this.#send(session, { payloadVariant: { case: 'channel', value: this.#channel(index) } });
       for (const section of this.#configSections()) this.#send(session, { payloadVariant: { case: 'config', value: { payloadVariant: section } } });
-      for (const c of ['mqtt', 'serial', 'externalNotification', 'storeForward', 'rangeTest', 'telemetry', 'cannedMessage', 'audio', 'remoteHardware', 'neighborInfo', 'ambientLighting', 'detectionSensor', 'paxcounter'] as const) {
-        this.#send(session, { payloadVariant: { case: 'moduleConfig', value: { payloadVariant: { case: c, value: {} } } } });
-      }
+      for (const section of this.#moduleSections()) this.#send(session, { payloadVariant: { case: 'moduleConfig', value: { payloadVariant: section } } });
     }
     if (!configOnly) for (const num of this.#nodes.keys()) this.#send(session, { payloadVariant: { case: 'nodeInfo', value: this.#nodeInfo(num) } });
     this.#send(session, { payloadVariant: { case: 'configCompleteId', value: nonce } });
@@ -406,16 +467,14 @@ class EmulatedDeviceImpl implements EmulatedDevice {
       hasWifi: true,
       hasBluetooth: false,
       hasEthernet: false,
-      role: Config.Config_DeviceConfig_Role.CLIENT,
+      role: (this.#config.get('device') as Config.Config_DeviceConfig | undefined)?.role ?? Config.Config_DeviceConfig_Role.CLIENT,
       hwModel: Mesh.HardwareModel.PORTDUINO,
       hasPKC: false,
     };
   }
 
   #channel(index: number) {
-    return index === 0
-      ? { index, role: 1, settings: { psk: Uint8Array.of(1), name: '' } }
-      : { index, role: 0, settings: {} };
+    return this.#channels[index]!;
   }
 
   #toClient(session: Session, packet: MessageInitShape<typeof Mesh.MeshPacketSchema>): void {
@@ -423,7 +482,7 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   }
 
   #routing(session: Session, requestId: number, errorReason: Mesh.Routing_Error): void {
-    const routing = toBinary(Mesh.RoutingSchema, create(Mesh.RoutingSchema, { variant: { case: 'errorReason', value: errorReason } }));
+    const routing = routingPayload(errorReason);
     this.#toClient(session, {
       from: this.nodeNum,
       to: this.nodeNum,
@@ -438,7 +497,10 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     if (p.id === 0) p.id = randomInt(1, 0x7fffffff);
     if (p.to === this.nodeNum || p.to === 0) {
       this.#send(session, { payloadVariant: { case: 'queueStatus', value: this.#queueStatus(0, p.id) } });
-      if (p.payloadVariant.case === 'decoded' && p.payloadVariant.value.portnum === Portnums.PortNum.ADMIN_APP) this.#admin(session, p);
+      const data = p.payloadVariant.case === 'decoded' ? p.payloadVariant.value : undefined;
+      const replied = data?.portnum === Portnums.PortNum.ADMIN_APP ? this.#admin(session, p, data) : false;
+      // The firmware's reliable router ACKs a want-ack packet to itself when no module replied.
+      if (!replied && (p.wantAck || data?.wantResponse)) this.#routing(session, p.id, Mesh.Routing_Error.NONE);
       return;
     }
     p.from = this.nodeNum;
@@ -459,10 +521,38 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     this.#remember(p.from, p.id);
     this.#txPending++;
     this.#send(session, { payloadVariant: { case: 'queueStatus', value: this.#queueStatus(0, p.id) } });
+    if (p.to !== BROADCAST_NUM && p.wantAck) {
+      // Registered before it goes on air: on a memory ether the ACK can come back at once.
+      this.#awaitingAck.set(p.id, { to: p.to });
+      this.#transmit(p).then(
+        () => this.#waitForAck(session, p, DM_RETRANSMISSIONS),
+        () => this.#awaitingAck.delete(p.id),
+      );
+      return;
+    }
     this.#transmit(p).then(
       () => this.#routing(session, p.id, Mesh.Routing_Error.NONE),
       () => undefined,
     );
+  }
+
+  /** After a direct message went on air: send it again until its ACK is heard, then NAK. */
+  #waitForAck(session: Session, p: MeshPacket, retransmissions: number): void {
+    const pending = this.#awaitingAck.get(p.id);
+    if (!pending || this.#closed) return; // acknowledged already, or closing
+    pending.timer = setTimeout(() => {
+      if (this.#awaitingAck.get(p.id) !== pending) return;
+      if (retransmissions === 0) {
+        this.#awaitingAck.delete(p.id);
+        this.#routing(session, p.id, Mesh.Routing_Error.MAX_RETRANSMIT);
+        return;
+      }
+      this.#txPending++;
+      this.#transmit(p).then(
+        () => this.#waitForAck(session, p, retransmissions - 1),
+        () => this.#awaitingAck.delete(p.id),
+      );
+    }, this.#options.ackTimeoutMs ?? 4000);
   }
 
   #transmit(p: MeshPacket): Promise<void> {
@@ -486,69 +576,107 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     return done;
   }
 
-  #admin(session: Session, p: MeshPacket): void {
+  /**
+   * Handles an admin message to the device itself; true when it answered (an admin response
+   * or a Routing error), false when the caller should ACK it.
+   */
+  #admin(session: Session, p: MeshPacket, data: Mesh.Data): boolean {
     this.#stats.adminMessages++;
-    const data = p.payloadVariant.case === 'decoded' ? p.payloadVariant.value : undefined;
-    if (!data) return;
+    const refuse = () => {
+      this.#routing(session, p.id, Mesh.Routing_Error.BAD_REQUEST);
+      return true;
+    };
     let admin: Admin.AdminMessage;
     try {
       admin = decodeAdmin(data.payload);
     } catch {
       this.#stats.badFrames++;
-      return;
+      return refuse();
     }
-    const reply = (init: Parameters<typeof encodeAdmin>[0]) =>
+    const reply = (init: Parameters<typeof encodeAdmin>[0]['payloadVariant']) => {
       this.#toClient(session, {
         from: this.nodeNum,
         to: this.nodeNum,
         id: randomInt(1, 0x7fffffff),
-        payloadVariant: { case: 'decoded', value: { portnum: Portnums.PortNum.ADMIN_APP, payload: encodeAdmin(init), requestId: p.id } },
+        payloadVariant: {
+          case: 'decoded',
+          value: { portnum: Portnums.PortNum.ADMIN_APP, payload: encodeAdmin({ payloadVariant: init, sessionPasskey: this.#passkey }), requestId: p.id },
+        },
       });
+      return true;
+    };
     const v = admin.payloadVariant;
     switch (v.case) {
-      case 'setConfig':
-        if (v.value.payloadVariant.case === 'lora') {
-          const lora = v.value.payloadVariant.value;
-          Object.assign(this.#lora, {
-            usePreset: lora.usePreset,
-            modemPreset: lora.modemPreset,
-            region: lora.region,
-            hopLimit: lora.hopLimit,
-            txEnabled: lora.txEnabled,
-            txPower: lora.txPower,
-            bandwidth: lora.bandwidth,
-            spreadFactor: lora.spreadFactor,
-            codingRate: lora.codingRate,
-          });
+      case 'setConfig': {
+        const section = v.value.payloadVariant;
+        if (section.case === 'lora') {
+          const { $typeName: _, ...lora } = section.value;
+          if (Config.Config_LoRaConfig_RegionCode[lora.region] === undefined || Config.Config_LoRaConfig_ModemPreset[lora.modemPreset] === undefined) return refuse();
+          Object.assign(this.#lora, lora);
           this.#log(`LoRa config set: region ${this.region}, preset ${this.preset}`);
-        }
-        break;
+        } else if (section.case !== undefined && (CONFIG_SECTIONS as readonly string[]).includes(section.case)) {
+          this.#config.set(section.case as ConfigSection, section.value);
+        } else return refuse();
+        return false;
+      }
+      case 'setModuleConfig': {
+        const section = v.value.payloadVariant;
+        if (section.case === undefined || !(MODULE_SECTIONS as readonly string[]).includes(section.case)) return refuse();
+        this.#moduleConfig.set(section.case as ModuleSection, section.value);
+        return false;
+      }
+      case 'setChannel': {
+        const { index } = v.value;
+        if (!(index >= 0 && index < 8)) return refuse();
+        this.#channels[index] = create(Channel.ChannelSchema, v.value);
+        return false;
+      }
       case 'setOwner':
         if (v.value.longName) this.#user.longName = v.value.longName.slice(0, 39);
         if (v.value.shortName) this.#user.shortName = v.value.shortName.slice(0, 4);
-        break;
+        return false;
+      case 'setCannedMessageModuleMessages':
+        this.#cannedMessages = v.value.slice(0, 200);
+        return false;
+      case 'setRingtoneMessage':
+        this.#ringtone = v.value.slice(0, 230);
+        return false;
+      case 'removeByNodenum':
+        this.#nodes.delete(v.value);
+        return false;
+      case 'nodedbReset':
+        this.#nodes.clear();
+        return false;
       case 'getConfigRequest': {
+        if (v.value === SESSIONKEY_CONFIG) return reply({ case: 'getConfigResponse', value: { payloadVariant: { case: 'sessionkey', value: {} } } });
         const section = this.#configSections()[v.value];
-        if (section) reply({ payloadVariant: { case: 'getConfigResponse', value: { payloadVariant: section } } });
-        break;
+        return section ? reply({ case: 'getConfigResponse', value: { payloadVariant: section } }) : refuse();
+      }
+      case 'getModuleConfigRequest': {
+        const section = this.#moduleSections()[v.value];
+        return section ? reply({ case: 'getModuleConfigResponse', value: { payloadVariant: section } }) : refuse();
       }
       case 'getDeviceMetadataRequest':
-        reply({ payloadVariant: { case: 'getDeviceMetadataResponse', value: this.#metadata() } });
-        break;
+        return reply({ case: 'getDeviceMetadataResponse', value: this.#metadata() });
       case 'getOwnerRequest':
-        reply({ payloadVariant: { case: 'getOwnerResponse', value: this.#user } });
-        break;
+        return reply({ case: 'getOwnerResponse', value: this.#user });
       case 'getChannelRequest':
-        if (v.value >= 1 && v.value <= 8) reply({ payloadVariant: { case: 'getChannelResponse', value: this.#channel(v.value - 1) } });
-        break;
+        return v.value >= 1 && v.value <= 8 ? reply({ case: 'getChannelResponse', value: this.#channel(v.value - 1) }) : refuse();
+      case 'getCannedMessageModuleMessagesRequest':
+        return reply({ case: 'getCannedMessageModuleMessagesResponse', value: this.#cannedMessages });
+      case 'getRingtoneRequest':
+        return reply({ case: 'getRingtoneResponse', value: this.#ringtone });
       case 'beginEditSettings':
       case 'commitEditSettings':
-        break;
+        return false;
       default:
+        // Requests it has no answer for get an error rather than an ACK a client would take for one.
+        if (String(v.case).endsWith('Request')) {
+          this.#log(`admin message ${String(v.case)} not supported`);
+          return refuse();
+        }
         this.#log(`admin message ${String(v.case)} ignored`);
-    }
-    if (data.wantResponse && !['getConfigRequest', 'getDeviceMetadataRequest', 'getOwnerRequest', 'getChannelRequest'].includes(String(v.case))) {
-      this.#routing(session, p.id, Mesh.Routing_Error.NONE);
+        return false;
     }
   }
 
@@ -580,15 +708,25 @@ class EmulatedDeviceImpl implements EmulatedDevice {
       return;
     }
     if (p.from === this.nodeNum) return;
-    if (!this.#remember(p.from, p.id)) {
+    const fresh = this.#remember(p.from, p.id);
+    const decoded = p.payloadVariant.case === 'decoded' ? p.payloadVariant.value : undefined;
+    // The firmware ACKs every copy of a want-ack packet to it: the sender retransmits when an ACK was lost.
+    if (p.to === this.nodeNum && p.wantAck && decoded) this.#sendAck(p);
+    if (!fresh) {
       this.#stats.duplicates++;
       return;
     }
     this.#stats.heard++;
+    if (p.to === this.nodeNum && decoded?.portnum === Portnums.PortNum.ROUTING_APP) {
+      const pending = this.#awaitingAck.get(decoded.requestId);
+      if (pending && pending.to === p.from) {
+        clearTimeout(pending.timer);
+        this.#awaitingAck.delete(decoded.requestId);
+      }
+    }
     const snr = 8;
     const node = this.#nodes.get(p.from) ?? { lastHeard: 0, snr };
     node.lastHeard = Math.floor(Date.now() / 1000);
-    const decoded = p.payloadVariant.case === 'decoded' ? p.payloadVariant.value : undefined;
     if (decoded?.portnum === Portnums.PortNum.NODEINFO_APP) {
       try {
         node.user = fromBinary(Mesh.UserSchema, decoded.payload);
@@ -606,6 +744,24 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     if (p.to !== BROADCAST_NUM && p.to !== this.nodeNum) return;
     const rx = create(Mesh.MeshPacketSchema, { ...p, rxSnr: snr, rxRssi: -90, rxTime: Math.floor(Date.now() / 1000) });
     this.#deliver(rx);
+  }
+
+  /** Answers a want-ack packet addressed to this device with a Routing ACK over the air. */
+  #sendAck(p: MeshPacket): void {
+    const hopLimit = this.#lora.hopLimit || DEFAULT_HOP_LIMIT;
+    const ack = create(Mesh.MeshPacketSchema, {
+      from: this.nodeNum,
+      to: p.from,
+      id: randomInt(1, 0x7fffffff),
+      channel: p.channel,
+      hopLimit,
+      hopStart: hopLimit,
+      priority: Mesh.MeshPacket_Priority.ACK,
+      payloadVariant: { case: 'decoded', value: { portnum: Portnums.PortNum.ROUTING_APP, payload: routingPayload(Mesh.Routing_Error.NONE), requestId: p.id } },
+    });
+    this.#remember(ack.from, ack.id);
+    this.#txPending++;
+    void this.#transmit(ack).catch(() => undefined);
   }
 
   #deliver(p: MeshPacket): void {

@@ -14,11 +14,11 @@
  * - the device answers each packet from the client with a `QueueStatus` naming its id.
  */
 import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
-import { Admin, Config, Mesh, Portnums, Telemetry } from '@meshtastic/protobufs';
+import { Admin, Channel, Config, Mesh, ModuleConfig, Portnums, Telemetry } from '@meshtastic/protobufs';
 import { findPreset, type LoraModulation } from '../radio/lora-airtime.ts';
 import { BridgeError } from './errors.ts';
 
-export { Admin, Config, Mesh, Portnums, Telemetry };
+export { Admin, Channel, Config, Mesh, ModuleConfig, Portnums, Telemetry };
 export type FromRadio = Mesh.FromRadio;
 export type ToRadio = Mesh.ToRadio;
 export type MeshPacket = Mesh.MeshPacket;
