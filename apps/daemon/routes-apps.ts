@@ -97,6 +97,29 @@ export function fileNameHeader(value: string): string {
 }
 
 /**
+ * What a multipart body's parser threw, as the API's error: a malformed or cut-short body is the
+ * client's (400 bad_multipart), not the node's (it was a 500); limits are 413.
+ */
+function multipartError(error: unknown, maxBytes: number): AppError {
+  if (error instanceof AppError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'FST_REQ_FILE_TOO_LARGE') return new AppError('file_too_large', `a file may have at most ${Math.floor(maxBytes / 1024 / 1024)} MiB`, 413);
+  if (code === 'FST_PARTS_LIMIT' || code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT') {
+    return new AppError('too_many_parts', 'send one file in the field "file" and at most 4 other fields', 413);
+  }
+  return new AppError('bad_multipart', 'the multipart body is malformed or cut short; send the file in a field named "file"', 400);
+}
+
+/** A multipart file's bytes, its parser's errors turned into the API's. */
+async function* guardedMultipart(stream: AsyncIterable<Uint8Array>, maxBytes: number): AsyncIterable<Uint8Array> {
+  try {
+    yield* stream;
+  } catch (error) {
+    throw multipartError(error, maxBytes);
+  }
+}
+
+/**
  * JSON of lists the services keep between requests (a long room, the blog list): the same array
  * object means the same list, so its encoded text is kept with it and not built again per request.
  */
@@ -198,9 +221,14 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
       const share = header(request, 'x-share-with').trim();
       const shareWith = share === 'neighbourhood' ? null : share === '' ? [] : share.split(',');
       if (request.isMultipart()) {
-        const part = await request.file();
+        let part: Awaited<ReturnType<typeof request.file>>;
+        try {
+          part = await request.file();
+        } catch (error) {
+          throw multipartError(error, service.maxBytes);
+        }
         if (!part || part.fieldname !== 'file') throw new AppError('no_file', 'send the file in a multipart field named "file"', 400);
-        const created = await service.upload(member(request).name, { name: part.filename, shareWith, body: part.file });
+        const created = await service.upload(member(request).name, { name: part.filename, shareWith, body: guardedMultipart(part.file, service.maxBytes) });
         return reply.code(201).send(created);
       }
       const name = fileNameHeader(header(request, 'x-file-name'));

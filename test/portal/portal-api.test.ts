@@ -293,6 +293,24 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       assert.equal(((await nothing.json()) as { error: string }).error, 'no_file');
     });
 
+    it('answers a malformed or cut-short multipart body 400 bad_multipart, too many parts 413, never a 500', async () => {
+      const multipart = (body: string, type = 'multipart/form-data; boundary=abc'): RequestInit => ({ method: 'POST', headers: { 'content-type': type }, body });
+      const part = '--abc\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhello';
+      for (const [init, status, code] of [
+        [multipart('xx', 'multipart/form-data'), 400, 'bad_multipart'], // no boundary
+        [multipart('garbage'), 400, 'bad_multipart'],
+        [multipart(part), 400, 'bad_multipart'], // cut short: no closing boundary
+        [multipart(`${part}\r\n--abc--\r\n`), 201, undefined],
+        [{ method: 'POST', body: (() => { const form = new FormData(); for (const n of 'abcde') form.append(n, '1'); form.append('file', new Blob(['x']), 'x.txt'); return form; })() }, 413, 'too_many_parts'],
+      ] as const) {
+        const res = await alice('/api/files', init);
+        assert.equal(res.status, status);
+        const body = (await res.json()) as Record<string, unknown>;
+        if (code === undefined) assert.equal(body.size, 5);
+        else assert.deepEqual({ error: body.error, keys: Object.keys(body).sort() }, { error: code, keys: ['error', 'message'] });
+      }
+    });
+
     it('refuses a file over the limit with 413 file_too_large, declared or streamed', async () => {
       const big = Buffer.alloc(100_001);
       const declared = await alice('/api/files', { method: 'POST', headers: { 'x-file-name': 'big.bin' }, body: big });
