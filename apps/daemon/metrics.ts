@@ -23,7 +23,17 @@ export function renderMetrics(node: MeshNode, status: StatusView): string {
     'Records refused, by reason.',
     [...node.rejected].map(([code, n]) => [`{reason="${escapeLabel(code)}"}`, n]),
   );
-  const link = (l: StatusView['links'][number]) => `{link="${escapeLabel(l.spec)}"}`;
+  // One series per link even when two links have the same spec (`--link X --link X`): the
+  // second is labelled "X#2", the third "X#3", in the order of the status's links.
+  const labelOf = new Map<StatusView['links'][number], string>();
+  const seen = new Map<string, number>();
+  for (const l of status.links) {
+    const n = (seen.get(l.spec) ?? 0) + 1;
+    seen.set(l.spec, n);
+    labelOf.set(l, n === 1 ? l.spec : `${l.spec}#${n}`);
+  }
+  const linkLabel = (l: StatusView['links'][number]) => escapeLabel(labelOf.get(l)!);
+  const link = (l: StatusView['links'][number]) => `{link="${linkLabel(l)}"}`;
   family('citizen_link_frames_sent_total', 'counter', 'Frames sent per link.', status.links.map((l) => [link(l), l.frames_out]));
   family('citizen_link_frames_received_total', 'counter', 'Frames received per link.', status.links.map((l) => [link(l), l.frames_in]));
   const extra = (l: StatusView['links'][number], key: string) => (typeof (l as Record<string, unknown>)[key] === 'number' ? ((l as Record<string, unknown>)[key] as number) : 0);
@@ -37,7 +47,7 @@ export function renderMetrics(node: MeshNode, status: StatusView): string {
     'Frames and messages dropped per link, by reason.',
     status.links.flatMap((l) =>
       Object.entries(((l as Record<string, unknown>).dropped ?? {}) as Record<string, number>).map(
-        ([reason, n]): [string, number] => [`{link="${escapeLabel(l.spec)}",reason="${escapeLabel(reason)}"}`, n],
+        ([reason, n]): [string, number] => [`{link="${linkLabel(l)}",reason="${escapeLabel(reason)}"}`, n],
       ),
     ),
   );
