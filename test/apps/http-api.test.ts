@@ -184,6 +184,18 @@ describe('HTTP API', () => {
       assertError(await login(h, 'alice', 'nope nope'), 429, 'too_many_requests');
     });
 
+    it('lets the right user in again once the window has passed, though the client kept trying while locked out', async () => {
+      const h = await harness({ loginRateLimit: { max: 2, timeWindowMs: 600 } });
+      assert.equal((await login(h, 'alice', 'nope nope')).statusCode, 401);
+      assert.equal((await login(h, 'alice', 'nope nope')).statusCode, 401);
+      for (let i = 0; i < 3; i++) {
+        assertError(await login(h), 429, 'too_many_requests');
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.equal((await login(h)).statusCode, 200);
+    });
+
     it('marks the cookie Secure with the __Host- prefix when secureCookies is set', async () => {
       const h = await harness({ secureCookies: true });
       const response = await login(h);
