@@ -57,7 +57,7 @@ export interface SmtpInOptions {
 
 export interface SmtpInDeps {
   /** True when `member@household` is a known member of the mesh. */
-  isMember(address: string): boolean;
+  isMember(address: string): boolean | Promise<boolean>;
   /** Seal and publish one mail into the mesh. */
   deliver(mail: InboundMail): Promise<void>;
   /** DNS look-ups for SPF/DKIM/DMARC (mailauth's resolver); default: the system's. */
@@ -67,7 +67,7 @@ export interface SmtpInDeps {
 
 export interface SmtpInStats {
   accepted: number;
-  /** Refusals by reason: relay, unknown-recipient, too-many-recipients, size, malformed, deliver-failed. */
+  /** Refusals by reason: relay, unknown-recipient, too-many-recipients, size, malformed, deliver-failed, lookup-failed. */
   refused: { [reason: string]: number };
 }
 
@@ -143,7 +143,15 @@ class SmtpInImpl implements SmtpIn {
       socketTimeout: o.idleTimeoutMs,
       closeTimeout: 1000,
       logger: false,
-      onRcptTo: (address, session, callback) => callback(this.#checkRecipient(address, session.envelope.rcptTo.length)),
+      onRcptTo: (address, session, callback) => {
+        void this.#checkRecipient(address, session.envelope.rcptTo.length).then(
+          (refusal) => callback(refusal),
+          (err: Error) => {
+            this.#deps.log?.(`smtp: cannot look up ${address.address}: ${err.message}`);
+            callback(this.#refuse('lookup-failed', 451, '4.3.0 the member list cannot be read now; try again later'));
+          },
+        );
+      },
       onData: (stream, session, callback) => {
         void this.#receive(stream, session).then(
           () => callback(),
@@ -165,10 +173,10 @@ class SmtpInImpl implements SmtpIn {
     this.#address = { host: o.host, port: address.port };
   }
 
-  #checkRecipient(address: SMTPServerAddress, already: number): Error | null {
+  async #checkRecipient(address: SMTPServerAddress, already: number): Promise<Error | null> {
     const mesh = meshAddressOf(address.address, this.#options.domain);
     if (!mesh) return this.#refuse('relay', 550, `5.7.1 <${address.address}>: relaying denied; this gateway only takes mail for *.${this.#options.domain}`);
-    if (!this.#deps.isMember(mesh)) return this.#refuse('unknown-recipient', 550, `5.1.1 <${address.address}>: no such member in the mesh`);
+    if (!(await this.#deps.isMember(mesh))) return this.#refuse('unknown-recipient', 550, `5.1.1 <${address.address}>: no such member in the mesh`);
     if (already >= this.#options.maxRecipients) return this.#refuse('too-many-recipients', 452, '4.5.3 too many recipients');
     return null;
   }

@@ -71,8 +71,8 @@ export class MailGateway {
     this.deps.node.off('record', this.#onRecord);
   }
 
-  /** True when `member@household` is a member the mesh knows (for RCPT TO). */
-  isMember = (address: string): boolean => this.deps.node.directory.member(address) !== undefined;
+  /** True when `member@household` is a member the mesh knows (for RCPT TO), one added to this household while the node runs too. */
+  isMember = (address: string): Promise<boolean> => this.deps.mailbox.knowsMember(address);
 
   /** Seal an internet mail to its mesh recipients at once. */
   deliver = async (mail: InboundMail): Promise<void> => {

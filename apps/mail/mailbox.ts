@@ -156,6 +156,21 @@ export class Mailbox implements MailService {
     return chooseMailGateway(node.directory.gateways(), { self: node.household.id, now: node.now(), ...(this.deps.heardHouseholds ? { heard: this.deps.heardHouseholds() } : {}) });
   }
 
+  /**
+   * True when `member@household` is a member the mesh knows. A member of this household whose
+   * account was added while the node runs (`citizen user add`) is certified here first, so
+   * mail from the internet reaches them before they ever log in.
+   */
+  async knowsMember(address: string): Promise<boolean> {
+    const { node } = this.deps;
+    if (node.directory.member(address) !== undefined) return true;
+    const at = address.indexOf('@');
+    const member = address.slice(0, at);
+    if (at < 1 || address.slice(at + 1) !== node.householdName || !isValidName(member) || !(await this.deps.isLocalMember?.(member))) return false;
+    await this.deps.memberIdentity(member);
+    return node.directory.member(address) !== undefined;
+  }
+
   private resolvable(address: string): boolean {
     return isInternetAddress(address) ? this.mailGateway() !== undefined : this.deps.node.directory.member(address) !== undefined;
   }

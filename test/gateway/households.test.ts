@@ -176,6 +176,19 @@ describe('two households over libp2p alone, one of them the SMTP gateway (issue 
     for (const r of Object.values(mail.authentication)) assert.match(r, /^(none|temperror|fail|softfail|neutral|permerror)$/);
   });
 
+  it('a member added with `citizen user add` while the gateway runs gets internet mail before ever logging in', async () => {
+    const add = await citizen(['user', 'add', 'dora', '--password-stdin', '--data', join(root, 'oak')], 'dora of oak\n');
+    assert.equal(add.code, 0, add.stderr);
+    const info = await client().sendMail({ from: 'bob@example.org', to: 'Dora@Oak.mesh.test', subject: 'Welcome, Dora', text: 'First mail.' });
+    assert.deepEqual(info.accepted, ['Dora@oak.mesh.test']);
+    const dora = await login(`http://127.0.0.1:${portals.oak}`, 'dora', 'dora of oak');
+    const mail = await eventually('the mail in dora’s inbox', async () => (await inbox(dora)).find((m) => m.subject === 'Welcome, Dora'));
+    assert.equal(mail.from, 'bob@example.org');
+    assert.deepEqual(mail.to, ['dora@oak']);
+    // Someone without an account is still refused.
+    await assert.rejects(client().sendMail({ from: 'bob@example.org', to: 'eve@oak.mesh.test', text: 'hi' }), (e: { responseCode?: number }) => e.responseCode === 550);
+  });
+
   it('refuses a relay probe and an unknown member with 550, an oversized mail with 552', async () => {
     await assert.rejects(client().sendMail({ from: 'spam@example.org', to: 'victim@example.com', text: 'relay me' }), (e: { responseCode?: number }) => e.responseCode === 550);
     await assert.rejects(client().sendMail({ from: 'bob@example.org', to: 'nobody@rose.mesh.test', text: 'hi' }), (e: { responseCode?: number }) => e.responseCode === 550);
@@ -185,7 +198,7 @@ describe('two households over libp2p alone, one of them the SMTP gateway (issue 
     assert.deepEqual(ok.accepted, ['alice@oak.mesh.test']);
     await eventually('the mail at oak', async () => (await inbox(oak)).find((m) => m.subject === 'still here'));
     const counted = (await (await fetch(`http://127.0.0.1:${portals.oak}/api/status`)).json()) as { smtp: { in: { accepted: number; refused: Record<string, number> } } };
-    // (unknown-recipient also counts the tries of the first test while oak did not know rose yet)
+    // (unknown-recipient also counts the tries of the first test while oak did not know rose yet, and eve)
     assert.equal(counted.smtp.in.refused.relay, 1);
     assert.equal(counted.smtp.in.refused.size, 1);
     assert.ok(counted.smtp.in.refused['unknown-recipient']! >= 1);
