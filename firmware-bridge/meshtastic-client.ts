@@ -95,6 +95,8 @@ export interface ClientStats {
 /** A configured connection to a radio. */
 export interface MeshtasticSession {
   readonly info: RadioInfo;
+  /** The radio's whole LoRa config as it last sent it (what a change must start from). */
+  readonly loraConfig: Config.Config_LoRaConfig | undefined;
   /** Every FromRadio after the handshake. */
   onMessage(listener: (message: FromRadio) => void): void;
   /** Called once when the connection is gone. */
@@ -340,6 +342,9 @@ export async function connectMeshtastic(spec: MeshtasticSpec, options: ClientOpt
   return {
     get info() {
       return info;
+    },
+    get loraConfig() {
+      return state.lora;
     },
     onMessage: (l) => void messageListeners.push(l),
     onClose: (l) => {

@@ -61,7 +61,11 @@ export async function configureRadio(spec: MeshtasticSpec, request: ConfigureReq
   const session = await connectMeshtastic(spec, options);
   const before = session.info;
   try {
+    // The whole config the radio sent, changed only where asked: set_config replaces the section,
+    // so a partial one would reset its transmit power, frequency slot, duty-cycle override, ...
+    const { $typeName: _, ...current } = session.loraConfig ?? create(Config.Config_LoRaConfigSchema);
     const lora = create(Config.Config_LoRaConfigSchema, {
+      ...current,
       usePreset: true,
       modemPreset: preset ?? (before.preset === 'CUSTOM' ? 0 : Config.Config_LoRaConfig_ModemPreset[before.preset as keyof typeof Config.Config_LoRaConfig_ModemPreset] ?? 0),
       region,

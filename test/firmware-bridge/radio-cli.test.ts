@@ -13,7 +13,9 @@ import { main } from '../../apps/cli/main.ts';
 import type { Io } from '../../apps/cli/command.ts';
 import { createEmulatedDevice, type EmulatedDevice } from '../../firmware-bridge/device-emulator.ts';
 import { createMemoryEther } from '../../firmware-bridge/ether.ts';
+import { connectMeshtastic } from '../../firmware-bridge/meshtastic-client.ts';
 import { createMeshtasticLink } from '../../firmware-bridge/meshtastic-link.ts';
+import { encodeAdmin, Portnums } from '../../firmware-bridge/meshtastic-protocol.ts';
 import { listRadioPorts } from '../../firmware-bridge/serial-ports.ts';
 import { parseLinkSpec, type MeshtasticSerialLinkSpec, type MeshtasticTcpLinkSpec } from '../../radio/link-spec.ts';
 import { collect, waitUntil } from '../radio/link.contract.ts';
@@ -78,6 +80,34 @@ describe('citizen radio', function () {
     assert.equal(link.radioInfo()!.preset, 'SHORT_FAST');
   });
 
+  it("configure changes region and preset only: the radio's other LoRa settings are kept", async () => {
+    const { device, spec } = await emulated({ nodeNum: 0x6003, region: 'EU_868' });
+    const session = await connectMeshtastic(parseLinkSpec(spec) as MeshtasticTcpLinkSpec);
+    const custom = { ...session.loraConfig!, txPower: 17, overrideDutyCycle: true, channelNum: 3, hopLimit: 5, ignoreMqtt: true };
+    session.send({
+      payloadVariant: {
+        case: 'packet',
+        value: {
+          to: session.info.nodeNum,
+          id: 77,
+          wantAck: true,
+          payloadVariant: { case: 'decoded', value: { portnum: Portnums.PortNum.ADMIN_APP, payload: encodeAdmin({ payloadVariant: { case: 'setConfig', value: { payloadVariant: { case: 'lora', value: custom } } } }) } },
+        },
+      },
+    });
+    await waitUntil(() => device.stats().adminMessages === 1, 'the custom LoRa settings to be set');
+    session.close();
+    const io = captureIo();
+    assert.equal(await main(['radio', 'configure', spec, '--region', 'US', '--preset', 'MediumFast'], io), 0, io.err_.join('\n'));
+    const after = await connectMeshtastic(parseLinkSpec(spec) as MeshtasticTcpLinkSpec);
+    after.close();
+    const lora = after.loraConfig!;
+    assert.deepEqual(
+      { region: lora.region, modemPreset: lora.modemPreset, txPower: lora.txPower, overrideDutyCycle: lora.overrideDutyCycle, channelNum: lora.channelNum, hopLimit: lora.hopLimit, ignoreMqtt: lora.ignoreMqtt },
+      { region: 1, modemPreset: 4, txPower: 17, overrideDutyCycle: true, channelNum: 3, hopLimit: 5, ignoreMqtt: true },
+    );
+  });
+
   it('fails politely: no radio there, a bad spec, an unknown region, a missing subcommand', async () => {
     const port = await freePort();
     const cases: [string[], number, RegExp][] = [
@@ -90,6 +120,9 @@ describe('citizen radio', function () {
       [['radio', 'dance'], 2, /unknown radio subcommand "dance"/],
       [['radio', 'emulate'], 2, /needs --tcp PORT/],
       [['radio', 'emulate', '--tcp', '0', '--ether', 'udp://localhost:1'], 2, /ether must be udp:\/\/IPV4:PORT/],
+      [['radio', 'probe', `meshtastic+tcp://127.0.0.1:${port}`, 'meshtastic+tcp://127.0.0.1:4403'], 2, /unexpected argument "meshtastic\+tcp:\/\/127\.0\.0\.1:4403"/],
+      [['radio', 'list', '/dev/ttyUSB0'], 2, /unexpected argument "\/dev\/ttyUSB0"/],
+      [['radio', 'emulate', '4403'], 2, /unexpected argument "4403".*--tcp/],
     ];
     for (const [argv, code, message] of cases) {
       const io = captureIo();
