@@ -30,6 +30,12 @@ function radioSpec(text: string | undefined): MeshtasticSpec {
   return spec;
 }
 
+/** Refuses positionals after the subcommand's own `count` (a second SPEC, a port without --tcp). */
+function noMoreArguments(args: ParsedArgs, count: number, hint = ''): void {
+  const extra = args.positionals[count + 1];
+  if (extra !== undefined) throw new AppError('USAGE', `unexpected argument "${extra}"${hint}: ${USAGE}`, 2);
+}
+
 /** Radio errors become one clear line (connection problems are not usage errors: exit 1). */
 function radioFailure(err: unknown): AppError {
   if (err instanceof AppError) return err;
@@ -56,6 +62,7 @@ function infoJson(spec: string, info: RadioInfo) {
 }
 
 async function list(args: ParsedArgs, io: Io): Promise<number> {
+  noMoreArguments(args, 0);
   let result;
   try {
     result = await listRadioPorts();
@@ -88,6 +95,7 @@ async function list(args: ParsedArgs, io: Io): Promise<number> {
 
 async function probe(args: ParsedArgs, io: Io): Promise<number> {
   const spec = radioSpec(args.positionals[1]);
+  noMoreArguments(args, 1, ' (one radio at a time)');
   let info: RadioInfo;
   try {
     info = await probeRadio(spec, { handshakeTimeoutMs: 8000 });
@@ -101,6 +109,7 @@ async function probe(args: ParsedArgs, io: Io): Promise<number> {
 
 async function configure(args: ParsedArgs, io: Io): Promise<number> {
   const spec = radioSpec(args.positionals[1]);
+  noMoreArguments(args, 1, ' (one radio at a time)');
   const region = stringOption(args, 'region');
   if (region === undefined) throw new AppError('USAGE', 'missing --region R, e.g. --region EU_868 (see "citizen radio --help")', 2);
   const preset = stringOption(args, 'preset');
@@ -145,6 +154,7 @@ function keepPty(path: string, port: number, io: Io): { stop(): void } {
 }
 
 async function emulate(args: ParsedArgs, io: Io): Promise<number> {
+  noMoreArguments(args, 0, ' (the port goes after --tcp)');
   const tcpText = stringOption(args, 'tcp');
   if (tcpText === undefined || !/^\d{1,5}$/.test(tcpText) || Number(tcpText) > 65535) {
     throw new AppError('USAGE', 'emulate needs --tcp PORT (0..65535; 0 picks a free port)', 2);
