@@ -287,6 +287,11 @@ export class FrameDecoder {
   }
 }
 
+/** A multiaddr's text without its trailing /p2p/<peer id>. */
+function withoutPeerId(addr: string): string {
+  return addr.replace(/\/p2p\/[^/]+$/, '');
+}
+
 function hostOf(addr: Multiaddr): string {
   const parts = addr.toString().split('/');
   return parts[2] ?? addr.toString();
@@ -428,8 +433,9 @@ class Libp2pLinkImpl implements Libp2pLink {
     node.addEventListener('peer:disconnect', (e) => this.#peerGone(e.detail));
     node.addEventListener('connection:open', (e) => {
       if (e.detail.direction !== 'inbound') return;
-      const remote = e.detail.remoteAddr.toString();
-      for (const maConn of this.#handshaking) if (maConn.remoteAddr.toString() === remote) this.#handshaking.delete(maConn);
+      // The connection's address ends in /p2p/<remote peer>, the raw connection's does not.
+      const remote = withoutPeerId(e.detail.remoteAddr.toString());
+      for (const maConn of this.#handshaking) if (withoutPeerId(maConn.remoteAddr.toString()) === remote) this.#handshaking.delete(maConn);
     });
     node.addEventListener('peer:discovery', (e) => {
       if (this.#node !== node || this.#peers.has(e.detail.id.toString())) return;

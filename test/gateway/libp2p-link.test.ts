@@ -110,6 +110,11 @@ describe('libp2p link: ordinary libp2p peers and hostile ones', function () {
       const protocols = (await node.peerStore.get(peer)).protocols;
       assert.ok(protocols.includes(SYNC_PROTOCOL), protocols.join(' '));
       assert.ok(protocols.includes('/ipfs/ping/1.0.0'));
+      // Its handshake is over, and a connection that was made is no failed handshake.
+      await waitUntil(() => gateway.gatewayStats().handshaking === 0, 'the handshake counted as done');
+      await node.hangUp(peer);
+      await waitUntil(() => gateway.gatewayStats().connections === 0, 'the connection closed');
+      assert.deepEqual(gateway.gatewayStats().refused, {});
     } finally {
       await node.stop();
     }
