@@ -5,5 +5,6 @@ import './node-compat.mjs';
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../apps/cli/main.ts');
+const { guardProcess, main } = await import('../apps/cli/main.ts');
+guardProcess(process.argv.slice(2));
 process.exitCode = await main(process.argv.slice(2));

@@ -36,19 +36,85 @@ export function processIo(): Io {
     env: process.env,
     stopSignal: () =>
       new Promise((resolve) => {
-        const onSignal = (signal: string) => {
+        // Started by npm (`npm start`, `npx citizen start`), the node's parent is a shell that npm
+        // forwards SIGTERM to: the shell dies and the node would run on, orphaned, holding the
+        // port and the store. So under npm the end of that parent stops the node too.
+        const launcher = process.env.npm_lifecycle_event !== undefined ? process.ppid : null;
+        const watch =
+          launcher !== null && launcher > 1 ? setInterval(() => !isAlive(launcher) && onSignal('the npm process that started the node ended'), 500) : null;
+        watch?.unref();
+        function onSignal(signal: string) {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
+          if (watch) clearInterval(watch);
           resolve(signal);
-        };
+        }
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
       }),
   };
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Process-wide rules of the CLI: output to a closed pipe (`citizen status | head -1`) is not an
+ * error, and a failure nothing caught is still one line on stderr and exit 1, with the stack
+ * only under --debug.
+ */
+export function guardProcess(argv: readonly string[]): void {
+  const debug = argv.includes('--debug');
+  const name = argv.find((a) => /^[a-z]+$/.test(a) && commands.some((c) => c.name === a));
+  const fatal = (err: unknown) => {
+    const message = ((err as Error)?.message ?? String(err)).split('\n')[0];
+    try {
+      process.stderr.write(`citizen${name ? ` ${name}` : ''}: ${message}\n${debug ? `${(err as Error)?.stack ?? ''}\n` : ''}`);
+    } finally {
+      process.exit(1);
+    }
+  };
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+      fatal(err);
+    });
+  }
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
+}
+
+/**
+ * `citizen --data DIR CMD ...` is `citizen CMD --data DIR ...`: the options every command takes
+ * may also come before the command's name.
+ */
+function commonOptionsFirst(argv: string[]): string[] {
+  const lead: string[] = [];
+  let k = 0;
+  for (;;) {
+    const arg = argv[k];
+    if (arg === '--debug' || arg?.startsWith('--data=')) {
+      lead.push(arg);
+      k += 1;
+    } else if (arg === '--data' && k + 1 < argv.length) {
+      lead.push(arg, argv[k + 1]!);
+      k += 2;
+    } else break;
+  }
+  if (k === 0) return argv;
+  const name = argv[k];
+  return name === undefined || name === 'help' || name.startsWith('-') ? argv.slice(k) : [name, ...lead, ...argv.slice(k + 1)];
+}
+
 /** Run the CLI; returns the exit code. */
-export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+export async function main(argvGiven: string[], io: Io = processIo()): Promise<number> {
+  const argv = commonOptionsFirst(argvGiven);
   const debug = argv.includes('--debug');
   // `citizen help CMD` is `citizen CMD --help`.
   if (argv[0] === 'help' && argv.length > 1) return main([argv[1]!, '--help'], io);

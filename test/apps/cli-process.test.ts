@@ -1,0 +1,117 @@
+/**
+ * The `citizen` program as a process, the way scripts run it (SPEC §1–2): under npm's shell,
+ * with its output piped into a reader that stops early, with options before the command, and
+ * failures nothing caught.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, citizen, eventually, type Run } from '../helpers/citizen.ts';
+import { freePort } from '../helpers/net.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; closeStdout?: boolean } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...options.env } });
+    let stdout = '';
+    let stderr = '';
+    if (options.closeStdout) child.stdout.destroy();
+    else child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end();
+  });
+}
+
+describe('citizen as a process', function () {
+  this.timeout(120_000);
+  let dir: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'citizen-proc-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('stops cleanly when the npm process that started it is terminated (npm start, npx citizen start)', async () => {
+    // npm runs the node under `sh -c` and forwards SIGTERM to that shell only: the shell dies,
+    // the node is left behind. The shell here is npm's, with a second command so no shell
+    // replaces itself by the node.
+    const data = join(dir, 'data');
+    const port = await freePort();
+    const shell = spawn('sh', ['-c', `"${process.execPath}" "${BIN}" start --data "${data}" --portal 127.0.0.1:${port}; exit $?`], {
+      cwd: ROOT,
+      env: { ...process.env, npm_lifecycle_event: 'start' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    shell.stdout.on('data', (d) => (output += d));
+    shell.stderr.on('data', (d) => (output += d));
+    const running = join(data, 'node.json');
+    let nodePid: number | undefined;
+    try {
+      await eventually('the node to start', async () => (/Portal: http/.test(output) && existsSync(running) ? true : undefined), 60_000);
+      nodePid = (JSON.parse(readFileSync(running, 'utf8')) as { pid: number }).pid;
+      assert.notEqual(nodePid, shell.pid, 'the node runs under the shell, as under npm');
+      shell.kill('SIGTERM');
+      await eventually('the node to stop', async () => (!existsSync(running) && /Stopped\./.test(output) ? true : undefined), 20_000);
+      const again = await citizen(['status', '--data', data]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal((JSON.parse(again.stdout) as { running: boolean }).running, false);
+    } finally {
+      shell.kill('SIGKILL');
+      if (nodePid !== undefined) {
+        try {
+          process.kill(nodePid, 'SIGKILL');
+        } catch {
+          // stopped, as it should
+        }
+      }
+    }
+  });
+
+  it('prints no stack trace when its reader closes the pipe early', async () => {
+    for (const args of [['--help'], ['airtime', '--preset', 'LongFast', '--bytes', '10']]) {
+      const r = await run(process.execPath, [BIN, ...args], { closeStdout: true });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+    }
+  });
+
+  it('takes --data and --debug before the command too', async () => {
+    const data = join(dir, 'rose');
+    const init = await citizen(['--data', data, 'init', '--name', 'rose']);
+    assert.equal(init.code, 0, init.stderr);
+    assert.ok(existsSync(join(data, 'config.json')));
+    const status = await citizen([`--data=${data}`, '--debug', 'status']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal((JSON.parse(status.stdout) as { household: string }).household, 'rose');
+    const bare = await citizen(['--data', data]);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /^Usage: citizen COMMAND/);
+  });
+
+  it('reports a failure nothing caught in one line, with the stack only under --debug', async () => {
+    const script = (argv: string[]) =>
+      `import('./apps/cli/main.ts').then((m) => { m.guardProcess(${JSON.stringify(argv)}); setTimeout(() => { throw new Error('boom\\nsecond line'); }, 0); });`;
+    const plain = await run(process.execPath, ['--import', 'tsx', '--import', './bin/node-compat.mjs', '-e', script(['start'])]);
+    assert.equal(plain.code, 1);
+    assert.equal(plain.stderr, 'citizen start: boom\n');
+    const debug = await run(process.execPath, ['--import', 'tsx', '--import', './bin/node-compat.mjs', '-e', script(['start', '--debug'])]);
+    assert.equal(debug.code, 1);
+    assert.match(debug.stderr, /^citizen start: boom\nError: boom\nsecond line\n\s+at /);
+    const rejected = await run(process.execPath, [
+      '--import',
+      'tsx',
+      '--import',
+      './bin/node-compat.mjs',
+      '-e',
+      `import('./apps/cli/main.ts').then((m) => { m.guardProcess(['status']); void Promise.reject(new Error('lost')); });`,
+    ]);
+    assert.equal(rejected.code, 1);
+    assert.equal(rejected.stderr, 'citizen status: lost\n');
+  });
+});
