@@ -350,6 +350,9 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
       }
       return reply.send(renderSetupPage(household));
     });
+    // Browsers ask for /favicon.ico by themselves (the set-up page names no icon): "none", not a
+    // 404 that shows as an error in the console.
+    api.get('/favicon.ico', async (_request, reply) => reply.code(204).header('cache-control', 'max-age=86400').send());
     api.get('/setup.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(SETUP_SCRIPT));
     api.get('/setup.css', async (_request, reply) => reply.type('text/css; charset=utf-8').send(SETUP_STYLE));
 

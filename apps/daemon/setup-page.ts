@@ -35,7 +35,7 @@ export function renderSetupPage(household: string): string {
     `<p>Create the first account of the household <strong>${escapeHtml(household)}</strong>. It will be an admin account, able to add the others.</p>
 <form id="setup" method="post" action="/api/setup">
 <label for="user">Your name (lowercase letters, digits and -)</label>
-<input id="user" name="user" autocomplete="username" required pattern="[a-z0-9\\-]{1,32}" maxlength="32" autocapitalize="none" spellcheck="false">
+<input id="user" name="user" autocomplete="username" required pattern="[A-Za-z0-9\\-]{1,32}" maxlength="32" autocapitalize="none" spellcheck="false">
 <label for="password">Password (at least 8 characters)</label>
 <input id="password" name="password" type="password" autocomplete="new-password" required minlength="8">
 <label for="repeat">Password again</label>
@@ -50,7 +50,7 @@ export function renderSetupPage(household: string): string {
 
 /** What `/setup` shows when its link is wrong, used up, or the household already has an admin. */
 export function renderSetupClosedPage(reason: string): string {
-  return page('Set-up link not valid', `<p>${escapeHtml(reason)}</p><p>Log in with an existing account, or ask the household's admin.</p>`);
+  return page('Set-up link not valid', `<p>${escapeHtml(reason)}</p><p><a href="/">Log in</a> with an existing account, or ask the household's admin.</p>`);
 }
 
 /** `/setup.js`: sends the form as JSON (the API takes JSON only) and shows the answer. */
@@ -79,7 +79,11 @@ export const SETUP_SCRIPT = `'use strict';
         if (response.status === 201) {
           history.replaceState(null, '', '/setup');
           form.replaceChildren(result);
-          result.textContent = 'Done: you are ' + body.address + ', signed in as the household admin.';
+          result.textContent = 'Done: you are ' + body.address + ', signed in as the household admin. ';
+          var open = document.createElement('a');
+          open.href = '/';
+          open.textContent = 'Open the portal';
+          result.append(open);
         } else {
           result.textContent = body.message || ('The node answered ' + response.status + '.');
         }
