@@ -21,6 +21,9 @@
  *   then the client gets Routing error MAX_RETRANSMIT;
  * - a packet to the device itself: admin is answered (below); anything else asking for an ACK
  *   (want_ack or want_response) gets a Routing ACK, as the firmware does when no module replied;
+ * - a packet heard for this device asking for a response: traceroute answered with the route
+ *   and SNRs (the requester adds the SNR back), telemetry with device metrics, node info with
+ *   the owner, anything else with Routing NO_RESPONSE, as the firmware's modules do;
  * - heard packets: duplicates (same sender and id) dropped; other regions and presets are
  *   not heard (different frequency or modulation); with `loss`, that share is lost on air; with hop limit left, rebroadcast once with
  *   one hop less (managed flooding, so a test can see whether a client's packet was flooded);
@@ -226,6 +229,7 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   #txQueue: Promise<void> = Promise.resolve();
   #txPending = 0;
   #txAirtimeMs = 0;
+  readonly #startedAt = Date.now();
   #closed = false;
 
   constructor(options: EmulatedDeviceOptions, deps: EmulatedDeviceDeps) {
@@ -343,16 +347,7 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   }
 
   reportTelemetry(override: { airUtilTx?: number; channelUtilization?: number } = {}): void {
-    // The firmware counts air_util_tx as the share of the last hour it transmitted, in percent.
-    const airUtilTx = override.airUtilTx ?? (this.#txAirtimeMs / 3_600_000) * 100;
-    const channelUtilization = override.channelUtilization ?? airUtilTx;
-    const telemetry = toBinary(
-      Telemetry.TelemetrySchema,
-      create(Telemetry.TelemetrySchema, {
-        time: Math.floor(Date.now() / 1000),
-        variant: { case: 'deviceMetrics', value: { airUtilTx, channelUtilization, uptimeSeconds: 1 } },
-      }),
-    );
+    const telemetry = this.#deviceMetrics(override);
     for (const s of this.#sessions) {
       if (!s.ready) continue;
       this.#toClient(s, {
@@ -366,6 +361,21 @@ class EmulatedDeviceImpl implements EmulatedDevice {
 
   stats(): EmulatorStats {
     return { ...this.#stats };
+  }
+
+  /** A Telemetry protobuf with device metrics: air_util_tx from what it transmitted, unless given. */
+  #deviceMetrics(override: { airUtilTx?: number; channelUtilization?: number } = {}): Uint8Array {
+    // The firmware counts air_util_tx as the share of the last hour it transmitted, in percent.
+    const airUtilTx = override.airUtilTx ?? (this.#txAirtimeMs / 3_600_000) * 100;
+    const channelUtilization = override.channelUtilization ?? airUtilTx;
+    const uptimeSeconds = Math.max(1, Math.round((Date.now() - this.#startedAt) / 1000));
+    return toBinary(
+      Telemetry.TelemetrySchema,
+      create(Telemetry.TelemetrySchema, {
+        time: Math.floor(Date.now() / 1000),
+        variant: { case: 'deviceMetrics', value: { airUtilTx, channelUtilization, uptimeSeconds } },
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -710,21 +720,36 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     if (p.from === this.nodeNum) return;
     const fresh = this.#remember(p.from, p.id);
     const decoded = p.payloadVariant.case === 'decoded' ? p.payloadVariant.value : undefined;
-    // The firmware ACKs every copy of a want-ack packet to it: the sender retransmits when an ACK was lost.
-    if (p.to === this.nodeNum && p.wantAck && decoded) this.#sendAck(p);
+    const snr = 8;
+    if (p.to === this.nodeNum && decoded) {
+      // A request is answered by its module (then no ACK, as in the firmware); the firmware ACKs
+      // every copy of a want-ack packet to it, since the sender retransmits when an ACK was lost.
+      const answered = fresh && decoded.wantResponse && this.#answerRequest(p, decoded, snr);
+      if (p.wantAck && !answered) this.#reply(p, Portnums.PortNum.ROUTING_APP, routingPayload(Mesh.Routing_Error.NONE));
+    }
     if (!fresh) {
       this.#stats.duplicates++;
       return;
     }
     this.#stats.heard++;
-    if (p.to === this.nodeNum && decoded?.portnum === Portnums.PortNum.ROUTING_APP) {
+    if (p.to === this.nodeNum && decoded && decoded.requestId !== 0) {
+      // An ACK, a NAK or a module's answer ends the wait for an ACK (the firmware's reliable router).
       const pending = this.#awaitingAck.get(decoded.requestId);
       if (pending && pending.to === p.from) {
         clearTimeout(pending.timer);
         this.#awaitingAck.delete(decoded.requestId);
       }
+      // The requester adds the SNR it heard the traceroute answer at, as the firmware's module does.
+      if (decoded.portnum === Portnums.PortNum.TRACEROUTE_APP) {
+        try {
+          const route = fromBinary(Mesh.RouteDiscoverySchema, decoded.payload);
+          route.snrBack.push(snr * 4);
+          decoded.payload = toBinary(Mesh.RouteDiscoverySchema, route);
+        } catch {
+          this.#stats.badFrames++;
+        }
+      }
     }
-    const snr = 8;
     const node = this.#nodes.get(p.from) ?? { lastHeard: 0, snr };
     node.lastHeard = Math.floor(Date.now() / 1000);
     if (decoded?.portnum === Portnums.PortNum.NODEINFO_APP) {
@@ -746,22 +771,53 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     this.#deliver(rx);
   }
 
-  /** Answers a want-ack packet addressed to this device with a Routing ACK over the air. */
-  #sendAck(p: MeshPacket): void {
+  /**
+   * Answers a want-response packet heard for this device as the firmware's modules do:
+   * traceroute with the route and the SNR it was heard at, telemetry with device metrics, node
+   * info with the owner; anything else with Routing NO_RESPONSE (no module answered). Either
+   * answer stands in for the ACK.
+   */
+  #answerRequest(p: MeshPacket, data: Mesh.Data, snr: number): boolean {
+    switch (data.portnum) {
+      case Portnums.PortNum.TRACEROUTE_APP: {
+        let route: Mesh.RouteDiscovery;
+        try {
+          route = fromBinary(Mesh.RouteDiscoverySchema, data.payload);
+        } catch {
+          route = create(Mesh.RouteDiscoverySchema);
+        }
+        route.snrTowards.push(snr * 4);
+        this.#reply(p, data.portnum, toBinary(Mesh.RouteDiscoverySchema, route));
+        return true;
+      }
+      case Portnums.PortNum.TELEMETRY_APP:
+        this.#reply(p, data.portnum, this.#deviceMetrics());
+        return true;
+      case Portnums.PortNum.NODEINFO_APP:
+        this.#reply(p, data.portnum, toBinary(Mesh.UserSchema, this.#user));
+        return true;
+      default:
+        this.#reply(p, Portnums.PortNum.ROUTING_APP, routingPayload(Mesh.Routing_Error.NO_RESPONSE));
+        return true;
+    }
+  }
+
+  /** Puts on air an answer to packet `p` (an ACK, an error, a module's reply) from this device to its sender. */
+  #reply(p: MeshPacket, portnum: Portnums.PortNum, payload: Uint8Array): void {
     const hopLimit = this.#lora.hopLimit || DEFAULT_HOP_LIMIT;
-    const ack = create(Mesh.MeshPacketSchema, {
+    const answer = create(Mesh.MeshPacketSchema, {
       from: this.nodeNum,
       to: p.from,
       id: randomInt(1, 0x7fffffff),
       channel: p.channel,
       hopLimit,
       hopStart: hopLimit,
-      priority: Mesh.MeshPacket_Priority.ACK,
-      payloadVariant: { case: 'decoded', value: { portnum: Portnums.PortNum.ROUTING_APP, payload: routingPayload(Mesh.Routing_Error.NONE), requestId: p.id } },
+      priority: portnum === Portnums.PortNum.ROUTING_APP ? Mesh.MeshPacket_Priority.ACK : Mesh.MeshPacket_Priority.RELIABLE,
+      payloadVariant: { case: 'decoded', value: { portnum, payload, requestId: p.id } },
     });
-    this.#remember(ack.from, ack.id);
+    this.#remember(answer.from, answer.id);
     this.#txPending++;
-    void this.#transmit(ack).catch(() => undefined);
+    void this.#transmit(answer).catch(() => undefined);
   }
 
   #deliver(p: MeshPacket): void {

@@ -34,6 +34,10 @@ interface PythonClient {
   packets: Mesh.MeshPacket[];
   /** Sends an admin message to the local node as `Node._sendAdmin` does; resolves with the packet id. */
   admin(payload: AdminInit): number;
+  /** Sends a packet as `MeshInterface.sendData` does (want_ack off unless asked); returns its id. */
+  sendData(to: number, portnum: number, payload: Uint8Array, flags: { wantAck?: boolean; wantResponse?: boolean }): number;
+  /** Packets answering packet `id` (request_id = id), as they arrive. */
+  answersTo(id: number): Mesh.MeshPacket[];
   /** The answer to packet `id`: a Routing error reason or an AdminMessage. */
   answer(id: number): Promise<{ routing?: Mesh.Routing; admin?: Admin.AdminMessage; from: number }>;
   close(): void;
@@ -77,6 +81,13 @@ async function pythonClient(port: number): Promise<PythonClient> {
       });
       return id;
     },
+    sendData(to, portnum, payload, { wantAck = false, wantResponse = false }) {
+      const id = 0x2345_0000 + Math.floor(Math.random() * 0xffff);
+      const hopLimit = (client.config.get('lora') as Protobuf.Config.Config_LoRaConfig).hopLimit;
+      send({ payloadVariant: { case: 'packet', value: { to, id, wantAck, hopLimit, payloadVariant: { case: 'decoded', value: { portnum, payload, wantResponse } } } } });
+      return id;
+    },
+    answersTo: (id) => client.packets.filter((p) => p.payloadVariant.case === 'decoded' && p.payloadVariant.value.requestId === id),
     async answer(id) {
       const find = () =>
         client.packets.find((p) => p.payloadVariant.case === 'decoded' && p.payloadVariant.value.requestId === id && [Portnums.PortNum.ROUTING_APP, Portnums.PortNum.ADMIN_APP].includes(p.payloadVariant.value.portnum));
@@ -251,6 +262,68 @@ describe('firmware-bridge/device-emulator as the Python CLI uses it', function (
     assert.deepEqual([...(await client()).nodesById.keys()].sort(), ['!00007001', '!00007101', '!00007103']);
     await py.answer(py.admin({ case: 'nodedbReset', value: true }));
     assert.deepEqual([...(await client()).nodesById.keys()], ['!00007001']);
+  });
+});
+
+describe('firmware-bridge/device-emulator: requests to another device, as the Python CLI sends them', function () {
+  this.timeout(10_000);
+  const cleanup: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+
+  async function twoDevices() {
+    const ether = createMemoryEther();
+    const clients: PythonClient[] = [];
+    for (const nodeNum of [0x9001, 0x9002]) {
+      const d = createEmulatedDevice({ nodeNum, region: 'EU_868' }, { ether });
+      const port = await d.listen(0);
+      cleanup.push(() => d.close());
+      const c = await pythonClient(port);
+      cleanup.push(() => c.close());
+      clients.push(c);
+    }
+    return clients as [PythonClient, PythonClient];
+  }
+
+  /** The first answer that is not the sending device's own implicit ACK (Python ignores those here). */
+  async function response(py: PythonClient, id: number): Promise<{ from: number; hopStart: number; data: Mesh.Data }> {
+    const find = () => py.answersTo(id).find((p) => p.from !== py.myNodeNum);
+    await waitUntil(() => find() !== undefined, `a response to ${id}`, 3000);
+    const p = find()!;
+    return { from: p.from, hopStart: p.hopStart, data: p.payloadVariant.value as Mesh.Data };
+  }
+
+  it('--traceroute: the destination answers with the route; SNR towards and back, one entry each for a direct hop', async () => {
+    const [a] = await twoDevices();
+    const id = a.sendData(0x9002, Portnums.PortNum.TRACEROUTE_APP, toBinary(Mesh.RouteDiscoverySchema, create(Mesh.RouteDiscoverySchema)), { wantResponse: true });
+    const { from, hopStart, data } = await response(a, id);
+    assert.equal(from, 0x9002);
+    assert.equal(data.portnum, Portnums.PortNum.TRACEROUTE_APP);
+    const route = fromBinary(Mesh.RouteDiscoverySchema, data.payload);
+    assert.deepEqual([route.route, route.snrTowards.length, route.routeBack, route.snrBack.length], [[], 1, [], 1], 'onResponseTraceRoute: len(snr) = len(route) + 1');
+    assert.ok(hopStart > 0, 'hop_start set, so Python prints the route back');
+  });
+
+  it('--request-telemetry: device metrics from the destination', async () => {
+    const [a] = await twoDevices();
+    const id = a.sendData(0x9002, Portnums.PortNum.TELEMETRY_APP, toBinary(Protobuf.Telemetry.TelemetrySchema, create(Protobuf.Telemetry.TelemetrySchema)), { wantResponse: true });
+    const { from, data } = await response(a, id);
+    assert.deepEqual([from, data.portnum], [0x9002, Portnums.PortNum.TELEMETRY_APP]);
+    const telemetry = fromBinary(Protobuf.Telemetry.TelemetrySchema, data.payload);
+    assert.equal(telemetry.variant.case, 'deviceMetrics');
+    assert.ok(telemetry.variant.value.uptimeSeconds >= 1);
+  });
+
+  it('a request no module of the destination answers (--request-position, no GPS): Routing NO_RESPONSE, not silence', async () => {
+    const [a, b] = await twoDevices();
+    const id = a.sendData(0x9002, Portnums.PortNum.POSITION_APP, toBinary(Mesh.PositionSchema, create(Mesh.PositionSchema)), { wantAck: true, wantResponse: true });
+    const { from, data } = await response(a, id);
+    assert.deepEqual([from, data.portnum], [0x9002, Portnums.PortNum.ROUTING_APP]);
+    assert.equal(fromBinary(Mesh.RoutingSchema, data.payload).variant.value, Mesh.Routing_Error.NO_RESPONSE);
+    await new Promise((r) => setTimeout(r, 50)); // bounded: time for a second (wrong) answer to show up
+    assert.equal(a.answersTo(id).length, 1, 'the NO_RESPONSE stands in for the ACK');
+    assert.equal(b.packets.filter((p) => p.payloadVariant.case === 'decoded' && p.payloadVariant.value.portnum === Portnums.PortNum.POSITION_APP).length, 1, 'and the request reaches the client there');
   });
 });
 
