@@ -32,6 +32,8 @@ export interface OutboundMail {
   to: string[];
   subject: string;
   body: string;
+  /** When the author wrote it (the Date: header); default the time of the try. */
+  date?: Date;
 }
 
 export interface SmtpRelayOptions {
@@ -189,6 +191,8 @@ class SmtpRelayImpl implements SmtpRelay {
         to: mail.to,
         subject: mail.subject,
         text: mail.body,
+        // Every try carries the same Date: when the mail was written, not when a retry went out.
+        ...(mail.date ? { date: mail.date } : {}),
         // The same mail keeps one Message-ID, so a try repeated after a crash can be recognised.
         messageId: `<${mail.id}@${mail.envelopeFrom.slice(mail.envelopeFrom.lastIndexOf('@') + 1)}>`,
         headers: { 'X-Mesh-Record': mail.id },

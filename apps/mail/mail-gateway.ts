@@ -119,6 +119,7 @@ export class MailGateway {
         to: internet,
         subject: content.subject,
         body: content.body,
+        date: new Date(record.time * 1000),
       },
       resume,
     );

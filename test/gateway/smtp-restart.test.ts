@@ -74,6 +74,7 @@ describe('SMTP out: the retry queue across a gateway restart (issue 7)', functio
   it('delivers a mail that waited through a restart, exactly once', async () => {
     await start();
     const alice = await login(`http://127.0.0.1:${portal}`, 'alice', 'alice of oak');
+    const written = Math.floor(Date.now() / 1000) * 1000;
     const sent = await alice('/api/mail', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -111,6 +112,11 @@ describe('SMTP out: the retry queue across a gateway restart (issue 7)', functio
     assert.equal(received.length, 1);
     assert.match(received[0]!.data, /Waited for the smarthost\./);
     assert.equal(received[0]!.secure, true, 'over STARTTLS, the smarthost trusted through --smtp-relay-ca');
+    // Date: says when alice wrote it, not when the try after the restart went out.
+    const date = Date.parse(/^Date: (.*)$/m.exec(received[0]!.data)![1]!);
+    assert.ok(date >= written && date <= written + 2000, `Date: ${new Date(date).toISOString()}, written ${new Date(written).toISOString()}`);
+    assert.match(received[0]!.data, /^From: alice@oak\.mesh\.test\r?$/m);
+    assert.match(received[0]!.data, /^Message-ID:\s+<[0-9a-f]{64}@oak\.mesh\.test>\r?$/m);
 
     // Once sent, never again: a restart queues nothing.
     await stop();
