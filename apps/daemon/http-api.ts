@@ -5,7 +5,8 @@
  *
  * Access rules:
  * - /api/login, /api/logout, /api/setup, /setup*: anyone who passes the Host and origin checks;
- *   login and setup are rate-limited per client IP (every attempt counts, right or wrong).
+ *   wrong logins and set-up tokens are limited per client IP (only failures count: a member who
+ *   logs in right is never locked out by it).
  * - /api/me, /api/mail: a session.
  * - /api/status: a session, or a client on this machine (`citizen status` asks without one).
  * - /metrics: no session (Prometheus scrapes it from another machine); `metricsAccess: 'local'`
@@ -18,14 +19,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import cookie from '@fastify/cookie';
-import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { systemClock, type Clock } from '../../mesh/clock.ts';
 import { AppError } from '../errors.ts';
 import { checkMemberName, checkPassword, type Account, type Accounts } from './accounts.ts';
 import { errorReply, type ErrorBody } from './http-errors.ts';
 import { registerAppRoutes } from './routes-apps.ts';
-import { allowedHostSet, CONTENT_SECURITY_POLICY, crossOriginReason, isAllowedHost, isLocalClient, SECURITY_HEADERS } from './http-security.ts';
+import { allowedHostSet, CONTENT_SECURITY_POLICY, createFailureLimiter, crossOriginReason, isAllowedHost, isLocalClient, SECURITY_HEADERS, type FailureLimiter } from './http-security.ts';
 import type { MailInput, NodeServices } from './services.ts';
 import type { Sessions } from './sessions.ts';
 import { renderSetupClosedPage, renderSetupPage, SETUP_SCRIPT, SETUP_STYLE } from './setup-page.ts';
@@ -40,7 +40,7 @@ export interface HttpApiOptions {
   portalPort: number;
   /** Mark cookies Secure and `__Host-` (only behind HTTPS). Default false: the portal speaks plain HTTP on the LAN. */
   secureCookies?: boolean;
-  /** Attempts per client IP on /api/login (and, separately, /api/setup). Default 10 per 15 minutes. */
+  /** Failed attempts per client IP on /api/login (and, separately, /api/setup) before a pause until the window ends. Default 10 per 15 minutes. */
   loginRateLimit?: { max: number; timeWindowMs: number };
   /** Largest request body in bytes. Default 128 KiB. */
   bodyLimit?: number;
@@ -163,7 +163,10 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
   const cookieName = secure ? '__Host-citizen_session' : 'citizen_session';
   const cookieAttributes = { path: '/', httpOnly: true, sameSite: 'strict', secure } as const;
   const attempts = options.loginRateLimit ?? DEFAULT_LOGIN_RATE_LIMIT;
-  const rateLimitConfig = { rateLimit: { max: attempts.max, timeWindow: attempts.timeWindowMs } };
+  const now = () => clock.now();
+  const loginFailures = createFailureLimiter(attempts.max, attempts.timeWindowMs, now);
+  const setupFailures = createFailureLimiter(attempts.max, attempts.timeWindowMs, now);
+  const passwordFailures = createFailureLimiter(attempts.max, attempts.timeWindowMs, now);
   const household = deps.services.household;
   const accountOf = new WeakMap<FastifyRequest, Account>();
   let setupBusy = false;
@@ -251,10 +254,15 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
   });
 
   void app.register(cookie);
-  void app.register(rateLimit, {
-    global: false,
-    errorResponseBuilder: (_request, context) => new AppError('too_many_requests', `too many attempts; try again in ${context.after}`, 429),
-  });
+
+  /** Refuse a client that failed too often lately: 429 with Retry-After, before any password is hashed. */
+  const limitedBy = (limiter: FailureLimiter) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const waitMs = limiter.blockedFor(request.ip);
+    if (waitMs <= 0) return;
+    const minutes = Math.ceil(waitMs / 60_000);
+    void reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
+    throw new AppError('too_many_requests', `too many wrong attempts from this device; try again in ${minutes} minute${minutes === 1 ? '' : 's'}`, 429);
+  };
 
   const meView = (account: Account): MeView => ({ user: account.name, address: `${account.name}@${household}`, household, admin: account.admin });
 
@@ -295,10 +303,13 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
   void app.register(async (api) => {
     api.post<{ Body: { user: string; password: string } }>(
       '/api/login',
-      { config: rateLimitConfig, schema: { body: LOGIN_SCHEMA } },
+      { onRequest: limitedBy(loginFailures), schema: { body: LOGIN_SCHEMA } },
       async (request, reply) => {
         const account = await deps.accounts.verify(request.body.user.trim().toLowerCase(), request.body.password);
-        if (!account) throw new AppError('bad_credentials', 'wrong user name or password', 401);
+        if (!account) {
+          loginFailures.fail(request.ip);
+          throw new AppError('bad_credentials', 'wrong user name or password', 401);
+        }
         startSession(request, reply, account.name);
         return meView(account);
       },
@@ -358,11 +369,14 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
 
     api.post<{ Body: { token: string; user: string; password: string } }>(
       '/api/setup',
-      { config: rateLimitConfig, schema: { body: SETUP_SCHEMA } },
+      { onRequest: limitedBy(setupFailures), schema: { body: SETUP_SCHEMA } },
       async (request, reply) => {
         const { token, user, password } = request.body;
         const open = matchingSetupToken(token);
-        if (!open) throw new AppError('bad_setup_token', 'this set-up link is wrong, or it has been used already', 403);
+        if (!open) {
+          setupFailures.fail(request.ip);
+          throw new AppError('bad_setup_token', 'this set-up link is wrong, or it has been used already', 403);
+        }
         if (setupBusy) throw new AppError('setup_in_progress', 'the first account is being created already', 409);
         setupBusy = true;
         try {
@@ -396,7 +410,7 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
       member,
       startSession,
       endSession: (reply) => void reply.clearCookie(cookieName, cookieAttributes),
-      rateLimitConfig,
+      passwordAttempts: { onRequest: limitedBy(passwordFailures), fail: (request: FastifyRequest) => passwordFailures.fail(request.ip) },
       ...(deps.onAccountCreated ? { onAccountCreated: deps.onAccountCreated } : {}),
     });
   });

@@ -85,3 +85,39 @@ export function isLocalClient(socket: { remoteAddress?: string | undefined; loca
   if (!remote) return false;
   return remote === '::1' || remote.startsWith('127.') || remote === socket.localAddress?.replace(/^::ffff:/, '');
 }
+
+/**
+ * Wrong guesses per client IP (login, set-up token, current password): after `max` failures
+ * within `windowMs` of the first, the client is refused until that window ends. Only failures
+ * count — a member who logs in right, however often, is never locked out — and a success does
+ * not wipe the count (an attacker's own valid account does not buy more guesses at others').
+ */
+export interface FailureLimiter {
+  /** Milliseconds until `client` may try again, or 0 if it may try now. */
+  blockedFor(client: string): number;
+  /** Count one failed attempt of `client`. */
+  fail(client: string): void;
+}
+
+export function createFailureLimiter(max: number, windowMs: number, now: () => number): FailureLimiter {
+  const table = new Map<string, { failures: number; resetAt: number }>();
+  const live = (client: string, t: number) => {
+    const entry = table.get(client);
+    if (entry && t >= entry.resetAt) table.delete(client);
+    return entry && t < entry.resetAt ? entry : null;
+  };
+  return {
+    blockedFor(client) {
+      const t = now();
+      const entry = live(client, t);
+      return entry && entry.failures >= max ? entry.resetAt - t : 0;
+    },
+    fail(client) {
+      const t = now();
+      if (table.size >= 10_000) for (const [key, e] of table) if (t >= e.resetAt) table.delete(key);
+      const entry = live(client, t);
+      if (entry) entry.failures++;
+      else table.set(client, { failures: 1, resetAt: t + windowMs });
+    },
+  };
+}

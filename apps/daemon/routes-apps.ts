@@ -29,8 +29,8 @@ export interface AppRoutesContext {
   member(request: FastifyRequest): Account;
   startSession(request: FastifyRequest, reply: FastifyReply, user: string): void;
   endSession(reply: FastifyReply): void;
-  /** Route config that rate-limits a route like login. */
-  rateLimitConfig: object;
+  /** The limit on wrong current passwords: a hook that refuses a client over it, and the count of one failure. */
+  passwordAttempts: { onRequest(request: FastifyRequest, reply: FastifyReply): Promise<void>; fail(request: FastifyRequest): void };
   onAccountCreated?: (name: string) => Promise<void> | void;
 }
 
@@ -315,10 +315,13 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
   );
   api.post<{ Body: { current: string; password: string } }>(
     '/api/me/password',
-    { onRequest: requireSession, config: ctx.rateLimitConfig, schema: { body: PASSWORD_SCHEMA } },
+    { onRequest: [requireSession, ctx.passwordAttempts.onRequest], schema: { body: PASSWORD_SCHEMA } },
     async (request, reply) => {
       const name = member(request).name;
-      if (!(await ctx.accounts.verify(name, request.body.current))) throw new AppError('bad_credentials', 'the current password is wrong', 401);
+      if (!(await ctx.accounts.verify(name, request.body.current))) {
+        ctx.passwordAttempts.fail(request);
+        throw new AppError('bad_credentials', 'the current password is wrong', 401);
+      }
       checkPassword(request.body.password);
       await ctx.accounts.setPassword(name, request.body.password);
       // A new password ends every other session; this one continues under a fresh id.
