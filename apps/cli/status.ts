@@ -14,20 +14,30 @@ export const statusCommand: Command = {
   options: {},
   async run(args, io) {
     const dir = new DataDir(resolve(dataDirOf(args, io)));
-    dir.readConfig();
+    const config = dir.readConfig();
     const running = dir.runningNode();
+    let unreachable: AppError | null = null;
     if (running) {
-      let response: Response;
       try {
-        response = await fetch(`${running.portal}/api/status`, { signal: AbortSignal.timeout(10_000) });
+        const response = await fetch(`${running.portal}/api/status`, { signal: AbortSignal.timeout(10_000) });
+        if (!response.ok) throw new AppError('NODE_ERROR', `the node answered ${response.status} at ${running.portal}/api/status`, 503);
+        const status = (await response.json()) as { household?: unknown };
+        // node.json outlives a node killed hard; its address may now be another household's node.
+        if (status.household !== config.household) throw new AppError('NODE_UNREACHABLE', `${running.portal} is not this household's node`, 503);
+        io.out(JSON.stringify({ ...status, running: true }, null, 2));
+        return 0;
       } catch (cause) {
-        throw new AppError('NODE_UNREACHABLE', `the node (pid ${running.pid}) does not answer at ${running.portal}`, 503, { cause });
+        unreachable =
+          cause instanceof AppError ? cause : new AppError('NODE_UNREACHABLE', `the node (pid ${running.pid}) does not answer at ${running.portal}`, 503, { cause });
       }
-      if (!response.ok) throw new AppError('NODE_ERROR', `the node answered ${response.status} at ${running.portal}/api/status`, 503);
-      io.out(JSON.stringify({ ...((await response.json()) as object), running: true }, null, 2));
-      return 0;
     }
-    const node = await openNode(dir);
+    // Stopped (or node.json is stale): read the store, which a running node would hold locked.
+    let node: Awaited<ReturnType<typeof openNode>>;
+    try {
+      node = await openNode(dir);
+    } catch (err) {
+      throw unreachable && (err as AppError).code === 'STORE_LOCKED' ? unreachable : err;
+    }
     try {
       io.out(JSON.stringify({ ...(await statusOf(node)), running: false }, null, 2));
     } finally {

@@ -129,10 +129,17 @@ export async function openNode(dir: DataDir, clock: Clock = systemClock): Promis
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const log = options.log ?? (() => undefined);
   const dir = new DataDir(options.dataDir);
-  const running = dir.runningNode();
-  if (running) throw new AppError('ALREADY_RUNNING', `a node is already running for ${dir.path} (pid ${running.pid}, ${running.portal})`, 409);
   const clock = options.clock ?? systemClock;
-  const node = await openNode(dir, clock);
+  // The store's lock says whether a node runs here; node.json only says where. After a power
+  // cut node.json stays behind, and its pid may by then belong to another process (or to us).
+  let node: MeshNode;
+  try {
+    node = await openNode(dir, clock);
+  } catch (err) {
+    const running = (err as AppError).code === 'STORE_LOCKED' ? dir.runningNode() : null;
+    if (running) throw new AppError('ALREADY_RUNNING', `a node is already running for ${dir.path} (pid ${running.pid}, ${running.portal})`, 409, { cause: err });
+    throw err;
+  }
   let links: OpenedLink[];
   const meshtastic: LinkFactoryDeps['meshtastic'] =
     options.meshtastic ??

@@ -142,6 +142,8 @@ export class DataDir {
     if (!existsSync(this.runningPath)) return null;
     try {
       const info = JSON.parse(readFileSync(this.runningPath, 'utf8')) as RunningNode;
+      // Left by a node that died with this process's pid (a restart after a power cut).
+      if (info.pid === process.pid) return null;
       process.kill(info.pid, 0);
       return info;
     } catch {

@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, citizen, eventually, type Run } from '../helpers/citizen.ts';
+import { BIN, citizen, eventually, startNode, stopNode, type Run } from '../helpers/citizen.ts';
 import { freePort } from '../helpers/net.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -70,6 +70,33 @@ describe('citizen as a process', function () {
           // stopped, as it should
         }
       }
+    }
+  });
+
+  it('starts and reports status over a node.json left behind by a node killed hard (power cut, pid reused)', async () => {
+    const data = join(dir, 'data');
+    assert.equal((await citizen(['init', '--name', 'rose', '--data', data])).code, 0);
+    // The pid of a live process that is no node (this test's), and a portal nobody serves.
+    const stale = JSON.stringify({ pid: process.pid, portal: `http://127.0.0.1:${await freePort()}` });
+    writeFileSync(join(data, 'node.json'), stale);
+    const offline = await citizen(['status', '--data', data]);
+    assert.equal(offline.code, 0, offline.stderr);
+    assert.deepEqual(
+      (({ household, running }) => ({ household, running }))(JSON.parse(offline.stdout) as { household: string; running: boolean }),
+      { household: 'rose', running: false },
+    );
+    const port = await freePort();
+    const node = await startNode(['--data', data, '--portal', `127.0.0.1:${port}`]);
+    try {
+      const online = await citizen(['status', '--data', data]);
+      assert.equal(online.code, 0, online.stderr);
+      assert.equal((JSON.parse(online.stdout) as { running: boolean }).running, true);
+      // While it runs, a second node on the same data directory is refused, naming the first.
+      const second = await citizen(['start', '--data', data, '--portal', `127.0.0.1:${await freePort()}`]);
+      assert.notEqual(second.code, 0);
+      assert.match(second.stderr, new RegExp(`^citizen start: a node is already running for .* \\(pid ${node.child.pid}, http://127\\.0\\.0\\.1:${port}\\)\n$`));
+    } finally {
+      assert.equal(await stopNode(node), 0);
     }
   });
 
