@@ -1,14 +1,19 @@
 /** `citizen airtime`: time on air of one LoRa frame (SPEC §2). */
-import { findPreset, loraAirtimeMs, parseCodingRate, type LoraModulation } from '../../radio/lora-airtime.ts';
+import { findPreset, loraAirtimeMs, MAX_LORA_PAYLOAD, parseCodingRate, type LoraModulation } from '../../radio/lora-airtime.ts';
 import { AppError } from '../errors.ts';
 import { stringOption, type Command } from './command.ts';
 
-function number(text: string | undefined, what: string): number | undefined {
+/** A decimal number as a person types it: digits, optionally a fraction (no hex, no exponent). */
+function number(text: string | undefined, what: string, integer: boolean): number | undefined {
   if (text === undefined) return undefined;
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n)) throw new AppError('USAGE', `${what} must be a number, got "${text}"`, 2);
-  return n;
+  if (!(integer ? /^-?\d{1,9}$/ : /^-?\d{1,9}(\.\d{1,6})?$/).test(text.trim())) {
+    throw new AppError('USAGE', `${what} must be ${integer ? 'a whole number' : 'a number'}, got "${text}"`, 2);
+  }
+  return Number(text);
 }
+
+/** A LoRa frame carries 1..255 payload bytes (an SX127x refuses a payload length of 0). */
+const MIN_BYTES = 1;
 
 export const airtimeCommand: Command = {
   name: 'airtime',
@@ -21,7 +26,7 @@ export const airtimeCommand: Command = {
     '  --bw HZ             bandwidth in Hz, e.g. 125000',
     '  --cr 4/5            coding rate 4/5..4/8 (default 4/5)',
     '  --preamble N        preamble symbols (default 8; presets use 16)',
-    '  --bytes N           payload bytes, 0..255',
+    '  --bytes N           payload bytes, 1..255',
   ].join('\n'),
   options: {
     preset: { type: 'string' },
@@ -32,8 +37,9 @@ export const airtimeCommand: Command = {
     preamble: { type: 'string' },
   },
   async run(args, io) {
-    const bytes = number(stringOption(args, 'bytes'), '--bytes');
+    const bytes = number(stringOption(args, 'bytes'), '--bytes', true);
     if (bytes === undefined) throw new AppError('USAGE', 'missing --bytes N (see "citizen airtime --help")', 2);
+    if (bytes < MIN_BYTES || bytes > MAX_LORA_PAYLOAD) throw new AppError('USAGE', `--bytes must be ${MIN_BYTES}..${MAX_LORA_PAYLOAD} (one LoRa frame), got ${bytes}`, 2);
     const presetName = stringOption(args, 'preset');
     let preset: string | null = null;
     let m: LoraModulation;
@@ -46,10 +52,12 @@ export const airtimeCommand: Command = {
         preset = p.name;
         m = p;
       } else {
-        const sf = number(stringOption(args, 'sf'), '--sf');
-        const bw = number(stringOption(args, 'bw'), '--bw');
+        const sf = number(stringOption(args, 'sf'), '--sf', true);
+        const bw = number(stringOption(args, 'bw'), '--bw', false);
         if (sf === undefined || bw === undefined) throw new AppError('USAGE', 'give --preset NAME, or --sf and --bw', 2);
-        m = { sf, bw, cr: parseCodingRate(stringOption(args, 'cr') ?? '4/5'), preamble: number(stringOption(args, 'preamble'), '--preamble') ?? 8 };
+        // The spreading factors of LoRa with an explicit header, as the help says (SF6 needs an implicit one on SX127x).
+        if (sf < 7 || sf > 12) throw new AppError('USAGE', `--sf must be 7..12, got ${sf}`, 2);
+        m = { sf, bw, cr: parseCodingRate(stringOption(args, 'cr') ?? '4/5'), preamble: number(stringOption(args, 'preamble'), '--preamble', true) ?? 8 };
       }
       const ms = loraAirtimeMs(m, bytes);
       io.out(JSON.stringify({ preset, sf: m.sf, bw_hz: m.bw, cr: `4/${m.cr + 4}`, preamble: m.preamble, bytes, airtime_ms: Math.round(ms * 1000) / 1000 }));
