@@ -33,6 +33,11 @@ const CODES: Readonly<Record<number, string>> = {
   503: 'unavailable',
 };
 
+/** Fastify's own errors whose message is a bare status phrase ("Unsupported Media Type"), said as a sentence. */
+const SENTENCES: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'this address takes JSON: send the body with Content-Type: application/json',
+};
+
 interface AppErrorLike {
   name: 'AppError';
   code: string;
@@ -56,6 +61,12 @@ export function errorReply(error: unknown): { status: number; body: ErrorBody } 
   const e = error as { statusCode?: unknown; validation?: unknown; message?: unknown } | null;
   const status = e && validStatus(e.statusCode) ? e.statusCode : 500;
   if (status >= 500) return { status, body: { error: CODES[status] ?? 'internal_error', message: 'the node hit an internal error; see its log' } };
-  const text = typeof e?.message === 'string' && e.message.length > 0 && e.message.length <= 300 ? e.message : 'the request was not understood';
+  const code = (error as { code?: unknown } | null)?.code;
+  const text =
+    typeof code === 'string' && code in SENTENCES
+      ? SENTENCES[code]!
+      : typeof e?.message === 'string' && e.message.length > 0 && e.message.length <= 300
+        ? e.message
+        : 'the request was not understood';
   return { status, body: { error: CODES[status] ?? `http_${status}`, message: text } };
 }
