@@ -67,7 +67,7 @@ import {
   regionCodeOf,
   type MeshPacket,
 } from './meshtastic-protocol.ts';
-import { createStreamDecoder, encodeStreamFrame } from './stream-codec.ts';
+import { createStreamDecoder, encodeStreamFrame, MAX_FRAME_PAYLOAD } from './stream-codec.ts';
 
 /** Firmware version the emulator reports. */
 export const EMULATOR_FIRMWARE_VERSION = '2.6.11.emulated';
@@ -97,6 +97,13 @@ const MODULE_SECTIONS = [
 type ConfigSection = (typeof CONFIG_SECTIONS)[number];
 type ModuleSection = (typeof MODULE_SECTIONS)[number];
 const SESSIONKEY_CONFIG = 8;
+/**
+ * Largest admin set message (one config section, channel, owner, ...) it accepts from a client.
+ * The firmware's own field limits keep the largest sections (security keys, MQTT credentials)
+ * near 250 bytes; one of 400 still fits, with its packet headers, in the 512-byte frame that
+ * answers a get request for it.
+ */
+const MAX_SECTION_BYTES = 400;
 
 export interface EmulatedDeviceOptions {
   /** Node number (default: random, never 0 or broadcast). */
@@ -140,6 +147,8 @@ export interface EmulatorStats {
   refused: number;
   /** Heard packets dropped by the `loss` option. */
   lost: number;
+  /** Messages for a client too large for a stream frame (512 bytes): dropped, never sent. */
+  tooLarge: number;
 }
 
 /** An emulated device. */
@@ -223,6 +232,7 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     adminMessages: 0,
     refused: 0,
     lost: 0,
+    tooLarge: 0,
   };
   #port: EtherPort | undefined;
   #attaching: Promise<EtherPort> | undefined;
@@ -394,8 +404,15 @@ class EmulatedDeviceImpl implements EmulatedDevice {
 
   #send(session: Session, init: Parameters<typeof encodeFromRadio>[0]): void {
     if (session.socket.destroyed) return;
+    const payload = encodeFromRadio({ ...init, id: session.fromRadioId + 1 });
+    if (payload.length > MAX_FRAME_PAYLOAD) {
+      // Input checks keep this from happening; if it does, one message is lost, not the device.
+      this.#stats.tooLarge++;
+      this.#log(`a ${String(init.payloadVariant?.case)} message of ${payload.length} bytes does not fit a stream frame; dropped`);
+      return;
+    }
     session.fromRadioId++;
-    session.socket.write(encodeStreamFrame(encodeFromRadio({ ...init, id: session.fromRadioId })));
+    session.socket.write(encodeStreamFrame(payload));
   }
 
   #fromClient(session: Session, payload: Uint8Array): void {
@@ -616,6 +633,8 @@ class EmulatedDeviceImpl implements EmulatedDevice {
       return true;
     };
     const v = admin.payloadVariant;
+    // A set carries one section, so the message's size bounds the section's.
+    if (String(v.case).startsWith('set') && data.payload.length > MAX_SECTION_BYTES) return refuse();
     switch (v.case) {
       case 'setConfig': {
         const section = v.value.payloadVariant;
@@ -718,8 +737,14 @@ class EmulatedDeviceImpl implements EmulatedDevice {
       return;
     }
     if (p.from === this.nodeNum) return;
-    const fresh = this.#remember(p.from, p.id);
     const decoded = p.payloadVariant.case === 'decoded' ? p.payloadVariant.value : undefined;
+    const encrypted = p.payloadVariant.case === 'encrypted' ? p.payloadVariant.value.length : 0;
+    if ((decoded?.payload.length ?? 0) > MAX_APP_PAYLOAD || encrypted > 255 - PACKET_HEADER_BYTES) {
+      // More than one LoRa frame carries: not from a radio (a stray sender on a UDP ether).
+      this.#stats.badFrames++;
+      return;
+    }
+    const fresh = this.#remember(p.from, p.id);
     const snr = 8;
     if (p.to === this.nodeNum && decoded) {
       // A request is answered by its module (then no ACK, as in the firmware); the firmware ACKs

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { MeshDevice, Protobuf, Types } from '@meshtastic/core';
 import { TransportNode } from '@meshtastic/transport-node';
 import fc from 'fast-check';
@@ -183,6 +183,44 @@ describe('firmware-bridge/device-emulator: protocol details and bad input', () =
     assert.equal(client.messages[0]!.payloadVariant.case, 'myInfo');
     assert.equal(device.stats().badFrames, 1);
     assert.ok(device.stats().skippedBytes >= 7);
+  });
+
+  it('an admin set too large to answer in a frame is refused, not kept; the device keeps serving (it used to exit)', async () => {
+    const { client, device } = await one();
+    client.socket.write(encodeStreamFrame(encodeToRadio({ payloadVariant: { case: 'wantConfigId', value: 5 } })));
+    const admin = (id: number, payload: Uint8Array) =>
+      client.socket.write(encodeStreamFrame(encodeToRadio({ payloadVariant: { case: 'packet', value: { id, wantAck: true, payloadVariant: { case: 'decoded', value: { portnum: 6, wantResponse: true, payload } } } } })));
+    const encodeAdminMessage = (init: MessageInitShape<typeof Protobuf.Admin.AdminMessageSchema>) => toBinary(Protobuf.Admin.AdminMessageSchema, create(Protobuf.Admin.AdminMessageSchema, init));
+    admin(31, encodeAdminMessage({ payloadVariant: { case: 'setConfig', value: { payloadVariant: { case: 'network', value: { wifiSsid: 'x'.repeat(470) } } } } }));
+    admin(32, encodeAdminMessage({ payloadVariant: { case: 'getConfigRequest', value: Protobuf.Admin.AdminMessage_ConfigType.NETWORK_CONFIG } }));
+    const answers = () =>
+      client.messages.flatMap((m) => (m.payloadVariant.case === 'packet' && m.payloadVariant.value.payloadVariant.case === 'decoded' ? [m.payloadVariant.value.payloadVariant.value] : []));
+    await waitUntil(() => answers().some((d) => d.requestId === 32), 'the answer to the get request');
+    const refusal = answers().find((d) => d.requestId === 31)!;
+    assert.equal(fromBinary(Protobuf.Mesh.RoutingSchema, refusal.payload).variant.value, Protobuf.Mesh.Routing_Error.BAD_REQUEST);
+    const network = fromBinary(Protobuf.Admin.AdminMessageSchema, answers().find((d) => d.requestId === 32)!.payload);
+    assert.equal(network.payloadVariant.case, 'getConfigResponse');
+    assert.equal((network.payloadVariant.value.payloadVariant.value as Protobuf.Config.Config_NetworkConfig).wifiSsid, '');
+    assert.equal(device.stats().tooLarge, 0);
+  });
+
+  it('a packet on the ether larger than a LoRa frame carries is dropped, not passed to the client (it used to exit)', async () => {
+    const { client, device, ether } = await one();
+    client.socket.write(encodeStreamFrame(encodeToRadio({ payloadVariant: { case: 'wantConfigId', value: 6 } })));
+    await waitUntil(() => client.messages.some((m) => m.payloadVariant.case === 'configCompleteId'), 'config complete');
+    const stray = await ether.attach(() => undefined);
+    cleanup.push(() => stray.close());
+    const air = (id: number, size: number) =>
+      toBinary(Protobuf.Mesh.MeshPacketSchema, create(Protobuf.Mesh.MeshPacketSchema, { from: 0x9999, to: 0xffffffff, id, payloadVariant: { case: 'decoded', value: { portnum: 256, payload: new Uint8Array(size) } } }));
+    stray.transmit({ region: 3, preset: 0, packet: air(1, 480) });
+    // A payload that fits, padded past a stream frame by another field: dropped when sent, counted.
+    const padded = create(Protobuf.Mesh.MeshPacketSchema, { ...fromBinary(Protobuf.Mesh.MeshPacketSchema, air(3, 200)), publicKey: new Uint8Array(290) });
+    stray.transmit({ region: 3, preset: 0, packet: toBinary(Protobuf.Mesh.MeshPacketSchema, padded) });
+    stray.transmit({ region: 3, preset: 0, packet: air(2, 233) });
+    const heard = () => client.messages.filter((m) => m.payloadVariant.case === 'packet').map((m) => (m.payloadVariant.value as Protobuf.Mesh.MeshPacket).id);
+    await waitUntil(() => heard().length === 1, 'the packet that fits');
+    assert.deepEqual(heard(), [2]);
+    assert.deepEqual([device.stats().badFrames, device.stats().tooLarge], [1, 1]);
   });
 
   it('config-only nonce 69420 leaves out other nodes; heartbeat answered with queue status', async () => {
