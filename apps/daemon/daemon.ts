@@ -19,7 +19,7 @@ import { Chat } from '../chat/chat.ts';
 import { Files } from '../files/files.ts';
 import { agreementKeyHex, createEvents } from './events.ts';
 import { createAccounts } from './accounts.ts';
-import { DataDir, nameFromHost } from './data-dir.ts';
+import { DataDir, fsReason, nameFromHost } from './data-dir.ts';
 import { keepGatewayAnnounced, openP2pLink, openSmtp, p2pStatus, wantsP2p, type GatewayOptions, type P2pStatus } from './gateways.ts';
 import { createHttpApi } from './http-api.ts';
 import { applyVouches } from './vouches.ts';
@@ -105,7 +105,7 @@ export async function openNode(dir: DataDir, clock: Clock = systemClock): Promis
     const locked = /lock/i.test(String((cause as Error)?.cause ?? cause));
     throw new AppError(
       locked ? 'STORE_LOCKED' : 'STORE_UNAVAILABLE',
-      locked ? `the store in ${dir.storePath} is in use by another process (is the node already running?)` : `cannot open the store in ${dir.storePath}`,
+      locked ? `the store in ${dir.storePath} is in use by another process (is the node already running?)` : `cannot open the store in ${dir.storePath}: ${fsReason(cause)}`,
       503,
       { cause },
     );

@@ -11,7 +11,7 @@
  * Secret files are written atomically (temp file, fsync, rename) so a power cut never leaves
  * half a key, and are readable by the owner only.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, unlinkSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, unlinkSync, chmodSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Identity } from '../../mesh/identity.ts';
@@ -49,6 +49,24 @@ export function nameFromHost(host = hostname()): string {
   return isValidName(name) ? name : 'household';
 }
 
+/** Why a file-system call failed, in words (for errors about the data directory). */
+export function fsReason(cause: unknown): string {
+  for (let err = cause as (Error & { code?: string; cause?: unknown }) | undefined, depth = 0; err && depth < 4; err = err.cause as typeof err, depth++) {
+    switch (err.code) {
+      case 'EACCES':
+      case 'EPERM':
+        return 'permission denied';
+      case 'ENOTDIR':
+        return 'part of the path is a file, not a directory';
+      case 'EROFS':
+        return 'the file system is read-only';
+      case 'ENOSPC':
+        return 'the disk is full';
+    }
+  }
+  return ((cause as Error)?.message ?? String(cause)).split('\n')[0]!;
+}
+
 export class DataDir {
   constructor(readonly path: string) {}
 
@@ -80,15 +98,32 @@ export class DataDir {
     if (this.isInitialised() || existsSync(join(this.keysPath, 'household.json'))) {
       throw new AppError('ALREADY_INITIALISED', `${this.path} already holds a household; refusing to overwrite it`, 409);
     }
-    mkdirSync(join(this.keysPath, 'members'), { recursive: true, mode: 0o700 });
+    this.checkIsDirectory();
     const identity = Identity.generate();
-    writeFileAtomic(join(this.keysPath, 'household.json'), JSON.stringify(identity.exportSecret()));
     const config: HouseholdConfig = { version: 1, household, created: new Date().toISOString() };
-    writeFileAtomic(this.configPath, JSON.stringify(config, null, 2) + '\n', 0o644);
+    try {
+      mkdirSync(join(this.keysPath, 'members'), { recursive: true, mode: 0o700 });
+      writeFileAtomic(join(this.keysPath, 'household.json'), JSON.stringify(identity.exportSecret()));
+      writeFileAtomic(this.configPath, JSON.stringify(config, null, 2) + '\n', 0o644);
+    } catch (cause) {
+      throw new AppError('DATA_DIR_UNWRITABLE', `cannot create the household in ${this.path}: ${fsReason(cause)}`, 500, { cause });
+    }
     return { config, identity };
   }
 
+  /** Refuses a data directory path that names a file. */
+  private checkIsDirectory(): void {
+    let isDirectory = true;
+    try {
+      isDirectory = statSync(this.path).isDirectory();
+    } catch {
+      // absent: created on demand
+    }
+    if (!isDirectory) throw new AppError('DATA_DIR_INVALID', `${this.path} is a file, not a data directory`);
+  }
+
   readConfig(): HouseholdConfig {
+    this.checkIsDirectory();
     if (!this.isInitialised()) {
       throw new AppError('NOT_INITIALISED', `no household in ${this.path}: run "citizen init --name NAME" first`, 404);
     }

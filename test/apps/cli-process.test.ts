@@ -100,6 +100,19 @@ describe('citizen as a process', function () {
     }
   });
 
+  it('says plainly when the data directory is a file', async () => {
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    for (const args of [['init', '--name', 'rose'], ['start', '--portal', '127.0.0.1:0'], ['status'], ['vouch', 'lilac']]) {
+      const r = await citizen([...args, '--data', file]);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(r.stderr, `citizen ${args[0]}: ${file} is a file, not a data directory\n`);
+    }
+    const below = await citizen(['init', '--name', 'rose', '--data', join(file, 'rose')]);
+    assert.equal(below.code, 1);
+    assert.equal(below.stderr, `citizen init: cannot create the household in ${join(file, 'rose')}: part of the path is a file, not a directory\n`);
+  });
+
   it('prints no stack trace when its reader closes the pipe early', async () => {
     for (const args of [['--help'], ['airtime', '--preset', 'LongFast', '--bytes', '10']]) {
       const r = await run(process.execPath, [BIN, ...args], { closeStdout: true });
