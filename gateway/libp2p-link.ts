@@ -31,6 +31,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { identify, type Identify } from '@libp2p/identify';
 import type { Connection, Libp2p, MultiaddrConnection, PeerId, Stream } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { ping, type Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { webSockets } from '@libp2p/websockets';
@@ -423,7 +424,7 @@ class Libp2pLinkImpl implements Libp2pLink {
       });
       await node.start();
     } catch (cause) {
-      throw new RadioError('LINK_START_FAILED', `${this.spec}: cannot start libp2p: ${(cause as Error).message}`, { cause });
+      throw new RadioError('LINK_START_FAILED', `${this.spec}: cannot start libp2p: ${startFailure(cause)}`, { cause });
     }
     this.#node = node;
     const generation = ++this.#generation;
@@ -806,7 +807,25 @@ function parseAddr(text: string, what: string, needPeer: boolean): Multiaddr {
   const names = addr.getComponents().map((c) => c.name);
   if (!names.includes('tcp')) throw new GatewayError('LINK_OPTIONS_INVALID', `${what} "${text}" must be a TCP (or TCP /ws) multiaddr`);
   if (needPeer && names.at(-1) !== 'p2p') throw new GatewayError('LINK_OPTIONS_INVALID', `${what} "${text}" must end in /p2p/<peer id>`);
+  if (needPeer) {
+    const id = addr.getComponents().at(-1)!.value ?? '';
+    try {
+      peerIdFromString(id);
+    } catch (cause) {
+      throw new GatewayError('LINK_OPTIONS_INVALID', `${what} "${text}" ends in "${id}", which is not a libp2p peer id`, { cause });
+    }
+  }
   return addr;
+}
+
+/**
+ * Why libp2p would not start, in one line: libp2p's own message for addresses it could not
+ * listen on carries each error's stack, which is no place for a person to read.
+ */
+function startFailure(cause: unknown): string {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  const listen = [...text.matchAll(/^\s*(\/\S+): (?:\w*Error: )?(.+)$/gm)].map((m) => `${m[1]}: ${m[2]}`);
+  return listen.length > 0 ? `cannot listen on ${listen.join('; ')}` : text.split('\n')[0]!;
 }
 
 /**

@@ -26,7 +26,11 @@ async function libp2pMesh(n: number, clock: Clock, extra: Partial<Libp2pLinkOpti
   const seeds = Array.from({ length: n }, () => new Uint8Array(randomBytes(32)));
   const ids = await Promise.all(seeds.map(peerIdOfSeed));
   const ports: number[] = [];
-  for (let i = 0; i < n; i++) ports.push(await freePort());
+  // freePort may hand out a port twice in a row (it is free again once probed): n distinct ones.
+  while (ports.length < n) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
   return Promise.all(
     seeds.map((keySeed, i) =>
       createLibp2pLink(
@@ -244,6 +248,38 @@ describe('libp2p link: ordinary libp2p peers and hostile ones', function () {
 });
 
 describe('libp2p frame codec', () => {
+  it('refuses a peer multiaddr whose /p2p/ part is not a peer id', async () => {
+    await assert.rejects(
+      createLibp2pLink({ keySeed: new Uint8Array(32), listen: [], peers: ['/ip4/127.0.0.1/tcp/1/p2p/notapeerid'] }, { clock: systemClock }),
+      (err: { code?: string; message: string }) => err.code === 'LINK_OPTIONS_INVALID' && /not a libp2p peer id/.test(err.message),
+    );
+  });
+
+  it('a port it cannot listen on: a one-line reason, no listener left open, and it comes up once the port is free', async () => {
+    const free = await freePort();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const busy = (taken.address() as { port: number }).port;
+    const link = await createLibp2pLink({ keySeed: new Uint8Array(randomBytes(32)), listen: [`/ip4/127.0.0.1/tcp/${free}`, `/ip4/127.0.0.1/tcp/${busy}`] }, { clock: systemClock });
+    try {
+      await assert.rejects(link.start(), (err: { code?: string; message: string }) => {
+        assert.equal(err.code, 'LINK_START_FAILED');
+        assert.match(err.message, new RegExp(`cannot listen on /ip4/127\\.0\\.0\\.1/tcp/${busy}: listen EADDRINUSE`));
+        assert.doesNotMatch(err.message, /\n|\bat /, 'no stack trace in the message');
+        return true;
+      });
+      assert.equal(link.up, false);
+      assert.equal(await canBind(free), true, 'the port it did open was closed again');
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+      await link.start();
+      assert.equal(link.up, true);
+      assert.equal(link.addrs().length, 2);
+    } finally {
+      taken.close();
+      await link.stop();
+    }
+  });
+
   it('decodes frames split anywhere and joined anyhow', () => {
     const frames = [new Uint8Array(0), Uint8Array.from([7]), new Uint8Array(300).fill(9), new Uint8Array(16_384).fill(1)];
     const bytes = Buffer.concat(frames.flatMap((f) => [encodeFrameHeader(f.length), f]));
