@@ -262,6 +262,8 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
   api.get('/api/events', guard, async (request, reply) => {
     const events = need(services.events, 'live updates');
     const user = member(request).name;
+    // HEAD asks for the headers only: the stream never ends, so it must not be started.
+    if (request.method === 'HEAD') return reply.type('text/event-stream; charset=utf-8').send();
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, {

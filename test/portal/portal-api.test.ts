@@ -427,6 +427,12 @@ describe('portal app routes (real HTTP, in-process node)', function () {
       assert.ok(!seen.includes(secret), 'a private room leaks to a non-member');
       assert.equal((await fetch(`${daemon.url}/api/events`)).status, 401);
     });
+
+    it('answers HEAD /api/events with the headers at once, instead of a stream that never ends', async () => {
+      const res = await alice('/api/events', { method: 'HEAD', signal: AbortSignal.timeout(3000) });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    });
   });
 
   describe('accounts', () => {
