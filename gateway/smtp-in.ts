@@ -96,6 +96,12 @@ export function meshAddressOf(address: string, domain: string): string | null {
   return /^[a-z0-9-]{1,32}$/.test(household) && /^[a-z0-9-]{1,32}$/.test(member) ? `${member}@${household}` : null;
 }
 
+/** True when the address's domain is D or under it. */
+function inDomain(address: string, domain: string): boolean {
+  const host = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+  return host === domain || host.endsWith(`.${domain}`);
+}
+
 function bodyOf(parsed: ParsedMail, maxChars: number): string {
   let body = (parsed.text ?? (typeof parsed.html === 'string' ? parsed.html.replace(/<[^>]*>/g, ' ') : '')).trim();
   const notes = (parsed.attachments ?? []).map((a) => `[attachment not carried into the mesh: ${a.filename ?? 'unnamed'} (${a.contentType}, ${a.size} bytes)]`);
@@ -159,11 +165,16 @@ class SmtpInImpl implements SmtpIn {
         );
       },
     });
-    server.on('error', (err) => this.#deps.log?.(`smtp: ${err.message}`));
+    // Errors while listening are the start's to report (thrown below), not logged twice.
+    let listening = false;
+    server.on('error', (err) => {
+      if (listening) this.#deps.log?.(`smtp: ${err.message}`);
+    });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(new GatewayError('SMTP_LISTEN_FAILED', `cannot listen on ${o.host}:${o.port}: ${err.message}`, { cause: err }));
       server.server.once('error', onError);
       server.listen(o.port, o.host, () => {
+        listening = true;
         server.server.off('error', onError);
         resolve();
       });
@@ -175,6 +186,10 @@ class SmtpInImpl implements SmtpIn {
 
   async #checkRecipient(address: SMTPServerAddress, already: number): Promise<Error | null> {
     const mesh = meshAddressOf(address.address, this.#options.domain);
+    if (!mesh && inDomain(address.address, this.#options.domain)) {
+      // Our domain, but no member@household there (alice.smith@rose.D, alice@D): no such user, not relaying.
+      return this.#refuse('unknown-recipient', 550, `5.1.1 <${address.address}>: no such member in the mesh; addresses here are member@household.${this.#options.domain}`);
+    }
     if (!mesh) return this.#refuse('relay', 550, `5.7.1 <${address.address}>: relaying denied; this gateway only takes mail for *.${this.#options.domain}`);
     if (!(await this.#deps.isMember(mesh))) return this.#refuse('unknown-recipient', 550, `5.1.1 <${address.address}>: no such member in the mesh`);
     if (already >= this.#options.maxRecipients) return this.#refuse('too-many-recipients', 452, '4.5.3 too many recipients');

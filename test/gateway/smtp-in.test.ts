@@ -32,6 +32,21 @@ describe('gateway/smtp-in: abuse', function () {
     assert.equal(meshAddressOf('alice@rose.mesh.test.evil.org', 'mesh.test'), null);
   });
 
+  it('answers 5.1.1 (no such member) for an address in the domain that is no member@household, 5.7.1 for another domain', async () => {
+    const rcpt = async (to: string) => {
+      const err = (await client()
+        .sendMail({ envelope: { from: 'x@example.org', to: [to] }, raw: 'Subject: x\r\n\r\nx' })
+        .then(() => null, (e: unknown) => e)) as { response?: string } | null;
+      return err?.response?.replace(/ <.*$/, '');
+    };
+    assert.equal(await rcpt('alice.smith@rose.mesh.test'), '550 5.1.1');
+    assert.equal(await rcpt('alice@MESH.test'), '550 5.1.1');
+    assert.equal(await rcpt('alice@a.b.mesh.test'), '550 5.1.1');
+    assert.equal(await rcpt('alice@rose.mesh.test.example.org'), '550 5.7.1');
+    assert.equal(await rcpt('alice@notmesh.test'), '550 5.7.1');
+    assert.deepEqual(server.stats().refused, { 'unknown-recipient': 3, relay: 2 });
+  });
+
   it('takes recipients up to the limit and refuses more with 452', async () => {
     const info = await client().sendMail({ from: 'x@example.org', to: ['alice@rose.mesh.test', 'bob@rose.mesh.test', 'alice@oak.mesh.test'], text: 'hi' });
     assert.deepEqual(info.accepted, ['alice@rose.mesh.test', 'bob@rose.mesh.test']);
