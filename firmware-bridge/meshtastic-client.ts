@@ -159,8 +159,11 @@ async function openSerial(spec: MeshtasticSerialLinkSpec, timeoutMs: number): Pr
     const timer = setTimeout(() => reject(new BridgeError('CONNECT_FAILED', `${spec.path} did not open within ${timeoutMs} ms`)), timeoutMs);
     port.open((err) => {
       clearTimeout(timer);
-      if (err) reject(new BridgeError('CONNECT_FAILED', `cannot open ${spec.path}: ${err.message}`, { cause: err }));
-      else resolve();
+      if (!err) return resolve();
+      // serialport words its errors "Error: <errno text>, cannot open PATH"; a file that is not a
+      // terminal fails setting the baud rate with ENOTTY ("Inappropriate ioctl for device").
+      const reason = /Inappropriate ioctl/i.test(err.message) ? 'it is not a serial port' : err.message.replace(/^Error: /, '').replace(/, cannot open .*$/, '');
+      reject(new BridgeError('CONNECT_FAILED', `cannot open ${spec.path}: ${reason}`, { cause: err }));
     });
   });
   const closers: ((reason: string) => void)[] = [];

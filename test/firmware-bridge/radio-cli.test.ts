@@ -121,6 +121,8 @@ describe('citizen radio', function () {
       [['radio', 'emulate'], 2, /needs --tcp PORT/],
       [['radio', 'emulate', '--tcp', '0', '--ether', 'udp://localhost:1'], 2, /ether must be udp:\/\/IPV4:PORT/],
       [['radio', 'probe', `meshtastic+tcp://127.0.0.1:${port}`, 'meshtastic+tcp://127.0.0.1:4403'], 2, /unexpected argument "meshtastic\+tcp:\/\/127\.0\.0\.1:4403"/],
+      [['radio', 'probe', 'meshtastic+serial:///dev/null'], 1, /^citizen radio: cannot open \/dev\/null: it is not a serial port$/],
+      [['radio', 'probe', 'meshtastic+serial:///dev/ttyNoSuchRadio'], 1, /^citizen radio: cannot open \/dev\/ttyNoSuchRadio: No such file or directory$/],
       [['radio', 'list', '/dev/ttyUSB0'], 2, /unexpected argument "\/dev\/ttyUSB0"/],
       [['radio', 'emulate', '4403'], 2, /unexpected argument "4403".*--tcp/],
     ];
