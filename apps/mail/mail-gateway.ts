@@ -58,9 +58,12 @@ export class MailGateway {
 
   constructor(private readonly deps: MailGatewayDeps) {}
 
-  /** Resume what was queued before a restart and take new mail as it arrives. */
+  /**
+   * Resume what was queued before a restart and take new mail as it arrives. Without a relay
+   * (a gateway that only takes mail in), internet mail sealed to it is bounced to its author
+   * rather than kept in silence.
+   */
   async start(): Promise<void> {
-    if (!this.deps.relay) return;
     this.deps.node.on('record', this.#onRecord);
     const mine = await this.deps.node.store.byRecipient(keyId(this.deps.node.household.agreementKey));
     for (const record of mine) if (record.kind === RecordKind.Mail) await this.#outgoing(record);
@@ -81,7 +84,7 @@ export class MailGateway {
 
   async #outgoing(record: Record): Promise<void> {
     const { relay } = this.deps;
-    if (!relay || this.#stopped) return;
+    if (this.#stopped) return;
     const id = toHex(record.id);
     // Seen twice at once (the start scan and a live arrival): handled once. The id stays here
     // only while its mail is with the relay, so this set does not grow with passing mail.
@@ -96,7 +99,7 @@ export class MailGateway {
   }
 
   /** Queue the mail at the relay if it is an internet mail for this gateway not sent yet. */
-  async #handOver(record: Record, id: string, relay: NonNullable<MailGatewayDeps['relay']>): Promise<boolean> {
+  async #handOver(record: Record, id: string, relay: MailGatewayDeps['relay']): Promise<boolean> {
     const { node } = this.deps;
     const state = await node.store.getLocal(`${STATE}${id}`);
     if (state === 'sent' || state === 'failed') return false;
@@ -110,19 +113,22 @@ export class MailGateway {
     if (internet.length === 0) return false;
     const author = node.directory.ownerOfSigningKey(record.author);
     if (!author || !('household' in author)) return false; // only members send internet mail
+    const mail: OutboundMail = {
+      id,
+      envelopeFrom: `${author.name}@${author.household.name}.${this.deps.domain}`,
+      to: internet,
+      subject: content.subject,
+      body: content.body,
+      date: new Date(record.time * 1000),
+    };
+    if (!relay) {
+      // Chosen as the way out although it has no smarthost: the author hears so, once.
+      if (state === undefined) await this.failed(mail, `the mail gateway of ${node.householdName} takes internet mail in but has no smarthost to send it out (no --smtp-relay)`);
+      return false;
+    }
     const resume = retryStateOf(state);
     if (state === undefined) await node.store.putLocal(`${STATE}${id}`, 'queued', { sync: true });
-    relay.enqueue(
-      {
-        id,
-        envelopeFrom: `${author.name}@${author.household.name}.${this.deps.domain}`,
-        to: internet,
-        subject: content.subject,
-        body: content.body,
-        date: new Date(record.time * 1000),
-      },
-      resume,
-    );
+    relay.enqueue(mail, resume);
     return true;
   }
 
