@@ -130,6 +130,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const log = options.log ?? (() => undefined);
   const dir = new DataDir(options.dataDir);
   const clock = options.clock ?? systemClock;
+  // Links are built (not started) first: a bad --link is refused before anything is created.
+  const meshtastic: LinkFactoryDeps['meshtastic'] =
+    options.meshtastic ??
+    ((spec) => {
+      if (spec.kind === 'udp') throw new AppError('USAGE', 'not a Meshtastic link spec', 2);
+      return createMeshtasticLink(spec, { clock, log });
+    });
+  const links: OpenedLink[] = openLinks(options.links ?? [], { clock, meshtastic });
   // The store's lock says whether a node runs here; node.json only says where. After a power
   // cut node.json stays behind, and its pid may by then belong to another process (or to us).
   let node: MeshNode;
@@ -138,20 +146,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   } catch (err) {
     const running = (err as AppError).code === 'STORE_LOCKED' ? dir.runningNode() : null;
     if (running) throw new AppError('ALREADY_RUNNING', `a node is already running for ${dir.path} (pid ${running.pid}, ${running.portal})`, 409, { cause: err });
-    throw err;
-  }
-  let links: OpenedLink[];
-  const meshtastic: LinkFactoryDeps['meshtastic'] =
-    options.meshtastic ??
-    ((spec) => {
-      if (spec.kind === 'udp') throw new AppError('USAGE', 'not a Meshtastic link spec', 2);
-      return createMeshtasticLink(spec, { clock, log });
-    });
-  try {
-    links = openLinks(options.links ?? [], { clock, meshtastic });
-  } catch (err) {
-    await node.stop();
-    await node.store.close();
     throw err;
   }
   const gatewayOptions = options.gateway ?? {};

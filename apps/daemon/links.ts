@@ -34,6 +34,22 @@ export interface LinkFactoryDeps {
  * the link's own message for a malformed spec or unknown region.
  */
 export function openLinks(specs: readonly string[], deps: LinkFactoryDeps): OpenedLink[] {
+  // Two links bound to one UDP address: the second could never come up.
+  const bound = new Map<string, string>();
+  for (const spec of specs) {
+    let parsed: ReturnType<typeof parseLinkSpec>;
+    try {
+      parsed = parseLinkSpec(spec);
+    } catch (err) {
+      if (err instanceof RadioError) throw new AppError('USAGE', `--link ${spec}: ${err.message}`, 2, { cause: err });
+      throw err;
+    }
+    if (parsed.kind !== 'udp' || parsed.bind.port === 0) continue;
+    const key = `${parsed.bind.host}:${parsed.bind.port}`;
+    const other = bound.get(key);
+    if (other !== undefined) throw new AppError('USAGE', `--link ${spec} binds ${key}, as --link ${other} does; give each link its own port`, 2);
+    bound.set(key, spec);
+  }
   return specs.map((spec) => {
     try {
       return openLink(spec, deps);

@@ -113,6 +113,16 @@ describe('citizen as a process', function () {
     assert.equal(below.stderr, `citizen init: cannot create the household in ${join(file, 'rose')}: part of the path is a file, not a directory\n`);
   });
 
+  it('refuses a bad --link before it creates anything', async () => {
+    const data = join(dir, 'fresh');
+    for (const link of ['udp://127.0.0.1:7001', 'udp://127.0.0.1:7001?peer=127.0.0.1:7002&preset=Warp', 'carrier-pigeon://loft']) {
+      const r = await citizen(['start', '--data', data, '--portal', '127.0.0.1:0', '--link', link]);
+      assert.equal(r.code, 2, link);
+      assert.match(r.stderr, new RegExp(`^citizen start: --link ${link.replace(/[.?+/]/g, '\\$&')}: invalid link spec .*\n$`));
+      assert.equal(existsSync(data), false, `${link}: no household created`);
+    }
+  });
+
   it('prints no stack trace when its reader closes the pipe early', async () => {
     for (const args of [['--help'], ['airtime', '--preset', 'LongFast', '--bytes', '10']]) {
       const r = await run(process.execPath, [BIN, ...args], { closeStdout: true });

@@ -36,4 +36,15 @@ describe('apps/daemon/links', () => {
     assert.throws(() => openLinks(['carrier-pigeon://loft'], { clock: { now: () => 0 } }), (e: AppError) => e.code === 'USAGE');
     assert.throws(() => openLinks(['meshtastic+tcp://127.0.0.1:4403'], { clock: { now: () => 0 } }), (e: AppError) => e.code === 'NOT_AVAILABLE');
   });
+
+  it('refuses two links bound to one UDP address (the second could never come up)', () => {
+    const clock = { now: () => 0 };
+    assert.throws(
+      () => openLinks(['udp://127.0.0.1:7001?peer=127.0.0.1:7002', 'udp://127.0.0.1:7001?peer=127.0.0.1:7003&preset=LongFast'], { clock }),
+      (e: AppError) => e.code === 'USAGE' && /binds 127\.0\.0\.1:7001, as --link udp:\/\/127\.0\.0\.1:7001\?peer=127\.0\.0\.1:7002 does/.test(e.message),
+    );
+    // Port 0 (any free port) and different ports are fine.
+    assert.equal(openLinks(['udp://127.0.0.1:0?peer=127.0.0.1:9', 'udp://127.0.0.1:0?peer=127.0.0.1:9'], { clock }).length, 2);
+    assert.equal(openLinks(['udp://127.0.0.1:7001?peer=127.0.0.1:9', 'udp://127.0.0.1:7002?peer=127.0.0.1:9'], { clock }).length, 2);
+  });
 });
