@@ -30,7 +30,8 @@
  * - admin packets to itself: set/get of every config and module config section, owner,
  *   channels, canned messages and ringtone (what is set is kept and sent to later clients),
  *   metadata, session key (each admin answer carries the device's session passkey, as the
- *   firmware's do), node DB removal and reset, begin/commit edit; a get request for something
+ *   firmware's do), node DB removal and reset, reboot (clients dropped after the delay),
+ *   begin/commit edit; a get request for something
  *   it does not have is answered with Routing error BAD_REQUEST, never left unanswered;
  *   heartbeat: answered with a QueueStatus.
  *
@@ -240,6 +241,7 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   #txPending = 0;
   #txAirtimeMs = 0;
   readonly #startedAt = Date.now();
+  #rebootTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   constructor(options: EmulatedDeviceOptions, deps: EmulatedDeviceDeps) {
@@ -391,6 +393,7 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#rebootTimer);
     for (const pending of this.#awaitingAck.values()) clearTimeout(pending.timer);
     this.#awaitingAck.clear();
     this.dropClients();
@@ -695,6 +698,17 @@ class EmulatedDeviceImpl implements EmulatedDevice {
         return reply({ case: 'getCannedMessageModuleMessagesResponse', value: this.#cannedMessages });
       case 'getRingtoneRequest':
         return reply({ case: 'getRingtoneResponse', value: this.#ringtone });
+      case 'rebootSeconds':
+        // The firmware reboots after that many seconds (a negative number cancels): its clients
+        // lose the connection; what was set is kept, as the firmware saves it first.
+        clearTimeout(this.#rebootTimer);
+        if (v.value >= 0) {
+          this.#rebootTimer = setTimeout(() => {
+            this.#log('rebooting: clients dropped');
+            this.dropClients();
+          }, v.value * 1000);
+        }
+        return false;
       case 'beginEditSettings':
       case 'commitEditSettings':
         return false;

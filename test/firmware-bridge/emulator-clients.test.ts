@@ -284,6 +284,18 @@ describe('firmware-bridge/device-emulator as the Python CLI uses it', function (
     );
   });
 
+  it('--reboot: acknowledged, then the connection drops; the next client finds what was set before', async () => {
+    const { client } = await emulated();
+    const py = await client();
+    await py.answer(py.admin({ case: 'setOwner', value: { longName: 'Oak radio', shortName: 'OAK' } }));
+    const closed = new Promise((resolve) => py.socket.once('close', resolve));
+    const id = py.admin({ case: 'rebootSeconds', value: 0 });
+    assert.equal((await py.answer(id)).routing?.variant.value, Mesh.Routing_Error.NONE);
+    await closed;
+    const next = await client();
+    assert.equal(next.nodesById.get('!00007001')?.user?.longName, 'Oak radio');
+  });
+
   it('--remove-node and --reset-nodedb empty the node DB the next client gets', async () => {
     const ether = createMemoryEther();
     const { client } = await emulated({}, ether);
