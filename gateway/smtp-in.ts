@@ -102,8 +102,36 @@ function inDomain(address: string, domain: string): boolean {
   return host === domain || host.endsWith(`.${domain}`);
 }
 
+const ENTITIES: { [name: string]: string } = { nbsp: ' ', lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' };
+
+/** A character reference's character, or the reference itself when it names none. */
+function entity(whole: string, name: string): string {
+  const code = /^#x([0-9a-f]{1,6})$/i.exec(name)?.[1] ?? /^#([0-9]{1,7})$/.exec(name)?.[1];
+  if (code === undefined) return ENTITIES[name.toLowerCase()] ?? whole;
+  const n = name[1] === 'x' || name[1] === 'X' ? parseInt(code, 16) : Number(code);
+  return n > 0 && n <= 0x10ffff && (n < 0xd800 || n > 0xdfff) ? String.fromCodePoint(n) : whole;
+}
+
+/**
+ * The text of an HTML part, for mail that has no text part mailparser turned it into (it does
+ * not for an HTML-only multipart/alternative): no scripts, styles or tags, paragraphs kept.
+ */
+export function textOfHtml(html: string): string {
+  return html
+    .replace(/<(script|style|head|title)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ')
+    .replace(/<!--[\s\S]*?-->/g, ' ')
+    .replace(/<br\s*\/?>/gi, '\n')
+    .replace(/<\/(p|div|h[1-6]|li|tr|table|blockquote|pre)\s*>/gi, '\n\n')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, entity)
+    .replace(/[ \t\u00a0]+/g, ' ')
+    .replace(/ *\n */g, '\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
 function bodyOf(parsed: ParsedMail, maxChars: number): string {
-  let body = (parsed.text ?? (typeof parsed.html === 'string' ? parsed.html.replace(/<[^>]*>/g, ' ') : '')).trim();
+  let body = (parsed.text ?? (typeof parsed.html === 'string' ? textOfHtml(parsed.html) : '')).trim();
   const notes = (parsed.attachments ?? []).map((a) => `[attachment not carried into the mesh: ${a.filename ?? 'unnamed'} (${a.contentType}, ${a.size} bytes)]`);
   if (body.length > maxChars) body = `${body.slice(0, maxChars)}\n[cut: the message was longer than ${maxChars} characters]`;
   return notes.length ? `${body}\n\n${notes.join('\n')}` : body;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { createTransport } from 'nodemailer';
-import { createSmtpIn, meshAddressOf, type InboundMail, type SmtpIn } from '../../gateway/smtp-in.ts';
+import { createSmtpIn, meshAddressOf, textOfHtml, type InboundMail, type SmtpIn } from '../../gateway/smtp-in.ts';
 
 describe('gateway/smtp-in: abuse', function () {
   this.timeout(20_000);
@@ -79,6 +79,25 @@ describe('gateway/smtp-in: abuse', function () {
     assert.equal(delivered.length, 2);
     assert.equal(delivered[0]!.subject, 'broken');
     assert.match(delivered[1]!.body, /^see attached\n\n\[attachment not carried into the mesh: photo\.jpg \(image\/jpeg, 2000 bytes\)\]$/);
+  });
+
+  it('carries the text of an HTML-only mail without its scripts, styles and tags', async () => {
+    const raw = [
+      'From: x@example.org',
+      'To: alice@rose.mesh.test',
+      'Subject: html only',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/alternative; boundary="b"',
+      '',
+      '--b',
+      'Content-Type: text/html; charset=utf-8',
+      '',
+      '<html><head><style>p { color: red }</style></head><body><p>Hello <b>you</b> &amp; &#233;&#x2713;</p><script>alert(1)</script><p>Second&nbsp;line<br>third</p></body></html>',
+      '--b--',
+    ].join('\r\n');
+    await client().sendMail({ envelope: { from: 'x@example.org', to: ['alice@rose.mesh.test'] }, raw });
+    assert.equal(delivered[0]!.body, 'Hello you & é✓\n\nSecond line\nthird');
+    assert.equal(textOfHtml('&#0; &#xd800; &#99999999; &bogus;'), '&#0; &#xd800; &#99999999; &bogus;', 'references to no character are left as written');
   });
 
   it('cuts off a slow-loris client that stops talking', async () => {
