@@ -200,11 +200,17 @@ class SmtpRelayImpl implements SmtpRelay {
     } catch (err) {
       if (this.#stopped) return;
       const e = err as { responseCode?: number; response?: string; code?: string; message: string };
-      // A smarthost that will not do TLS is this gateway's problem, not the mail's: retried like a
-      // network failure (the operator may fix it), its 5xx to STARTTLS never a bounce at once.
+      // A smarthost that will not do TLS, or will not take this gateway's login (a wrong password,
+      // or none where one is required: 530), is this gateway's problem, not the mail's: retried
+      // like a network failure (the operator may fix it), its 5xx never a bounce at once.
       const tls = e.code === 'ETLS';
-      const code = tls ? undefined : e.responseCode;
-      const reason = tls ? `the smarthost would not speak TLS (${e.response ?? e.message})` : (e.response ?? e.message);
+      const login = e.code === 'EAUTH' || e.responseCode === 530;
+      const code = tls || login ? undefined : e.responseCode;
+      const reason = tls
+        ? `the smarthost would not speak TLS (${e.response ?? e.message})`
+        : login
+          ? `the smarthost would not take the gateway's login (${e.response ?? e.message})`
+          : (e.response ?? e.message);
       if ((code !== undefined && code >= 500) || job.attempts >= this.#options.maxAttempts) {
         this.#jobs.delete(mail.id);
         this.#counts.failed++;

@@ -186,6 +186,26 @@ describe('gateway/smtp-out: the smarthost over TLS', function () {
     assert.deepEqual(r.stats(), { queued: 0, sent: 1, failed: 1, retries: 0 });
   });
 
+  it('a login the smarthost refuses (wrong password, or none where one is required) is retried, not bounced', async () => {
+    const port = await smarthost({ disabledCommands: ['STARTTLS'], allowInsecureAuth: true });
+    const wrong = relay(`smtp://gw:wrong@127.0.0.1:${port}`, undefined);
+    let done = wrong.next();
+    wrong.r.enqueue(mail('i1'));
+    await done;
+    assert.equal(authTries, 1);
+    assert.deepEqual(wrong.events.failed, [], 'not the mail’s fault');
+    assert.equal(wrong.events.retries.length, 1);
+    assert.equal(wrong.r.stats().queued, 1);
+    const required = await smarthost({ disabledCommands: ['STARTTLS'], authOptional: false, allowInsecureAuth: true });
+    const none = relay(`smtp://127.0.0.1:${required}`, undefined);
+    done = none.next();
+    none.r.enqueue(mail('i2'));
+    await done;
+    assert.deepEqual(none.events.failed, []);
+    assert.equal(none.events.retries.length, 1);
+    assert.equal(received.length, 0);
+  });
+
   it('knows loopback hosts', () => {
     for (const host of ['localhost', 'LOCALHOST', 'mail.localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]', '::ffff:127.0.0.1', new URL('smtp://[::ffff:127.0.0.1]:25').hostname]) assert.equal(isLoopbackHost(host), true, host);
     for (const host of ['128.0.0.1', '10.0.0.1', 'smtp.example.org', 'localhost.example.org', '::2', '1127.0.0.1', '::ffff:8000:1']) assert.equal(isLoopbackHost(host), false, host);
