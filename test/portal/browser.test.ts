@@ -212,6 +212,31 @@ describe('portal in headless Chromium (390×844)', function () {
     await shot('blog');
   });
 
+  it('wraps long unbroken names and words on the phone screen: a room, a post, a file, a mail subject', async () => {
+    const alice = await login(daemon.url, 'alice', 'alice password');
+    const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const room = ((await (await alice('/api/chat/rooms', json({ name: 'R'.repeat(64) }))).json()) as { id: string }).id;
+    await alice(`/api/chat/rooms/${room}/messages`, json({ text: 'M'.repeat(300) }));
+    const post = ((await (await alice('/api/blog', json({ title: 'T'.repeat(120), body: `${'B'.repeat(300)} https://example.org/${'u'.repeat(200)}` }))).json()) as { id: string }).id;
+    await alice('/api/files', { method: 'POST', headers: { 'x-file-name': `${'F'.repeat(150)}.txt` }, body: 'x' });
+    await alice('/api/mail', json({ to: ['alice@rose'], subject: 'S'.repeat(200), body: 'W'.repeat(300) }));
+    for (const [hash, ready] of [
+      [`#/chat?room=${room}`, '.bubble'],
+      [`#/blog?post=${post}`, '.post-html'],
+      ['#/files', `text=${'F'.repeat(20)}`],
+      ['#/mail?folder=inbox', `text=${'S'.repeat(20)}`],
+    ] as const) {
+      await page.goto(`${daemon.url}/${hash}`);
+      await page.locator(ready).first().waitFor();
+      if (hash.startsWith('#/mail')) {
+        await page.getByRole('button', { name: new RegExp('S'.repeat(20)) }).first().click();
+        await page.locator('#thread-title').waitFor();
+      }
+      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+      assert.ok(overflow <= 0, `${hash}: the page is ${overflow} px wider than the screen`);
+    }
+  });
+
   it('shows the mesh (with its neighbour) as a picture and the account page; nothing overflows the phone screen', async () => {
     await page.goto(`${daemon.url}/#/mesh`);
     await page.locator('svg.mesh').waitFor();
