@@ -33,7 +33,8 @@
  *   firmware's do), node DB removal and reset, reboot (clients dropped after the delay),
  *   begin/commit edit; a get request for something
  *   it does not have is answered with Routing error BAD_REQUEST, never left unanswered;
- *   heartbeat: answered with a QueueStatus.
+ *   heartbeat: answered with a QueueStatus; after one that said the TX queue was full, another
+ *   (packet id 0) as soon as a slot is free, as the firmware does.
  *
  * It never crashes on input: undecodable frames and protobufs are counted and skipped.
  */
@@ -240,6 +241,8 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   #txQueue: Promise<void> = Promise.resolve();
   #txPending = 0;
   #txAirtimeMs = 0;
+  /** A QueueStatus with no free slot went to a client, and none with room since. */
+  #reportedFull = false;
   readonly #startedAt = Date.now();
   #rebootTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -446,7 +449,9 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   }
 
   #queueStatus(res: number, meshPacketId: number) {
-    return { res, free: Math.max(0, TX_QUEUE_MAX - this.#txPending), maxlen: TX_QUEUE_MAX, meshPacketId };
+    const free = Math.max(0, TX_QUEUE_MAX - this.#txPending);
+    if (free === 0) this.#reportedFull = true;
+    return { res, free, maxlen: TX_QUEUE_MAX, meshPacketId };
   }
 
   #nodeInfo(num: number): Mesh.NodeInfo {
@@ -599,6 +604,12 @@ class EmulatedDeviceImpl implements EmulatedDevice {
         this.#txAirtimeMs += airtime;
       } finally {
         this.#txPending--;
+        // Told its clients the TX queue was full: say when there is room again, as the firmware's
+        // MeshService loop does (clients such as the Python CLI wait for it before sending more).
+        if (this.#reportedFull && this.#txPending < TX_QUEUE_MAX) {
+          this.#reportedFull = false;
+          for (const s of this.#sessions) if (s.ready) this.#send(s, { payloadVariant: { case: 'queueStatus', value: this.#queueStatus(0, 0) } });
+        }
       }
     };
     const done = this.#txQueue.then(run);

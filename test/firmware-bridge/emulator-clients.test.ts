@@ -32,6 +32,8 @@ interface PythonClient {
   config: Map<string, unknown>;
   moduleConfig: Map<string, unknown>;
   packets: Mesh.MeshPacket[];
+  /** QueueStatus messages, as MeshInterface._handleQueueStatusFromRadio reads them. */
+  queue: Mesh.QueueStatus[];
   /** Sends an admin message to the local node as `Node._sendAdmin` does; resolves with the packet id. */
   admin(payload: AdminInit): number;
   /** Sends a packet as `MeshInterface.sendData` does (want_ack off unless asked); returns its id. */
@@ -63,6 +65,7 @@ async function pythonClient(port: number): Promise<PythonClient> {
     config: new Map(),
     moduleConfig: new Map(),
     packets: [],
+    queue: [],
     admin(payload) {
       const id = 0x1234_0000 + Math.floor(Math.random() * 0xffff);
       send({
@@ -111,6 +114,7 @@ async function pythonClient(port: number): Promise<PythonClient> {
     else if (v.case === 'config' && v.value.payloadVariant.case) client.config.set(v.value.payloadVariant.case, v.value.payloadVariant.value);
     else if (v.case === 'moduleConfig' && v.value.payloadVariant.case) client.moduleConfig.set(v.value.payloadVariant.case, v.value.payloadVariant.value);
     else if (v.case === 'packet') client.packets.push(v.value);
+    else if (v.case === 'queueStatus') client.queue.push(v.value);
   };
   messages.splice(0).forEach(take);
   return client;
@@ -294,6 +298,22 @@ describe('firmware-bridge/device-emulator as the Python CLI uses it', function (
     await closed;
     const next = await client();
     assert.equal(next.nodesById.get('!00007001')?.user?.longName, 'Oak radio');
+  });
+
+  it('a full TX queue: once a slot frees up the device says so (Python waits for that before sending more)', async () => {
+    let release: () => void = () => undefined;
+    const onAir = new Promise<void>((resolve) => (release = resolve));
+    const device = createEmulatedDevice({ nodeNum: 0x7401, region: 'EU_868', airtime: true }, { ether: createMemoryEther(), sleep: () => onAir });
+    const port = await device.listen(0);
+    cleanup.push(() => device.close());
+    const py = await pythonClient(port);
+    cleanup.push(() => py.close());
+    const ids = Array.from({ length: 16 }, () => py.sendData(0xffffffff, Portnums.PortNum.TEXT_MESSAGE_APP, Uint8Array.of(0x68, 0x69), {}));
+    await waitUntil(() => py.queue.some((q) => q.meshPacketId === ids[15]), 'the 16th packet queued');
+    assert.equal(py.queue.at(-1)!.free, 0, 'the queue is full');
+    release();
+    await waitUntil(() => py.queue.some((q) => q.meshPacketId === 0 && q.free > 0), 'a QueueStatus with room again', 3000);
+    assert.equal(py.queue.at(-1)!.res, 0);
   });
 
   it('--remove-node and --reset-nodedb empty the node DB the next client gets', async () => {
