@@ -124,7 +124,7 @@ export interface EmulatedDeviceOptions {
   random?: () => number;
   /** Debug text printed when a client starts talking, as a serial console does. */
   consoleText?: boolean;
-  /** How long a direct message with want_ack waits for its ACK before it is sent again (default 4000 ms). */
+  /** How long a direct message with want_ack waits for its ACK before it is sent again (default 4000 ms, more with `airtime`). */
   ackTimeoutMs?: number;
 }
 
@@ -571,6 +571,15 @@ class EmulatedDeviceImpl implements EmulatedDevice {
     );
   }
 
+  /**
+   * How long a direct message waits for its ACK: `ackTimeoutMs`, else 4 s, plus (with `airtime`)
+   * time for a full frame each way, so a slow preset does not retransmit under an ACK on its way.
+   */
+  #ackTimeoutMs(): number {
+    if (this.#options.ackTimeoutMs !== undefined) return this.#options.ackTimeoutMs;
+    return 4000 + (this.#options.airtime ? 2 * loraAirtimeMs(modulationOf(this.#lora), 255) : 0);
+  }
+
   /** After a direct message went on air: send it again until its ACK is heard, then NAK. */
   #waitForAck(session: Session, p: MeshPacket, retransmissions: number): void {
     const pending = this.#awaitingAck.get(p.id);
@@ -587,7 +596,7 @@ class EmulatedDeviceImpl implements EmulatedDevice {
         () => this.#waitForAck(session, p, retransmissions - 1),
         () => this.#awaitingAck.delete(p.id),
       );
-    }, this.#options.ackTimeoutMs ?? 4000);
+    }, this.#ackTimeoutMs());
   }
 
   #transmit(p: MeshPacket): Promise<void> {
