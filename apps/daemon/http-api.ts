@@ -25,7 +25,18 @@ import { AppError } from '../errors.ts';
 import { checkMemberName, checkPassword, type Account, type Accounts } from './accounts.ts';
 import { errorReply, type ErrorBody } from './http-errors.ts';
 import { registerAppRoutes } from './routes-apps.ts';
-import { allowedHostSet, CONTENT_SECURITY_POLICY, createFailureLimiter, crossOriginReason, isAllowedHost, isLocalClient, SECURITY_HEADERS, type FailureLimiter } from './http-security.ts';
+import {
+  absoluteFormHost,
+  allowedHostSet,
+  CONTENT_SECURITY_POLICY,
+  createFailureLimiter,
+  crossOriginReason,
+  hostLineCount,
+  isAllowedHost,
+  isLocalClient,
+  SECURITY_HEADERS,
+  type FailureLimiter,
+} from './http-security.ts';
 import type { MailInput, NodeServices } from './services.ts';
 import type { Sessions } from './sessions.ts';
 import { renderSetupClosedPage, renderSetupPage, SETUP_SCRIPT, SETUP_STYLE } from './setup-page.ts';
@@ -238,7 +249,10 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
       void reply.header('connection', 'close');
       throw new AppError('unavailable', 'the node is stopping; try again when it is back', 503);
     }
-    if (!isAllowedHost(request.headers.host, allowed)) {
+    // RFC 9112 §3.2: one Host line exactly; an absolute-form target's host stands instead of it.
+    if (hostLineCount(request.raw.rawHeaders) > 1) throw new AppError('bad_host', 'a request must name exactly one Host', 400);
+    const target = absoluteFormHost(request.raw.url);
+    if (!isAllowedHost(request.headers.host, allowed) || (target !== null && !isAllowedHost(target, allowed))) {
       throw new AppError(MISDIRECTED.error, MISDIRECTED.message, 421);
     }
     const reason = crossOriginReason(request.method, request.headers);

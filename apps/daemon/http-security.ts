@@ -121,3 +121,23 @@ export function createFailureLimiter(max: number, windowMs: number, now: () => n
     },
   };
 }
+
+/** How many `Host` lines a request carried (`rawHeaders` alternates names and values). */
+export function hostLineCount(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'host') count++;
+  return count;
+}
+
+/**
+ * The host a request names in an absolute-form target (`GET http://name:port/path`), which a
+ * server must use instead of `Host` (RFC 9112 §3.2.2); null for the usual `/path` form.
+ */
+export function absoluteFormHost(target: string | undefined): string | null {
+  if (!target || target.startsWith('/') || !/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return null;
+  try {
+    return new URL(target).host;
+  } catch {
+    return '';
+  }
+}

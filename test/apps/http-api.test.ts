@@ -686,6 +686,22 @@ describe('HTTP API', () => {
       }
     });
 
+    it('checks the host of an absolute-form target (RFC 9112: it stands instead of Host) and refuses two Host lines', async () => {
+      const h = await harness();
+      await h.app.listen({ host: '127.0.0.1', port: 0 });
+      const address = h.app.server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const statusOf = async (request: string) => {
+        const answer = await rawBytes(port, request);
+        const body = JSON.parse(answer.split('\r\n\r\n')[1]!) as { error: string };
+        return [Number(answer.split(' ')[1]), body.error];
+      };
+      assert.deepEqual(await statusOf('GET http://evil.example/api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), [421, 'misdirected_request']);
+      assert.deepEqual(await statusOf(`GET http://127.0.0.1:${port}/api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`), [401, 'not_logged_in']);
+      assert.deepEqual(await statusOf('GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n'), [400, 'bad_host']);
+      assert.deepEqual(await statusOf('GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), [401, 'not_logged_in']);
+    });
+
     it('answers a request that arrives while the node stops 503 unavailable in the error shape', async () => {
       const h = await harness();
       await h.app.listen({ host: '127.0.0.1', port: 0 });
