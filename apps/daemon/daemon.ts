@@ -29,6 +29,8 @@ import type { NodeServices, StatusView } from './services.ts';
 import { createSessions } from './sessions.ts';
 
 const EXPIRY_INTERVAL_MS = 10 * 60 * 1000;
+/** How long stopping waits for HTTP requests under way before cutting their connections. */
+const STOP_GRACE_MS = 3000;
 
 export interface DaemonOptions {
   dataDir: string;
@@ -300,7 +302,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       stopAnnouncing();
       stopping = true;
       for (const retry of retries) clearTimeout(retry);
+      // Requests under way get a moment to finish; a client that never finishes its request
+      // (a stalled upload, a half-sent header) must not keep the node from stopping.
+      const cut = setTimeout(() => app.server.closeAllConnections(), STOP_GRACE_MS);
       await app.close();
+      clearTimeout(cut);
       await smtp?.stop();
       await sync.stop();
       for (const { link } of links) await link.stop();

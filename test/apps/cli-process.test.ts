@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, citizen, eventually, startNode, stopNode, type Run } from '../helpers/citizen.ts';
@@ -120,6 +121,27 @@ describe('citizen as a process', function () {
       assert.equal(r.code, 2, link);
       assert.match(r.stderr, new RegExp(`^citizen start: --link ${link.replace(/[.?+/]/g, '\\$&')}: invalid link spec .*\n$`));
       assert.equal(existsSync(data), false, `${link}: no household created`);
+    }
+  });
+
+  it('stops on SIGTERM even while a client holds a request it never finishes', async () => {
+    const data = join(dir, 'data');
+    const port = await freePort();
+    const node = await startNode(['--data', data, '--portal', `127.0.0.1:${port}`]);
+    const socket = connect(port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      socket.write('GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n'); // and never the blank line
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      const code = await Promise.race([stopNode(node), new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 20_000))]);
+      assert.equal(code, 0, node.output());
+      assert.ok(Date.now() - started < 20_000);
+      assert.match(node.output(), /Stopped\./);
+      assert.equal(existsSync(join(data, 'node.json')), false);
+    } finally {
+      socket.destroy();
+      node.child.kill('SIGKILL');
     }
   });
 
