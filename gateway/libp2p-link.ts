@@ -663,7 +663,19 @@ class Libp2pLinkImpl implements Libp2pLink {
         this.#deliver(state, peer, backlog.shift()!);
       }
       if (stream.readStatus === 'paused') stream.resume();
+      finish();
     };
+    // The peer closed its end and every frame it sent is delivered: close ours (we never write on
+    // a stream a peer opened), so the stream is gone and no longer counts against the
+    // connection's few inbound sync streams; a peer that opens a new one is heard.
+    let ended = false;
+    const finish = () => {
+      if (ended && backlog.length === 0 && waiting === undefined) void stream.close().catch(() => stream.abort(new Error('closing failed')));
+    };
+    stream.addEventListener('end', () => {
+      ended = true;
+      finish();
+    });
     stream.addEventListener('close', () => {
       if (waiting) clearTimeout(waiting);
       backlog.length = 0;

@@ -142,6 +142,25 @@ describe('libp2p link: ordinary libp2p peers and hostile ones', function () {
     }
   });
 
+  it('a sync stream the peer closes is closed here too: the peer can open another on the same connection, again and again', async () => {
+    const node = await plainNode();
+    try {
+      const inbox = collect(gateway);
+      for (let i = 1; i <= 4; i++) {
+        const stream = await node.dialProtocol(multiaddr(addr), SYNC_PROTOCOL);
+        stream.send(Uint8Array.from([1, i]));
+        await stream.close();
+        await inbox.waitFor(i);
+      }
+      assert.deepEqual(inbox.frames.map((f) => [...f.frame]), [[1], [2], [3], [4]]);
+      assert.equal(node.getConnections().length, 1, 'all on one connection');
+      const open = () => gateway.node()!.getConnections()[0]!.streams.filter((s) => s.protocol === SYNC_PROTOCOL && s.direction === 'inbound');
+      await waitUntil(() => open().length === 0, 'no inbound sync stream left open at the gateway');
+    } finally {
+      await node.stop();
+    }
+  });
+
   it('an oversized frame resets the stream and hangs up; the gateway keeps serving', async () => {
     const node = await plainNode();
     try {
