@@ -191,7 +191,9 @@ export class Mailbox implements MailService {
       const at = address.indexOf('@');
       const member = address.slice(0, at);
       const household = address.slice(at + 1);
-      if (at < 1 || !isValidName(member) || household.length === 0) {
+      // An internet address is written as itself (SPEC §3): bob.smith+news@example.org is one,
+      // though bob.smith+news could never be a member's name.
+      if (at < 1 || household.length === 0 || (isValidName(household) && !isValidName(member))) {
         throw new AppError('bad_address', `"${address}" is not a mail address; write member@household`);
       }
       if (!isValidName(household)) {

@@ -92,6 +92,12 @@ describe('apps/mail/mailbox', () => {
     assert.equal(await codes(['nobody']), 'bad_address');
     assert.equal(await codes(['zed@rose']), 'unknown_recipient');
     assert.equal(await codes(['bob@example.org']), 'no_gateway');
+    // Internet addresses as people write them (SPEC §3), past the address check to the gateway check.
+    assert.equal(await codes(['bob.smith@example.org']), 'no_gateway');
+    assert.equal(await codes(['Bob.Smith+news@Mail.Example.org']), 'no_gateway');
+    assert.equal(await codes(['bob_x@rose']), 'bad_address', 'a member name is letters, digits and -');
+    assert.equal(await codes(['bøb@example.org']), 'bad_address');
+    assert.equal(await codes(['bob smith@example.org']), 'bad_address');
   });
 
   it('crosses households sealed: the carrier stores it but cannot read it', async () => {
