@@ -69,7 +69,8 @@ export function parse(command: Command, argv: string[]): ParsedArgs {
     });
     return { values: values as ParsedArgs['values'], positionals };
   } catch (cause) {
-    const message = (cause as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    // One line: parseArgs spreads its hints (e.g. "use '--name=-XYZ'") over several.
+    const message = (cause as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ');
     throw new AppError('USAGE', `${message} (see "citizen ${command.name} --help")`, 2, { cause });
   }
 }
