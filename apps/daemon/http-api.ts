@@ -232,7 +232,7 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
   app.setNotFoundHandler((request, reply) => {
     // A known address asked with a method it does not take: 405 naming the ones it does.
     const path = (request.raw.url ?? '/').split('?')[0]!;
-    const allow = ROUTE_METHODS.filter((method) => Boolean(app.findRoute({ method, url: path })));
+    const allow = path.startsWith('/') ? ROUTE_METHODS.filter((method) => Boolean(app.findRoute({ method, url: path }))) : [];
     if (allow.length > 0) {
       void reply
         .code(405)
