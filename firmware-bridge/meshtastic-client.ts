@@ -258,8 +258,13 @@ export async function connectMeshtastic(spec: MeshtasticSpec, options: ClientOpt
         }
       }
     },
-    onText: (line) => log(`${describe(spec)} console: ${line}`),
+    onText: (line) => {
+      firstText ??= line;
+      log(`${describe(spec)} console: ${line}`);
+    },
   });
+  /** The first text the other end printed, to name it when it is not a radio. */
+  let firstText: string | undefined;
 
   function handshake(message: FromRadio): void {
     const v = message.payloadVariant;
@@ -302,7 +307,11 @@ export async function connectMeshtastic(spec: MeshtasticSpec, options: ClientOpt
   stream.onClose((reason) => {
     closed = true;
     closeReason = reason;
-    onHandshake?.(false, reason);
+    if (stats.frames === 0) {
+      // Nothing Meshtastic came back: most likely another service on that port.
+      const said = firstText === undefined ? '' : ` (it said "${firstText.slice(0, 60).replace(/[^\x20-\x7e]/g, '?')}")`;
+      onHandshake?.(false, `${reason} before any Meshtastic answer${said}; is this a Meshtastic radio's API (TCP port 4403, or its USB serial port)?`);
+    } else onHandshake?.(false, reason);
     for (const l of closeListeners) l(reason);
   });
 

@@ -134,6 +134,24 @@ describe('citizen radio', function () {
     }
   });
 
+  it('probe of a port where something else answers names what it said and asks whether it is a radio', async () => {
+    const { createServer } = await import('node:net');
+    const sockets = new Set<import('node:net').Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.end('SSH-2.0-OpenSSH_9.6\x1b[2J\r\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const io = captureIo();
+    assert.equal(await main(['radio', 'probe', `meshtastic+tcp://127.0.0.1:${(server.address() as { port: number }).port}`], io), 1);
+    assert.equal(io.err_.length, 1);
+    assert.match(io.err_[0]!, /connection closed before any Meshtastic answer \(it said "SSH-2\.0-OpenSSH_9\.6\?\[2J"\); is this a Meshtastic radio's API \(TCP port 4403/);
+  });
+
   it('list finds radios in sysfs and guesses the board; says so politely when there are none', async () => {
     const root = mkdtempSync(join(tmpdir(), 'citizen-sysfs-'));
     cleanup.push(() => rmSync(root, { recursive: true, force: true }));
