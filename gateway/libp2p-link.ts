@@ -819,6 +819,10 @@ function parseAddr(text: string, what: string, needPeer: boolean): Multiaddr {
   const names = addr.getComponents().map((c) => c.name);
   if (!names.includes('tcp')) throw new GatewayError('LINK_OPTIONS_INVALID', `${what} "${text}" must be a TCP (or TCP /ws) multiaddr`);
   if (needPeer && names.at(-1) !== 'p2p') throw new GatewayError('LINK_OPTIONS_INVALID', `${what} "${text}" must end in /p2p/<peer id>`);
+  if (needPeer && (names.includes('ws') || names.includes('wss')) && typeof globalThis.WebSocket !== 'function') {
+    // libp2p dials WebSockets with the runtime's WebSocket, which Node.js has from version 22 on.
+    throw new GatewayError('LINK_OPTIONS_INVALID', `${what} "${text}" is a WebSockets address, which this Node.js ${process.version} cannot dial (it has no WebSocket; Node.js 22 has): give the peer's TCP address`);
+  }
   if (needPeer) {
     const id = addr.getComponents().at(-1)!.value ?? '';
     try {

@@ -274,6 +274,13 @@ describe('libp2p frame codec', () => {
     );
   });
 
+  it('refuses a WebSockets peer it could not dial (Node.js without WebSocket), and takes one it can', async () => {
+    const id = await peerIdOfSeed(new Uint8Array(32).fill(5));
+    const made = createLibp2pLink({ keySeed: new Uint8Array(32), listen: [], peers: [`/ip4/127.0.0.1/tcp/1/ws/p2p/${id}`] }, { clock: systemClock });
+    if (typeof globalThis.WebSocket === 'function') assert.ok((await made).spec.includes('/ws/'));
+    else await assert.rejects(made, (err: { code?: string; message: string }) => err.code === 'LINK_OPTIONS_INVALID' && /cannot dial .*give the peer's TCP address/.test(err.message));
+  });
+
   it('a port it cannot listen on: a one-line reason, no listener left open, and it comes up once the port is free', async () => {
     const free = await freePort();
     const taken = createServer();
