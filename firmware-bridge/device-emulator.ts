@@ -23,14 +23,16 @@
  *   (want_ack or want_response) gets a Routing ACK, as the firmware does when no module replied;
  * - a packet heard for this device asking for a response: traceroute answered with the route
  *   and SNRs (the requester adds the SNR back), telemetry with device metrics, node info with
- *   the owner, anything else with Routing NO_RESPONSE, as the firmware's modules do;
+ *   the owner, position with the fixed position if one is set; anything else (a position
+ *   without one) with Routing NO_RESPONSE, as the firmware's modules do;
  * - heard packets: duplicates (same sender and id) dropped; other regions and presets are
  *   not heard (different frequency or modulation); with `loss`, that share is lost on air; with hop limit left, rebroadcast once with
  *   one hop less (managed flooding, so a test can see whether a client's packet was flooded);
  * - admin packets to itself: set/get of every config and module config section, owner,
  *   channels, canned messages and ringtone (what is set is kept and sent to later clients),
  *   metadata, session key (each admin answer carries the device's session passkey, as the
- *   firmware's do), node DB removal and reset, reboot (clients dropped after the delay),
+ *   firmware's do), fixed position (then its own node info and position answers carry it),
+ *   node DB removal and reset, reboot (clients dropped after the delay),
  *   begin/commit edit; a get request for something
  *   it does not have is answered with Routing error BAD_REQUEST, never left unanswered;
  *   heartbeat: answered with a QueueStatus; after one that said the TX queue was full, another
@@ -217,6 +219,8 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   readonly #channels: MessageInitShape<typeof Channel.ChannelSchema>[] = [];
   /** Canned messages and ringtone, as last set by a client. */
   #cannedMessages = '';
+  /** Its own position: only a fixed one set by a client (it has no GPS). */
+  #position: Mesh.Position | undefined;
   #ringtone = '';
   /** The session passkey each admin answer carries (the firmware's admin session key). */
   readonly #passkey = randomBytes(8);
@@ -455,7 +459,9 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   }
 
   #nodeInfo(num: number): Mesh.NodeInfo {
-    if (num === this.nodeNum) return create(Mesh.NodeInfoSchema, { num, user: this.#user, lastHeard: Math.floor(Date.now() / 1000) });
+    if (num === this.nodeNum) {
+      return create(Mesh.NodeInfoSchema, { num, user: this.#user, lastHeard: Math.floor(Date.now() / 1000), ...(this.#position ? { position: this.#position } : {}) });
+    }
     const n = this.#nodes.get(num);
     const user = n?.user ?? create(Mesh.UserSchema, { id: nodeIdOf(num), longName: `Meshtastic ${nodeIdOf(num).slice(-4)}`, shortName: nodeIdOf(num).slice(-4) });
     return create(Mesh.NodeInfoSchema, { num, user, snr: n?.snr ?? 0, lastHeard: n?.lastHeard ?? 0, hopsAway: 0 });
@@ -693,6 +699,17 @@ class EmulatedDeviceImpl implements EmulatedDevice {
       case 'setRingtoneMessage':
         this.#ringtone = v.value.slice(0, 230);
         return false;
+      case 'setFixedPosition': {
+        // As the firmware: the position becomes the node's own, and position.fixed_position is set.
+        const { latitudeI, longitudeI, altitude } = v.value;
+        this.#position = create(Mesh.PositionSchema, { latitudeI, longitudeI, altitude, time: Math.floor(Date.now() / 1000), precisionBits: 32 });
+        this.#config.set('position', create(Config.Config_PositionConfigSchema, { ...(this.#config.get('position') ?? {}), fixedPosition: true }));
+        return false;
+      }
+      case 'removeFixedPosition':
+        this.#position = undefined;
+        this.#config.set('position', create(Config.Config_PositionConfigSchema, { ...(this.#config.get('position') ?? {}), fixedPosition: false }));
+        return false;
       case 'removeByNodenum':
         this.#nodes.delete(v.value);
         return false;
@@ -855,10 +872,16 @@ class EmulatedDeviceImpl implements EmulatedDevice {
       case Portnums.PortNum.NODEINFO_APP:
         this.#reply(p, data.portnum, toBinary(Mesh.UserSchema, this.#user));
         return true;
-      default:
-        this.#reply(p, Portnums.PortNum.ROUTING_APP, routingPayload(Mesh.Routing_Error.NO_RESPONSE));
+      case Portnums.PortNum.POSITION_APP:
+        // No GPS: only a fixed position set by a client is known; without one, no module answers.
+        if (!this.#position) break;
+        this.#reply(p, data.portnum, toBinary(Mesh.PositionSchema, this.#position));
         return true;
+      default:
+        break;
     }
+    this.#reply(p, Portnums.PortNum.ROUTING_APP, routingPayload(Mesh.Routing_Error.NO_RESPONSE));
+    return true;
   }
 
   /** Puts on air an answer to packet `p` (an ACK, an error, a module's reply) from this device to its sender. */

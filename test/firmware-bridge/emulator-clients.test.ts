@@ -316,6 +316,15 @@ describe('firmware-bridge/device-emulator as the Python CLI uses it', function (
     assert.equal(py.queue.at(-1)!.res, 0);
   });
 
+  it('--setlat/--setlon: the node DB and position config the next client gets carry the fixed position', async () => {
+    const { client } = await emulated();
+    const py = await client();
+    await py.answer(py.admin({ case: 'setFixedPosition', value: { latitudeI: 515_000_000, longitudeI: -1_000_000 } }));
+    const next = await client();
+    assert.equal(next.nodesById.get('!00007001')?.position?.latitudeI, 515_000_000);
+    assert.equal((next.config.get('position') as Protobuf.Config.Config_PositionConfig).fixedPosition, true);
+  });
+
   it('--remove-node and --reset-nodedb empty the node DB the next client gets', async () => {
     const ether = createMemoryEther();
     const { client } = await emulated({}, ether);
@@ -385,6 +394,21 @@ describe('firmware-bridge/device-emulator: requests to another device, as the Py
     const telemetry = fromBinary(Protobuf.Telemetry.TelemetrySchema, data.payload);
     assert.equal(telemetry.variant.case, 'deviceMetrics');
     assert.ok(telemetry.variant.value.uptimeSeconds >= 1);
+  });
+
+  it('--setlat/--setlon: the fixed position shows in the node DB the next client gets, and answers --request-position', async () => {
+    const [a, b] = await twoDevices();
+    const set = b.admin({ case: 'setFixedPosition', value: { latitudeI: 515_000_000, longitudeI: -1_000_000, altitude: 12 } });
+    assert.equal((await b.answer(set)).routing?.variant.value, Mesh.Routing_Error.NONE);
+    const id = a.sendData(0x9002, Portnums.PortNum.POSITION_APP, toBinary(Mesh.PositionSchema, create(Mesh.PositionSchema)), { wantResponse: true });
+    const { from, data } = await response(a, id);
+    assert.deepEqual([from, data.portnum], [0x9002, Portnums.PortNum.POSITION_APP]);
+    const position = fromBinary(Mesh.PositionSchema, data.payload);
+    assert.deepEqual([position.latitudeI, position.longitudeI, position.altitude], [515_000_000, -1_000_000, 12]);
+    const unset = b.admin({ case: 'removeFixedPosition', value: true });
+    await b.answer(unset);
+    const again = a.sendData(0x9002, Portnums.PortNum.POSITION_APP, toBinary(Mesh.PositionSchema, create(Mesh.PositionSchema)), { wantResponse: true });
+    assert.equal((await response(a, again)).data.portnum, Portnums.PortNum.ROUTING_APP, 'no position any more: NO_RESPONSE');
   });
 
   it('a request no module of the destination answers (--request-position, no GPS): Routing NO_RESPONSE, not silence', async () => {
