@@ -207,6 +207,8 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
       void (reply as unknown as FastifyReply).code(status).headers(errorHeaders()).send(body);
     },
     clientErrorHandler: answerClientError,
+    // Node answers an HTTP/1.1 request without Host itself, with an empty 400: let it through to the Host check instead.
+    http: { requireHostHeader: false },
     // Bodies are taken as sent: "to": "a@b" is not quietly turned into ["a@b"].
     ajv: { customOptions: { coerceTypes: false } },
   });
@@ -250,7 +252,8 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
       throw new AppError('unavailable', 'the node is stopping; try again when it is back', 503);
     }
     // RFC 9112 §3.2: one Host line exactly; an absolute-form target's host stands instead of it.
-    if (hostLineCount(request.raw.rawHeaders) > 1) throw new AppError('bad_host', 'a request must name exactly one Host', 400);
+    const hostLines = hostLineCount(request.raw.rawHeaders);
+    if (hostLines > 1 || (hostLines === 0 && request.raw.httpVersion === '1.1')) throw new AppError('bad_host', 'a request must name exactly one Host', 400);
     const target = absoluteFormHost(request.raw.url);
     if (!isAllowedHost(request.headers.host, allowed) || (target !== null && !isAllowedHost(target, allowed))) {
       throw new AppError(MISDIRECTED.error, MISDIRECTED.message, 421);
