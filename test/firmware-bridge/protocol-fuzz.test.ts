@@ -2,7 +2,9 @@
  * Untrusted bytes at every Meshtastic decoder: the protobuf decoders throw only BridgeError
  * PROTOBUF_INVALID; a link fed random frames and random (valid) FromRadio messages by a fake
  * radio stays up and delivers only PRIVATE_APP broadcasts; an emulated device fed random
- * bytes and random ToRadio messages still answers. Seeded: FC_SEED=<seed> replays.
+ * bytes and random ToRadio messages still answers, and one fed random well-formed admin
+ * messages (sets of every kind, gets of any index) answers every one of them and still
+ * completes a config download. Seeded: FC_SEED=<seed> replays.
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -18,9 +20,11 @@ import {
   decodeRouting,
   decodeTelemetry,
   decodeToRadio,
+  encodeAdmin,
   encodeFromRadio,
   encodeToRadio,
   Mesh,
+  type FromRadio,
 } from '../../firmware-bridge/meshtastic-protocol.ts';
 import { createStreamDecoder, encodeStreamFrame } from '../../firmware-bridge/stream-codec.ts';
 import { parseLinkSpec, type MeshtasticTcpLinkSpec } from '../../radio/link-spec.ts';
@@ -171,6 +175,69 @@ describe('firmware-bridge: fuzzing the Meshtastic decoders', function () {
       socket.write(encodeStreamFrame(toBinary(Mesh.ToRadioSchema, create(Mesh.ToRadioSchema, { payloadVariant: { case: 'wantConfigId', value: 5 } }))));
       await waitUntil(() => answers.includes('configCompleteId'), 'the device to answer after the noise', 5000);
       assert.ok(device.stats().badFrames > 0);
+    } finally {
+      socket.destroy();
+      await device.close();
+    }
+  });
+  it('an emulated device fed random well-formed admin messages answers each and still configures a client', async () => {
+    const device = createEmulatedDevice({ nodeNum: 0x8200, region: 'EU_868' }, { ether: createMemoryEther() });
+    const port = await device.listen(0);
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    const messages: FromRadio[] = [];
+    const decoder = createStreamDecoder({ onFrame: (f) => messages.push(decodeFromRadio(f)) });
+    socket.on('data', (d) => decoder.push(d));
+    const text = fc.string({ maxLength: 120 });
+    const bytes = fc.uint8Array({ maxLength: 80 });
+    const u32 = fc.nat({ max: 0xffffffff });
+    type AdminVariant = NonNullable<Parameters<typeof encodeAdmin>[0]['payloadVariant']>;
+    const admin: fc.Arbitrary<AdminVariant> = fc.oneof(
+      fc.nat({ max: 12 }).map((value) => ({ case: 'getConfigRequest' as const, value })),
+      fc.nat({ max: 16 }).map((value) => ({ case: 'getModuleConfigRequest' as const, value })),
+      fc.nat({ max: 12 }).map((value) => ({ case: 'getChannelRequest' as const, value })),
+      fc.constant({ case: 'getOwnerRequest' as const, value: true }),
+      fc.constant({ case: 'getDeviceMetadataRequest' as const, value: true }),
+      fc.constant({ case: 'getCannedMessageModuleMessagesRequest' as const, value: true }),
+      fc.record({ longName: text, shortName: fc.string({ maxLength: 8 }) }).map((value) => ({ case: 'setOwner' as const, value })),
+      fc.record({ index: fc.nat({ max: 10 }), role: fc.nat({ max: 3 }), settings: fc.record({ name: fc.string({ maxLength: 20 }), psk: bytes }) }).map((value) => ({ case: 'setChannel' as const, value })),
+      fc
+        .record({ region: fc.nat({ max: 30 }), modemPreset: fc.nat({ max: 12 }), usePreset: fc.boolean(), bandwidth: fc.nat({ max: 1000 }), spreadFactor: fc.nat({ max: 14 }), codingRate: fc.nat({ max: 9 }), hopLimit: u32, txPower: fc.integer({ min: -10, max: 40 }) })
+        .map((lora) => ({ case: 'setConfig' as const, value: { payloadVariant: { case: 'lora' as const, value: lora } } })),
+      fc.record({ wifiSsid: text, wifiPsk: text, ntpServer: text }).map((network) => ({ case: 'setConfig' as const, value: { payloadVariant: { case: 'network' as const, value: network } } })),
+      fc.record({ enabled: fc.boolean(), address: text, username: text, password: text }).map((mqtt) => ({ case: 'setModuleConfig' as const, value: { payloadVariant: { case: 'mqtt' as const, value: mqtt } } })),
+      fc.record({ latitudeI: fc.integer(), longitudeI: fc.integer(), altitude: fc.integer() }).map((value) => ({ case: 'setFixedPosition' as const, value })),
+      text.map((value) => ({ case: 'setCannedMessageModuleMessages' as const, value })),
+      u32.map((value) => ({ case: 'removeByNodenum' as const, value })),
+      fc.integer({ min: -100, max: -1 }).map((value) => ({ case: 'rebootSeconds' as const, value })), // negative: cancel, so the client stays
+    );
+    try {
+      socket.write(encodeStreamFrame(encodeToRadio({ payloadVariant: { case: 'wantConfigId', value: 1 } })));
+      const sent: number[] = [];
+      check(
+        'emulator admin',
+        fc.property(admin, (variant) => {
+          const id = 1000 + sent.length;
+          sent.push(id);
+          socket.write(
+            encodeStreamFrame(
+              encodeToRadio({
+                payloadVariant: {
+                  case: 'packet',
+                  value: { to: 0x8200, id, wantAck: true, payloadVariant: { case: 'decoded', value: { portnum: 6, wantResponse: true, payload: encodeAdmin({ payloadVariant: variant }) } } },
+                },
+              }),
+            ),
+          );
+        }),
+        200,
+      );
+      const answered = () =>
+        new Set(messages.flatMap((m) => (m.payloadVariant.case === 'packet' && m.payloadVariant.value.payloadVariant.case === 'decoded' ? [m.payloadVariant.value.payloadVariant.value.requestId] : [])));
+      await waitUntil(() => sent.every((id) => answered().has(id)), 'an answer (admin response, ACK or error) to every admin message', 5000);
+      socket.write(encodeStreamFrame(encodeToRadio({ payloadVariant: { case: 'wantConfigId', value: 2 } })));
+      await waitUntil(() => messages.some((m) => m.payloadVariant.case === 'configCompleteId' && m.payloadVariant.value === 2), 'a second config download', 5000);
+      assert.equal(device.stats().tooLarge, 0);
     } finally {
       socket.destroy();
       await device.close();
