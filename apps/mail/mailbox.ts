@@ -171,6 +171,24 @@ export class Mailbox implements MailService {
     return node.directory.member(address) !== undefined;
   }
 
+  /**
+   * `alice@rose.D` for a mail domain D some gateway of this mesh announced is `alice@rose`
+   * (SPEC §3: the same mailbox), so it goes through the mesh rather than out to a smarthost
+   * and back. Every other address is returned as it is.
+   */
+  private meshForm(address: string): string {
+    const at = address.lastIndexOf('@');
+    const host = address.slice(at + 1);
+    if (at < 1 || isValidName(host)) return address;
+    for (const { domain } of this.deps.node.directory.gateways()) {
+      if (domain === '' || !host.endsWith(`.${domain}`)) continue;
+      const household = host.slice(0, -domain.length - 1);
+      const member = address.slice(0, at);
+      if (isValidName(household) && isValidName(member)) return `${member}@${household}`;
+    }
+    return address;
+  }
+
   private resolvable(address: string): boolean {
     return isInternetAddress(address) ? this.mailGateway() !== undefined : this.deps.node.directory.member(address) !== undefined;
   }
@@ -181,7 +199,7 @@ export class Mailbox implements MailService {
 
   async send(user: string, input: MailInput): Promise<{ id: string }> {
     const { node } = this.deps;
-    const to = [...new Set(input.to.map((a) => a.trim().toLowerCase()))];
+    const to = [...new Set(input.to.map((a) => this.meshForm(a.trim().toLowerCase())))];
     if (to.length === 0) throw new AppError('no_recipients', 'a mail needs at least one recipient');
     if (to.length > MAX_MAIL_RECIPIENTS) throw new AppError('too_many_recipients', `a mail can have at most ${MAX_MAIL_RECIPIENTS} recipients`);
     if (utf8(input.subject).length > MAX_SUBJECT_BYTES) throw new AppError('subject_too_long', `the subject is longer than ${MAX_SUBJECT_BYTES} bytes`);

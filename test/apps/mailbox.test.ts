@@ -12,6 +12,8 @@ import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
 import { Mailbox } from '../../apps/mail/mailbox.ts';
 import { encodeMail } from '../../apps/mail/mail-codec.ts';
+import { announceGateway, NO_PEER_KEY } from '../../gateway/announce.ts';
+import { GatewayService } from '../../mesh/directory.ts';
 import { decodeReceipt, encodeReceipt, isReceipt, receiptFeed } from '../../apps/mail/mail-receipts.ts';
 import { seededRandom } from '../helpers/random.ts';
 
@@ -260,6 +262,21 @@ describe('apps/mail/mailbox', () => {
     // Receipts stored before a restart count after it.
     const again = new Mailbox({ node: rose.node, memberIdentity: rose.memberIdentity });
     assert.equal((await again.list('alice', 'sent')).find((m) => m.id === id)!.state, 'delivered');
+  });
+
+  it('alice@rose.D of a mail domain the mesh knows is alice@rose: it goes through the mesh, not out and back', async () => {
+    const { node, mailbox } = await household('rose', ['alice', 'bob'], clock, 10);
+    await announceGateway(node, { peerKey: NO_PEER_KEY, services: GatewayService.Smtp, domain: 'mesh.test', addrs: [] }, { refreshAfterS: 3600 });
+    const { id } = await mailbox.send('alice', { to: ['Bob@Rose.Mesh.Test', 'bob@rose'], subject: 'Same box', body: 'Once.' });
+    const inbox = await mailbox.list('bob', 'inbox');
+    assert.deepEqual(inbox.map((m) => [m.id, m.to]), [[id, ['bob@rose']]]);
+    // Another domain, or a name under the domain that is no member@household, stays an internet address.
+    const sent = async (to: string) => {
+      await mailbox.send('alice', { to: [to], subject: to, body: 'x' });
+      return (await mailbox.list('alice', 'sent')).find((m) => m.subject === to)!.to;
+    };
+    assert.deepEqual(await sent('bob@rose.other.test'), ['bob@rose.other.test']);
+    assert.deepEqual(await sent('bob@a.rose.mesh.test'), ['bob@a.rose.mesh.test']);
   });
 
   it('internet mail with a subject or sender over the layout’s byte limits is fitted, never taken and then lost', async () => {
