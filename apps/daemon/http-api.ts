@@ -16,7 +16,7 @@
  * `secureCookies`); a login always starts a new session id and ends the one it replaces.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -211,6 +211,13 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
     http: { requireHostHeader: false },
     // Bodies are taken as sent: "to": "a@b" is not quietly turned into ["a@b"].
     ajv: { customOptions: { coerceTypes: false } },
+  });
+
+  // An Expect other than 100-continue: Node answers 417 itself, with an empty body, unless told otherwise.
+  app.server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
+    const text = JSON.stringify({ error: 'expectation_failed', message: 'this node knows no Expect but 100-continue' });
+    response.writeHead(417, { ...errorHeaders(), 'content-length': String(Buffer.byteLength(text)), connection: 'close' });
+    response.end(text);
   });
 
   // Empty JSON bodies (a bare POST /api/logout) are "no body", not a parse error.

@@ -686,7 +686,7 @@ describe('HTTP API', () => {
       }
     });
 
-    it('checks the host of an absolute-form target (RFC 9112: it stands instead of Host) and refuses two Host lines', async () => {
+    it('checks the host of an absolute-form target (RFC 9112: it stands instead of Host), refuses two Host lines or none, and an unknown Expect, in the error shape', async () => {
       const h = await harness();
       await h.app.listen({ host: '127.0.0.1', port: 0 });
       const address = h.app.server.address();
@@ -702,6 +702,8 @@ describe('HTTP API', () => {
       // HTTP/1.1 without Host: 400 in the error shape (Node's own answer had an empty body); HTTP/1.0 has no Host to check.
       assert.deepEqual(await statusOf('GET /api/me HTTP/1.1\r\nConnection: close\r\n\r\n'), [400, 'bad_host']);
       assert.deepEqual(await statusOf('GET /api/me HTTP/1.0\r\n\r\n'), [421, 'misdirected_request']);
+      // An Expect Node does not know: 417 in the error shape (Node's own answer had an empty body).
+      assert.deepEqual(await statusOf('GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: foo\r\nConnection: close\r\n\r\n'), [417, 'expectation_failed']);
       assert.deepEqual(await statusOf('GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), [401, 'not_logged_in']);
       // `OPTIONS *` names the server, not the page at "/": no "this address takes GET, HEAD".
       assert.deepEqual(await statusOf('OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), [404, 'not_found']);
