@@ -147,6 +147,18 @@ describe('portal in headless Chromium (390×844)', function () {
     assert.equal(await items.count(), 55);
   });
 
+  it('sends to several addresses separated the way people type them (semicolons, spaces, commas)', async () => {
+    await page.goto(`${daemon.url}/#/mail?folder=compose`);
+    await page.getByLabel('To').fill('bob@rose; alice@rose');
+    await page.getByLabel('Subject').fill('Both of us');
+    await page.getByLabel('Message').fill('one mail, two readers');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByText(/^Sent\./).waitFor();
+    const bob = await login(daemon.url, 'bob', 'bob password');
+    const inbox = (await (await bob('/api/mail?folder=inbox')).json()) as Array<{ subject: string; to: string[] }>;
+    assert.deepEqual(inbox.find((m) => m.subject === 'Both of us')?.to, ['bob@rose', 'alice@rose']);
+  });
+
   it('shows what the gateway found of an internet sender: confirmed, or a warning that it may be forged', async () => {
     // What an SMTP gateway does with internet mail: this household, announced as one, publishes it with the checks' results.
     await announceGateway(daemon.node, { peerKey: NO_PEER_KEY, services: GatewayService.Smtp, domain: 'rose.mesh.test', addrs: [] });

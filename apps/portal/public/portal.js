@@ -65,6 +65,9 @@ async function api(path, { method = 'GET', body, headers = {}, raw = false } = {
   return data;
 }
 
+/** Addresses as people type them: separated by commas, semicolons or spaces (an address has none of these). */
+const addresses = (text) => text.split(/[,;\s]+/).filter(Boolean);
+
 const when = (iso) => {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -266,7 +269,7 @@ async function composeForm(params) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     attempt(form, out, async () => {
-      const recipients = to.value.split(',').map((a) => a.trim()).filter(Boolean);
+      const recipients = addresses(to.value);
       await api('/api/mail', { method: 'POST', body: { to: recipients, subject: subject.value, body: body.value } });
       form.reset();
       say(out, 'Sent. It travels through the mesh as the radio allows; see Sent for its state.');
@@ -305,7 +308,7 @@ async function chatPage(params) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     attempt(form, out, async () => {
-      const list = members.value.split(',').map((a) => a.trim()).filter(Boolean);
+      const list = addresses(members.value);
       const { id } = await api('/api/chat/rooms', { method: 'POST', body: list.length ? { name: name.value, members: list } : { name: name.value } });
       go(`chat?room=${id}`);
     });
@@ -369,7 +372,7 @@ async function filesPage() {
     attempt(form, out, async () => {
       const chosen = file.files[0];
       if (!chosen) throw new Error('choose a file first');
-      const shareWith = share.value === 'members' ? members.value.split(',').map((a) => a.trim()).filter(Boolean).join(',') : share.value;
+      const shareWith = share.value === 'members' ? addresses(members.value).join(',') : share.value;
       say(out, `Uploading ${chosen.name}…`);
       const created = await api('/api/files', {
         method: 'POST', raw: true, body: chosen,
