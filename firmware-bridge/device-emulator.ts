@@ -850,8 +850,8 @@ class EmulatedDeviceImpl implements EmulatedDevice {
   /**
    * Answers a want-response packet heard for this device as the firmware's modules do:
    * traceroute with the route and the SNR it was heard at, telemetry with device metrics, node
-   * info with the owner; anything else with Routing NO_RESPONSE (no module answered). Either
-   * answer stands in for the ACK.
+   * info with the owner, position with the fixed position if one is set; anything else with
+   * Routing NO_RESPONSE (no module answered). Either answer stands in for the ACK.
    */
   #answerRequest(p: MeshPacket, data: Mesh.Data, snr: number): boolean {
     switch (data.portnum) {
