@@ -97,7 +97,14 @@ export async function statusOf(
 
 /** Open the data directory's store and mesh node (creating the household on first run). */
 export async function openNode(dir: DataDir, clock: Clock = systemClock): Promise<MeshNode> {
-  if (!dir.isInitialised()) dir.init(nameFromHost());
+  if (!dir.isInitialised()) {
+    try {
+      dir.init(nameFromHost());
+    } catch (err) {
+      // Another first run created it a moment ago: use that one (the store lock decides who runs).
+      if ((err as AppError).code !== 'ALREADY_INITIALISED') throw err;
+    }
+  }
   const config = dir.readConfig();
   const household = dir.householdIdentity();
   const db = new Level<Uint8Array, Uint8Array>(dir.storePath, { keyEncoding: 'view', valueEncoding: 'view' });

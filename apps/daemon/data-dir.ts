@@ -11,7 +11,8 @@
  * Secret files are written atomically (temp file, fsync, rename) so a power cut never leaves
  * half a key, and are readable by the owner only.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, unlinkSync, chmodSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, unlinkSync, chmodSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Identity } from '../../mesh/identity.ts';
@@ -41,6 +42,32 @@ export function writeFileAtomic(path: string, data: string, mode = 0o600): void 
   }
   chmodSync(tmp, mode);
   renameSync(tmp, path);
+}
+
+/**
+ * Create `path` holding `data`, unless it exists: the temp file is complete and synced before
+ * it is linked into place, and link() fails if the name is taken, so of two processes racing
+ * to create it exactly one wins and no one sees half a file. Returns false if it existed.
+ */
+export function createFileExclusive(path: string, data: string, mode = 0o600): boolean {
+  const tmp = `${path}.${randomUUID()}.tmp`;
+  const fd = openSync(tmp, 'wx', mode);
+  try {
+    try {
+      writeSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    chmodSync(tmp, mode);
+    linkSync(tmp, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    unlinkSync(tmp);
+  }
 }
 
 /** Turn a host name into a valid household name, e.g. "Rose-Pi.local" → "rose-pi". */
@@ -101,13 +128,16 @@ export class DataDir {
     this.checkIsDirectory();
     const identity = Identity.generate();
     const config: HouseholdConfig = { version: 1, household, created: new Date().toISOString() };
+    // The key first, created only if absent: another `init` or first `start` may be racing us.
+    let created: boolean;
     try {
       mkdirSync(join(this.keysPath, 'members'), { recursive: true, mode: 0o700 });
-      writeFileAtomic(join(this.keysPath, 'household.json'), JSON.stringify(identity.exportSecret()));
-      writeFileAtomic(this.configPath, JSON.stringify(config, null, 2) + '\n', 0o644);
+      created = createFileExclusive(join(this.keysPath, 'household.json'), JSON.stringify(identity.exportSecret()));
+      if (created) writeFileAtomic(this.configPath, JSON.stringify(config, null, 2) + '\n', 0o644);
     } catch (cause) {
       throw new AppError('DATA_DIR_UNWRITABLE', `cannot create the household in ${this.path}: ${fsReason(cause)}`, 500, { cause });
     }
+    if (!created) throw new AppError('ALREADY_INITIALISED', `${this.path} already holds a household; refusing to overwrite it`, 409);
     return { config, identity };
   }
 
