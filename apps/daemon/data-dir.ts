@@ -63,11 +63,31 @@ export function createFileExclusive(path: string, data: string, mode = 0o600): b
     linkSync(tmp, path);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    // File systems without hard links (FAT, exFAT on a USB stick): an exclusive open instead.
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') return createFileWithOpen(path, data, mode);
     throw err;
   } finally {
     unlinkSync(tmp);
   }
+}
+
+function createFileWithOpen(path: string, data: string, mode: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
 
 /** Turn a host name into a valid household name, e.g. "Rose-Pi.local" → "rose-pi". */
