@@ -167,15 +167,20 @@ class SmtpRelayImpl implements SmtpRelay {
     this.#jobs.set(mail.id, job);
     const wait = resume ? Math.max(0, resume.nextAt - this.#now()) : 0;
     if (wait === 0) {
-      void this.#try(job);
+      this.#run(job);
       return;
     }
-    job.timer = setTimeout(() => void this.#try(job), wait);
+    job.timer = setTimeout(() => this.#run(job), wait);
     job.timer.unref?.();
   }
 
   #now(): number {
     return (this.#deps.now ?? Date.now)();
+  }
+
+  /** One try, in the background: a caller's hook that throws (its store, a bounce) is logged, never an unhandled rejection that ends the node. */
+  #run(job: Job): void {
+    this.#try(job).catch((err: unknown) => this.#deps.log?.(`smtp: mail ${job.mail.id.slice(0, 12)}: ${(err as Error).message}`));
   }
 
   async #try(job: Job): Promise<void> {
@@ -221,7 +226,7 @@ class SmtpRelayImpl implements SmtpRelay {
       this.#counts.retries++;
       const delay = Math.min(this.#options.retryMaxMs, this.#options.retryBaseMs * 2 ** (job.attempts - 1)) * (0.75 + (this.#deps.random ?? Math.random)() / 2);
       this.#deps.log?.(`smtp: mail ${mail.id.slice(0, 12)} not taken (try ${job.attempts}): ${reason}; next try in ${Math.round(delay / 1000)} s`);
-      job.timer = setTimeout(() => void this.#try(job), delay);
+      job.timer = setTimeout(() => this.#run(job), delay);
       job.timer.unref?.();
       await this.#deps.onRetry?.(mail, { attempts: job.attempts, nextAt: Math.round(this.#now() + delay) });
       return;

@@ -66,7 +66,8 @@ export class MailGateway {
   async start(): Promise<void> {
     this.deps.node.on('record', this.#onRecord);
     const mine = await this.deps.node.store.byRecipient(keyId(this.deps.node.household.agreementKey));
-    for (const record of mine) if (record.kind === RecordKind.Mail) await this.#outgoing(record);
+    // One mail that cannot be handled (logged) does not keep the node from starting.
+    for (const record of mine) if (record.kind === RecordKind.Mail) await this.#outgoing(record).catch((err: unknown) => this.deps.log?.(`smtp: ${(err as Error).message}`));
   }
 
   stop(): void {
@@ -149,8 +150,6 @@ export class MailGateway {
    */
   failed = async (mail: OutboundMail, reason: string): Promise<void> => {
     const { node, domain } = this.deps;
-    if ((await node.store.getLocal(`${STATE}${mail.id}`)) !== 'sent') await node.store.putLocal(`${STATE}${mail.id}`, 'failed', { sync: true });
-    this.#handed.delete(mail.id);
     const author = mail.envelopeFrom.replace(new RegExp(`\\.${domain.replaceAll('.', '\\.')}$`), '');
     await this.deps.mailbox.deliverAsHousehold({
       from: `mailer-daemon@${node.householdName}`,
@@ -165,5 +164,8 @@ export class MailGateway {
         mail.body,
       ].join('\n'),
     });
+    // Only once the bounce is written: a bounce that failed is written at the next start instead of never.
+    if ((await node.store.getLocal(`${STATE}${mail.id}`)) !== 'sent') await node.store.putLocal(`${STATE}${mail.id}`, 'failed', { sync: true });
+    this.#handed.delete(mail.id);
   };
 }

@@ -47,4 +47,29 @@ describe('apps/mail/mail-gateway: a gateway without a smarthost', () => {
     gateway.stop();
     assert.equal((await mailbox.list('alice', 'inbox')).filter((m) => m.subject === 'Undeliverable: Hello Dan').length, 1);
   });
+
+  it('a mail it cannot handle at start is logged, does not keep the node from starting, and is handled at the next start', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 1));
+    const random = seededRandom(22);
+    const store = await RecordStore.open(new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }));
+    const node = new MeshNode({ householdName: 'fir' }, { household: Identity.generate(random), store, clock, random });
+    await node.start();
+    const alice = Identity.generate(random);
+    await node.certifyMember('alice', alice);
+    const mailbox = new Mailbox({ node, memberIdentity: async () => alice });
+    await announceGateway(node, { peerKey: NO_PEER_KEY, services: GatewayService.Smtp, domain: 'mesh.test', addrs: [] }, { refreshAfterS: GATEWAY_REFRESH_S });
+    await mailbox.send('alice', { to: ['dan@example.org'], subject: 'Before the start', body: 'x' });
+    // The bounce cannot be written (the mailbox fails): start() still resolves, the failure is logged.
+    const failing = Object.assign(Object.create(mailbox) as Mailbox, { deliverAsHousehold: () => Promise.reject(new Error('store full')) });
+    const lines: string[] = [];
+    const gateway = new MailGateway({ node, mailbox: failing, domain: 'mesh.test', log: (line) => lines.push(line) });
+    await gateway.start();
+    gateway.stop();
+    assert.deepEqual(lines, ['smtp: store full']);
+    // The bounce was not written, so the mail is not marked done: the next start bounces it.
+    const next = new MailGateway({ node, mailbox, domain: 'mesh.test' });
+    await next.start();
+    next.stop();
+    assert.deepEqual((await mailbox.list('alice', 'inbox')).map((m) => m.subject), ['Undeliverable: Before the start']);
+  });
 });

@@ -206,6 +206,19 @@ describe('gateway/smtp-out: the smarthost over TLS', function () {
     assert.equal(received.length, 0);
   });
 
+  it('a hook of the caller that throws (its store, the bounce) is logged, not an unhandled rejection that would end the node', async () => {
+    const port = await smarthost({ disabledCommands: ['STARTTLS'], authOptional: true, onRcptTo: (_a, _s, cb) => cb(Object.assign(new Error('no such user'), { responseCode: 550 })) });
+    const logged = new Promise<string>((resolve) => {
+      relay(`smtp://127.0.0.1:${port}`, undefined, {
+        onFailed: () => Promise.reject(new Error('the store is closed')),
+        log: (line) => {
+          if (/the store is closed/.test(line)) resolve(line);
+        },
+      }).r.enqueue(mail('j1'));
+    });
+    assert.equal(await logged, 'smtp: mail j1: the store is closed');
+  });
+
   it('knows loopback hosts', () => {
     for (const host of ['localhost', 'LOCALHOST', 'mail.localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]', '::ffff:127.0.0.1', new URL('smtp://[::ffff:127.0.0.1]:25').hostname]) assert.equal(isLoopbackHost(host), true, host);
     for (const host of ['128.0.0.1', '10.0.0.1', 'smtp.example.org', 'localhost.example.org', '::2', '1127.0.0.1', '::ffff:8000:1']) assert.equal(isLoopbackHost(host), false, host);
