@@ -279,9 +279,9 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
 
   void app.register(cookie);
 
-  /** Refuse a client that failed too often lately: 429 with Retry-After, before any password is hashed. */
+  /** Count an attempt, or refuse a client that failed too often lately: 429 with Retry-After, before any password is hashed. */
   const limitedBy = (limiter: FailureLimiter) => async (request: FastifyRequest, reply: FastifyReply) => {
-    const waitMs = limiter.blockedFor(request.ip);
+    const waitMs = limiter.attempt(request.ip);
     if (waitMs <= 0) return;
     const minutes = Math.ceil(waitMs / 60_000);
     void reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
@@ -330,10 +330,8 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
       { onRequest: limitedBy(loginFailures), schema: { body: LOGIN_SCHEMA } },
       async (request, reply) => {
         const account = await deps.accounts.verify(request.body.user.trim().toLowerCase(), request.body.password);
-        if (!account) {
-          loginFailures.fail(request.ip);
-          throw new AppError('bad_credentials', 'wrong user name or password', 401);
-        }
+        if (!account) throw new AppError('bad_credentials', 'wrong user name or password', 401);
+        loginFailures.succeeded(request.ip);
         startSession(request, reply, account.name);
         return meView(account);
       },
@@ -397,10 +395,8 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
       async (request, reply) => {
         const { token, user, password } = request.body;
         const open = matchingSetupToken(token);
-        if (!open) {
-          setupFailures.fail(request.ip);
-          throw new AppError('bad_setup_token', 'this set-up link is wrong, or it has been used already', 403);
-        }
+        if (!open) throw new AppError('bad_setup_token', 'this set-up link is wrong, or it has been used already', 403);
+        setupFailures.succeeded(request.ip);
         if (setupBusy) throw new AppError('setup_in_progress', 'the first account is being created already', 409);
         setupBusy = true;
         try {
@@ -434,7 +430,7 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
       member,
       startSession,
       endSession: (reply) => void reply.clearCookie(cookieName, cookieAttributes),
-      passwordAttempts: { onRequest: limitedBy(passwordFailures), fail: (request: FastifyRequest) => passwordFailures.fail(request.ip) },
+      passwordAttempts: { onRequest: limitedBy(passwordFailures), succeeded: (request: FastifyRequest) => passwordFailures.succeeded(request.ip) },
       ...(deps.onAccountCreated ? { onAccountCreated: deps.onAccountCreated } : {}),
     });
   });

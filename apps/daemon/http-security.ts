@@ -90,34 +90,40 @@ export function isLocalClient(socket: { remoteAddress?: string | undefined; loca
  * Wrong guesses per client IP (login, set-up token, current password): after `max` failures
  * within `windowMs` of the first, the client is refused until that window ends. Only failures
  * count — a member who logs in right, however often, is never locked out — and a success does
- * not wipe the count (an attacker's own valid account does not buy more guesses at others').
+ * not wipe earlier failures (an attacker's own valid account buys no more guesses at others').
+ *
+ * An attempt counts from the moment it arrives and is taken back when it turns out right, so a
+ * burst of guesses sent at once is held to `max` like guesses sent one after another.
  */
 export interface FailureLimiter {
-  /** Milliseconds until `client` may try again, or 0 if it may try now. */
-  blockedFor(client: string): number;
-  /** Count one failed attempt of `client`. */
-  fail(client: string): void;
+  /** Start an attempt of `client`: 0 if it may go on (it now counts), else milliseconds until it may try again. */
+  attempt(client: string): number;
+  /** The attempt was right: it does not count. */
+  succeeded(client: string): void;
 }
 
 export function createFailureLimiter(max: number, windowMs: number, now: () => number): FailureLimiter {
-  const table = new Map<string, { failures: number; resetAt: number }>();
+  const table = new Map<string, { count: number; resetAt: number }>();
   const live = (client: string, t: number) => {
     const entry = table.get(client);
     if (entry && t >= entry.resetAt) table.delete(client);
     return entry && t < entry.resetAt ? entry : null;
   };
   return {
-    blockedFor(client) {
+    attempt(client) {
       const t = now();
       const entry = live(client, t);
-      return entry && entry.failures >= max ? entry.resetAt - t : 0;
+      if (entry && entry.count >= max) return entry.resetAt - t;
+      if (entry) entry.count++;
+      else {
+        if (table.size >= 10_000) for (const [key, e] of table) if (t >= e.resetAt) table.delete(key);
+        table.set(client, { count: 1, resetAt: t + windowMs });
+      }
+      return 0;
     },
-    fail(client) {
-      const t = now();
-      if (table.size >= 10_000) for (const [key, e] of table) if (t >= e.resetAt) table.delete(key);
-      const entry = live(client, t);
-      if (entry) entry.failures++;
-      else table.set(client, { failures: 1, resetAt: t + windowMs });
+    succeeded(client) {
+      const entry = live(client, now());
+      if (entry && entry.count > 0) entry.count--;
     },
   };
 }

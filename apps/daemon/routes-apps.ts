@@ -29,8 +29,8 @@ export interface AppRoutesContext {
   member(request: FastifyRequest): Account;
   startSession(request: FastifyRequest, reply: FastifyReply, user: string): void;
   endSession(reply: FastifyReply): void;
-  /** The limit on wrong current passwords: a hook that refuses a client over it, and the count of one failure. */
-  passwordAttempts: { onRequest(request: FastifyRequest, reply: FastifyReply): Promise<void>; fail(request: FastifyRequest): void };
+  /** The limit on wrong current passwords: a hook that counts an attempt (or refuses a client over the limit), and taking back a right one. */
+  passwordAttempts: { onRequest(request: FastifyRequest, reply: FastifyReply): Promise<void>; succeeded(request: FastifyRequest): void };
   onAccountCreated?: (name: string) => Promise<void> | void;
 }
 
@@ -320,10 +320,8 @@ export function registerAppRoutes(api: FastifyInstance, ctx: AppRoutesContext): 
     { onRequest: [requireSession, ctx.passwordAttempts.onRequest], schema: { body: PASSWORD_SCHEMA } },
     async (request, reply) => {
       const name = member(request).name;
-      if (!(await ctx.accounts.verify(name, request.body.current))) {
-        ctx.passwordAttempts.fail(request);
-        throw new AppError('bad_credentials', 'the current password is wrong', 401);
-      }
+      if (!(await ctx.accounts.verify(name, request.body.current))) throw new AppError('bad_credentials', 'the current password is wrong', 401);
+      ctx.passwordAttempts.succeeded(request);
       checkPassword(request.body.password);
       await ctx.accounts.setPassword(name, request.body.password);
       // A new password ends every other session; this one continues under a fresh id.

@@ -194,6 +194,13 @@ describe('HTTP API', () => {
       assertError(await login(h, 'bob', 'battery staple'), 429, 'too_many_requests');
     });
 
+    it('holds a burst of wrong guesses sent at once to the limit, as if sent one after another', async () => {
+      const h = await harness({ loginRateLimit: { max: 5, timeWindowMs: 60_000 } });
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => login(h, 'alice', `guess ${i}`)));
+      const statuses = answers.map((a) => a.statusCode).sort();
+      assert.deepEqual(statuses, [...Array(5).fill(401), ...Array(15).fill(429)]);
+    });
+
     it('lets the right user in again once the window has passed, though the client kept trying while locked out', async () => {
       const h = await harness({ loginRateLimit: { max: 2, timeWindowMs: 60_000 } });
       assert.equal((await login(h, 'alice', 'nope nope')).statusCode, 401);
