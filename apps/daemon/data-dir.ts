@@ -195,7 +195,8 @@ export class DataDir {
     if (existsSync(path)) return this.readIdentity(path);
     mkdirSync(join(this.keysPath, 'members'), { recursive: true, mode: 0o700 });
     const identity = Identity.generate();
-    writeFileAtomic(path, JSON.stringify(identity.exportSecret()));
+    // The node and `citizen user add` may both create it: the first one's key is the member's.
+    if (!createFileExclusive(path, JSON.stringify(identity.exportSecret()))) return this.readIdentity(path);
     return identity;
   }
 

@@ -14,7 +14,7 @@ const DATA_DIR = new URL('../../apps/daemon/data-dir.ts', import.meta.url).href;
 type Outcome = { ok: boolean; fingerprint?: string; code?: string };
 
 /** `racers` threads, released together for each path in turn, each calling init on it; outcomes per path. */
-async function race(paths: string[], racers: number): Promise<Outcome[][]> {
+async function race(paths: string[], racers: number, action: 'init' | 'member' = 'init'): Promise<Outcome[][]> {
   const gates = new Int32Array(new SharedArrayBuffer(4 * paths.length));
   const code = `
     const { workerData, parentPort } = require('node:worker_threads');
@@ -25,7 +25,8 @@ async function race(paths: string[], racers: number): Promise<Outcome[][]> {
         Atomics.add(gates, round, 1);
         while (Atomics.load(gates, round) < racers) Atomics.wait(gates, round, Atomics.load(gates, round), 5);
         try {
-          const { identity } = new DataDir(path).init('rose');
+          const dir = new DataDir(path);
+          const identity = workerData.action === 'init' ? dir.init('rose').identity : dir.memberIdentity('bob');
           results.push({ ok: true, fingerprint: identity.fingerprint });
         } catch (err) {
           results.push({ ok: false, code: err.code });
@@ -33,7 +34,7 @@ async function race(paths: string[], racers: number): Promise<Outcome[][]> {
       });
       parentPort.postMessage(results);
     });`;
-  const workers = Array.from({ length: racers }, () => new Worker(code, { eval: true, workerData: { module: DATA_DIR, paths, gates, racers } }));
+  const workers = Array.from({ length: racers }, () => new Worker(code, { eval: true, workerData: { module: DATA_DIR, paths, gates, racers, action } }));
   try {
     const perWorker = await Promise.all(workers.map((w) => new Promise<Outcome[]>((resolve, reject) => w.once('message', resolve).once('error', reject))));
     return paths.map((_, round) => perWorker.map((results) => results[round]!));
@@ -61,6 +62,20 @@ describe('apps/daemon/data-dir', function () {
       const onDisk = Identity.importSecret(JSON.parse(readFileSync(join(path, 'keys', 'household.json'), 'utf8')));
       assert.equal(onDisk.fingerprint, winners[0]!.fingerprint, `round ${round}: the key on disk is the one the winner uses`);
       assert.deepEqual(readdirSync(join(path, 'keys')).sort(), ['household.json', 'members'], 'no temp files left');
+    });
+  });
+
+  it('creates a member\'s keys once when the node and "citizen user add" race to', async () => {
+    const paths = Array.from({ length: 8 }, (_, round) => join(dir, `member-${round}`));
+    const rounds = await race(paths, 3, 'member');
+    rounds.forEach((outcomes, round) => {
+      const onDisk = Identity.importSecret(JSON.parse(readFileSync(join(paths[round]!, 'keys', 'members', 'bob.json'), 'utf8')));
+      assert.deepEqual(
+        outcomes.map((o) => o.fingerprint),
+        outcomes.map(() => onDisk.fingerprint),
+        `round ${round}: every process uses the key on disk`,
+      );
+      assert.deepEqual(readdirSync(join(paths[round]!, 'keys', 'members')), ['bob.json'], 'no temp files left');
     });
   });
 });
