@@ -91,6 +91,8 @@ export class Blog implements BlogService {
   async publish(user: string, input: { title: string; body: string }): Promise<{ id: string }> {
     const title = input.title.trim();
     if (title.length === 0 || [...title].length > MAX_TITLE_CHARS) throw new AppError('bad_title', `a title has 1 to ${MAX_TITLE_CHARS} characters`);
+    // A title is one line of text: no control characters, no bidi overrides that make it read otherwise than it is.
+    if (/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(title)) throw new AppError('bad_title', 'a title is one line of plain text, without control characters');
     if (input.body.length > MAX_POST_CHARS) throw new AppError('post_too_long', `a post has at most ${MAX_POST_CHARS} characters`);
     const { node } = this.deps;
     const me = await this.deps.memberIdentity(user);

@@ -187,6 +187,10 @@ export class Chat implements ChatService {
     if (name.length === 0 || [...name].length > MAX_ROOM_NAME_CHARS) {
       throw new AppError('bad_room_name', `a room name has 1 to ${MAX_ROOM_NAME_CHARS} characters`);
     }
+    // A name is one line of text: no control characters, no bidi overrides that make it read otherwise than it is.
+    if (/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(name)) {
+      throw new AppError('bad_room_name', 'a room name is one line of plain text, without control characters');
+    }
     const me = await this.deps.memberIdentity(user);
     if (input.members === undefined) {
       const replica = await node.createDocument(me, { type: ROOM_TYPE, name, writers: 'anyone' });

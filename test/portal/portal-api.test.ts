@@ -135,6 +135,8 @@ describe('portal app routes (real HTTP, in-process node)', function () {
     it('refuses bad rooms and messages with the error shape', async () => {
       for (const [path, body, status, code] of [
         ['/api/chat/rooms', { name: '' }, 400, 'bad_room_name'],
+        ['/api/chat/rooms', { name: 'nul\u0000room' }, 400, 'bad_room_name'],
+        ['/api/chat/rooms', { name: '\u202eevil' }, 400, 'bad_room_name'],
         ['/api/chat/rooms', { name: 'x', members: ['nobody@nowhere'] }, 400, 'unknown_member'],
         ['/api/chat/rooms', { members: [] }, 400, 'bad_request'],
         ['/api/chat/rooms/00112233445566ff/messages', { text: 'hi' }, 404, 'room_not_found'],
@@ -174,6 +176,8 @@ describe('portal app routes (real HTTP, in-process node)', function () {
         ['/api/blog/0011223344556677', undefined, 404, 'post_not_found'],
         ['/api/blog/../../etc', undefined, 404, 'not_found'],
         ['/api/blog', json({ title: '', body: 'x' }), 400, 'bad_title'],
+        ['/api/blog', json({ title: 'line\nbreak', body: 'x' }), 400, 'bad_title'],
+        ['/api/blog', json({ title: 'exe.\u202etxt', body: 'x' }), 400, 'bad_title'],
         ['/api/blog', json({ title: 'x' }), 400, 'bad_request'],
         ['/api/blog', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":' }, 400, 'bad_request'],
         [`/api/blog/${id}/comments`, json({ text: ' ' }), 400, 'empty_comment'],
