@@ -6,13 +6,14 @@
  * Addresses (SPEC §3): `member@household` inside the mesh; an internet address
  * (`bob@example.org`) is sealed to a household that announced an SMTP gateway in the
  * directory (gateway/announce.ts), which hands it to its smarthost (apps/mail/mail-gateway.ts).
- * Without a known gateway, internet addresses are refused with `no_gateway`. Mail that came
- * from the internet, and bounces, are signed by the gateway household itself.
+ * Mail that came from the internet, and bounces, are signed by the gateway household itself.
  *
- * Mail to a member of another household whose keys have not reached this node yet waits in a
- * node-local outbox (the sender's own plaintext, on the sender's own node, never synced) and
- * is sealed and published as soon as the directory learns every recipient's keys. Its id is
- * the outbox id until then; the Sent folder shows it with `state: "waiting for keys"`.
+ * Mail to a member of another household whose keys have not reached this node yet, or to an
+ * internet address while no mail gateway is known in the mesh, waits in a node-local outbox
+ * (the sender's own plaintext, on the sender's own node, never synced) and is sealed and
+ * published as soon as the directory learns every recipient's keys and a gateway. Its id is
+ * the outbox id until then; the Sent folder shows it with `state: "waiting for keys"` or
+ * `"waiting for a mail gateway"`.
  */
 import { createHash } from 'node:crypto';
 import { fromHex, toHex, utf8 } from '../../mesh/bytes.ts';
@@ -216,7 +217,8 @@ export class Mailbox implements MailService {
       }
       if (!isValidName(household)) {
         if (!isInternetAddress(address)) throw new AppError('bad_address', `"${address}" is not a mail address`);
-        if (!this.mailGateway()) throw new AppError('no_gateway', `"${address}" is an internet address and no mail gateway is known in this mesh yet`);
+        // No gateway known yet (a new mesh, the only one offline): the mail waits for one.
+        if (!this.mailGateway()) waiting = true;
         continue;
       }
       if (household === node.householdName && !node.directory.member(address) && (await this.deps.isLocalMember?.(member))) {
@@ -288,7 +290,8 @@ export class Mailbox implements MailService {
    * A page of a folder, newest first: at most `limit` mails (DEFAULT_PAGE, at most MAX_PAGE),
    * older than the mail `before`, or only the thread `thread`. Served from the mail index
    * (mail-index.ts): no sealed record is opened here. Sent mails carry their `state`; the first
-   * page of Sent also leads with every mail still waiting for keys (they have no record yet).
+   * page of Sent also holds every mail still waiting in the outbox (it has no record yet),
+   * in date order with the rest.
    */
   async list(user: string, folder: 'inbox' | 'sent', options: MailListOptions = {}): Promise<MailView[]> {
     const { node } = this.deps;
@@ -297,7 +300,7 @@ export class Mailbox implements MailService {
     const page = await this.index.page(user, folder, { limit, ...(options.before !== undefined ? { before: options.before } : {}), ...(options.thread !== undefined ? { thread: options.thread } : {}) });
     const views: MailView[] = [];
     if (folder === 'sent') {
-      // Mails still waiting for keys are the newest of all: they lead the first page.
+      // Mails still waiting have no record (nor index entry): the first page holds them all.
       if (options.before === undefined) {
         for (const [key, value] of await node.store.listLocal(OUTBOX)) {
           const entry = JSON.parse(value) as OutboxEntry;
@@ -312,14 +315,13 @@ export class Mailbox implements MailService {
             read: true,
             thread: threadKey(entry.subject),
             size: utf8(entry.body).length,
-            state: 'waiting for keys',
+            state: entry.to.some((a) => !isInternetAddress(a) && !this.resolvable(a)) ? 'waiting for keys' : 'waiting for a mail gateway',
           });
         }
-        views.sort(newestFirst);
       }
       const reach = { neighbours: this.deps.neighbours?.() ?? 0, heard: await this.lastHeardFromMesh() };
       for (const mail of page) views.push({ ...this.view(mail), state: await this.stateOf(mail, reach) });
-      return views;
+      return views.sort(byDate); // stable: the index's own order among mails of one second
     }
     return page.map((mail) => this.view(mail));
   }
@@ -405,6 +407,7 @@ export class Mailbox implements MailService {
   }
 }
 
-function newestFirst(a: MailView, b: MailView): number {
-  return a.date < b.date ? 1 : a.date > b.date ? -1 : a.id.localeCompare(b.id);
+/** Newest first; equal dates keep their order (Array.prototype.sort is stable). */
+function byDate(a: MailView, b: MailView): number {
+  return a.date < b.date ? 1 : a.date > b.date ? -1 : 0;
 }

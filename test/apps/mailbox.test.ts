@@ -93,10 +93,10 @@ describe('apps/mail/mailbox', () => {
     assert.equal(await codes([]), 'no_recipients');
     assert.equal(await codes(['nobody']), 'bad_address');
     assert.equal(await codes(['zed@rose']), 'unknown_recipient');
-    assert.equal(await codes(['bob@example.org']), 'no_gateway');
-    // Internet addresses as people write them (SPEC §3), past the address check to the gateway check.
-    assert.equal(await codes(['bob.smith@example.org']), 'no_gateway');
-    assert.equal(await codes(['Bob.Smith+news@Mail.Example.org']), 'no_gateway');
+    // Internet addresses as people write them (SPEC §3) are taken; with no gateway known they wait.
+    assert.equal(await codes(['bob@example.org']), 'sent');
+    assert.equal(await codes(['bob.smith@example.org']), 'sent');
+    assert.equal(await codes(['Bob.Smith+news@Mail.Example.org']), 'sent');
     assert.equal(await codes(['bob_x@rose']), 'bad_address', 'a member name is letters, digits and -');
     assert.equal(await codes(['bøb@example.org']), 'bad_address');
     assert.equal(await codes(['bob smith@example.org']), 'bad_address');
@@ -262,6 +262,34 @@ describe('apps/mail/mailbox', () => {
     // Receipts stored before a restart count after it.
     const again = new Mailbox({ node: rose.node, memberIdentity: rose.memberIdentity });
     assert.equal((await again.list('alice', 'sent')).find((m) => m.id === id)!.state, 'delivered');
+  });
+
+  it('internet mail written before any gateway is known waits, in date order in Sent, and goes out through the first gateway', async () => {
+    const { node, mailbox } = await household('rose', ['alice', 'bob'], clock, 11);
+    const { id: early } = await mailbox.send('alice', { to: ['bob@rose'], subject: 'first', body: 'mesh' });
+    clock.advance(60_000);
+    const { id: outboxId } = await mailbox.send('alice', { to: ['Dan.Smith+news@Example.org'], subject: 'second', body: 'internet' });
+    assert.match(outboxId, /^[0-9a-f]{32}$/, 'an outbox id: nothing sealed yet');
+    clock.advance(60_000);
+    const { id: late } = await mailbox.send('alice', { to: ['bob@rose'], subject: 'third', body: 'mesh' });
+    const sent = await mailbox.list('alice', 'sent');
+    assert.deepEqual(
+      sent.map((m) => [m.id, m.state]),
+      [
+        [late, 'delivered'],
+        [outboxId, 'waiting for a mail gateway'],
+        [early, 'delivered'],
+      ],
+      'newest first, the waiting mail among the others by its date',
+    );
+    // A household announces an SMTP gateway (a directory record): the waiting mail is sealed and published.
+    await announceGateway(node, { peerKey: NO_PEER_KEY, services: GatewayService.Smtp, domain: 'mesh.test', addrs: [] });
+    await mailbox.flushOutbox();
+    const after = await mailbox.list('alice', 'sent');
+    const second = after.find((m) => m.subject === 'second')!;
+    assert.match(second.id, /^[0-9a-f]{64}$/, 'a mail record now');
+    assert.deepEqual(second.to, ['dan.smith+news@example.org']);
+    assert.equal(after.filter((m) => m.state?.startsWith('waiting')).length, 0);
   });
 
   it('alice@rose.D of a mail domain the mesh knows is alice@rose: it goes through the mesh, not out and back', async () => {

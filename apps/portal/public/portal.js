@@ -155,7 +155,7 @@ const MAIL_PAGE = 50;
 function mailState(mail, folder) {
   if (folder !== 'sent') return null;
   const state = mail.state ?? 'sent to the mesh';
-  const tone = state === 'delivered' ? 'ok' : state === 'waiting for keys' || state === 'queued' ? 'warn' : 'info';
+  const tone = state === 'delivered' ? 'ok' : state.startsWith('waiting') || state === 'queued' ? 'warn' : 'info';
   return h('span', { class: `badge ${tone}` }, state);
 }
 
