@@ -8,3 +8,5 @@ register();
 const { guardProcess, main } = await import('../apps/cli/main.ts');
 guardProcess(process.argv.slice(2));
 process.exitCode = await main(process.argv.slice(2));
+// The command is done: a handle something forgot to close must not keep the process alive.
+setTimeout(() => process.exit(), 3000).unref();

@@ -50,6 +50,9 @@ export const startCommand: Command = {
     if (mailDomain && !isValidMailDomain(mailDomain)) throw new AppError('USAGE', `--mail-domain must be a domain name such as mesh.example.org; got "${mailDomain}"`, 2);
     if (stringOption(args, 'smtp-relay-ca') && !smtpRelay) throw new AppError('USAGE', '--smtp-relay-ca needs --smtp-relay URL', 2);
     if (smtpRelay && !/^smtps?:\/\//.test(smtpRelay)) throw new AppError('USAGE', `--smtp-relay must be smtp://[USER:PASS@]HOST:PORT; got "${smtpRelay}"`, 2);
+    // Listen for SIGINT/SIGTERM from the start: one that comes while the node starts (even just
+    // after it printed its portal) stops it cleanly once it is up, instead of killing it half-way.
+    const stopRequested = io.stopSignal();
     const daemon = await startDaemon({
       dataDir: resolve(dataDirOf(args, io)),
       portal,
@@ -68,7 +71,7 @@ export const startCommand: Command = {
       },
       log: io.out,
     });
-    const signal = await io.stopSignal();
+    const signal = await stopRequested;
     io.out(`Stopping (${signal})...`);
     await daemon.stop();
     io.out('Stopped.');

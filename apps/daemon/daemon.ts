@@ -250,76 +250,87 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       { cause },
     );
   }
-  await sync.start();
-  const stopAnnouncing = keepGatewayAnnounced(gatewayOptions, { node, p2p, log });
-  // A radio unplugged at boot is normal life: the node runs, and keeps trying the link.
-  const retries = new Set<NodeJS.Timeout>();
-  let stopping = false;
-  const bringUp = async (link: OpenedLink['link'], attempt: number): Promise<void> => {
-    try {
-      await link.start();
-      log(`Link up: ${link.spec}`);
-    } catch (err) {
-      const waitS = Math.min(300, 5 * 2 ** Math.min(attempt, 6));
-      if (attempt === 0 || waitS === 300) log(`Link ${link.spec} is down (${(err as Error).message}); trying again in ${waitS} s, backing off to 5 min`);
-      if (stopping) return;
-      const retry = setTimeout(() => {
-        retries.delete(retry);
-        void bringUp(link, attempt + 1);
-      }, waitS * 1000);
-      retry.unref();
-      retries.add(retry);
-    }
-  };
-  for (const { link } of links) await bringUp(link, 0);
-  if (p2p?.up) log(`libp2p peer ${p2p.peerId}: ${p2p.addrs().join(' ')}`);
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : options.portal.port;
-  const host = options.portal.host.includes(':') ? `[${options.portal.host}]` : options.portal.host;
-  const shownHost = host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host;
-  const url = `http://${shownHost}:${port}`;
-  dir.markRunning({ pid: process.pid, portal: url });
-  const setupLink = setupToken ? `${url}/setup?token=${(setupToken as { value: string }).value}` : null;
-  log(`Citizen Cloud node "${node.householdName}" (key ${node.household.fingerprint})`);
-  log(`Portal: ${url}`);
-  // Listing mail needs each member's mail index: load it now, not on the first inbox opened.
-  void mail.warm((await accounts.list()).map((a) => a.name));
-  if (setupLink) log(`Create the first (admin) account: ${setupLink}`);
-
-  // Expired records leave the store (and free their authors' quotas) every few minutes.
-  const expiry = setInterval(() => {
-    node.store
-      .expire(node.now())
-      .then(() => sync.refresh())
-      .then(() => vouch())
-      .catch((err: unknown) => log(`expiry failed: ${(err as Error).message}`));
-  }, EXPIRY_INTERVAL_MS);
-  expiry.unref();
-
+  // Everything started from here on is undone by stop(), also when starting fails half-way.
   let stopped = false;
+  let stopping = false;
+  let stopAnnouncing: () => void = () => undefined;
+  let expiry: NodeJS.Timeout | undefined;
+  const retries = new Set<NodeJS.Timeout>();
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(expiry);
+    stopAnnouncing();
+    stopping = true;
+    for (const retry of retries) clearTimeout(retry);
+    // Requests under way get a moment to finish; a client that never finishes its request
+    // (a stalled upload, a half-sent header) must not keep the node from stopping.
+    const cut = setTimeout(() => app.server.closeAllConnections(), STOP_GRACE_MS);
+    await app.close();
+    clearTimeout(cut);
+    await smtp?.stop();
+    await sync.stop();
+    for (const { link } of links) await link.stop();
+    await node.stop();
+    await node.store.close();
+    dir.clearRunning();
+  };
+  let url: string;
+  let setupLink: string | null;
+  try {
+    await sync.start();
+    stopAnnouncing = keepGatewayAnnounced(gatewayOptions, { node, p2p, log });
+    // A radio unplugged at boot is normal life: the node runs, and keeps trying the link.
+    const bringUp = async (link: OpenedLink['link'], attempt: number): Promise<void> => {
+      try {
+        await link.start();
+        log(`Link up: ${link.spec}`);
+      } catch (err) {
+        const waitS = Math.min(300, 5 * 2 ** Math.min(attempt, 6));
+        if (attempt === 0 || waitS === 300) log(`Link ${link.spec} is down (${(err as Error).message}); trying again in ${waitS} s, backing off to 5 min`);
+        if (stopping) return;
+        const retry = setTimeout(() => {
+          retries.delete(retry);
+          void bringUp(link, attempt + 1);
+        }, waitS * 1000);
+        retry.unref();
+        retries.add(retry);
+      }
+    };
+    for (const { link } of links) await bringUp(link, 0);
+    if (p2p?.up) log(`libp2p peer ${p2p.peerId}: ${p2p.addrs().join(' ')}`);
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : options.portal.port;
+    const host = options.portal.host.includes(':') ? `[${options.portal.host}]` : options.portal.host;
+    const shownHost = host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host;
+    url = `http://${shownHost}:${port}`;
+    dir.markRunning({ pid: process.pid, portal: url });
+    setupLink = setupToken ? `${url}/setup?token=${(setupToken as { value: string }).value}` : null;
+    log(`Citizen Cloud node "${node.householdName}" (key ${node.household.fingerprint})`);
+    log(`Portal: ${url}`);
+    // Listing mail needs each member's mail index: load it now, not on the first inbox opened.
+    void mail.warm((await accounts.list()).map((a) => a.name));
+    if (setupLink) log(`Create the first (admin) account: ${setupLink}`);
+
+    // Expired records leave the store (and free their authors' quotas) every few minutes.
+    expiry = setInterval(() => {
+      node.store
+        .expire(node.now())
+        .then(() => sync.refresh())
+        .then(() => vouch())
+        .catch((err: unknown) => log(`expiry failed: ${(err as Error).message}`));
+    }, EXPIRY_INTERVAL_MS);
+    expiry.unref();
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+
   return {
     url,
     node,
     sync,
     setupLink,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(expiry);
-      stopAnnouncing();
-      stopping = true;
-      for (const retry of retries) clearTimeout(retry);
-      // Requests under way get a moment to finish; a client that never finishes its request
-      // (a stalled upload, a half-sent header) must not keep the node from stopping.
-      const cut = setTimeout(() => app.server.closeAllConnections(), STOP_GRACE_MS);
-      await app.close();
-      clearTimeout(cut);
-      await smtp?.stop();
-      await sync.stop();
-      for (const { link } of links) await link.stop();
-      await node.stop();
-      await node.store.close();
-      dir.clearRunning();
-    },
+    stop,
   };
 }

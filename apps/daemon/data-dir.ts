@@ -238,7 +238,11 @@ export class DataDir {
   }
 
   markRunning(info: RunningNode): void {
-    writeFileAtomic(this.runningPath, JSON.stringify(info) + '\n', 0o644);
+    try {
+      writeFileAtomic(this.runningPath, JSON.stringify(info) + '\n', 0o644);
+    } catch (cause) {
+      throw new AppError('DATA_DIR_UNWRITABLE', `cannot write ${this.runningPath}: ${fsReason(cause)}`, 500, { cause });
+    }
   }
 
   clearRunning(): void {

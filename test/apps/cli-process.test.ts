@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +14,13 @@ import { freePort } from '../helpers/net.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 
-function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; closeStdout?: boolean } = {}): Promise<Run> {
+function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; closeStdout?: boolean; timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...options.env } });
+    if (options.timeoutMs) {
+      const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+      child.on('exit', () => clearTimeout(timer));
+    }
     let stdout = '';
     let stderr = '';
     if (options.closeStdout) child.stdout.destroy();
@@ -142,6 +146,31 @@ describe('citizen as a process', function () {
     } finally {
       socket.destroy();
       node.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits, with everything it started stopped, when starting fails half-way', async () => {
+    // node.json is written once the portal listens; a directory in its place makes that fail.
+    const data = join(dir, 'data');
+    assert.equal((await citizen(['init', '--name', 'rose', '--data', data])).code, 0);
+    mkdirSync(join(data, 'node.json', 'in-the-way'), { recursive: true });
+    const port = await freePort();
+    const r = await run(process.execPath, [BIN, 'start', '--data', data, '--portal', `127.0.0.1:${port}`], { timeoutMs: 30_000 });
+    assert.equal(r.code, 1, `exits by itself (${r.code === null ? 'killed after 30 s' : r.code}): ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^citizen start: cannot write ${join(data, 'node.json').replace(/[.]/g, '\\.')}: .*\n$`));
+    // The portal was closed and the store released: a node starts there once the way is clear.
+    rmSync(join(data, 'node.json'), { recursive: true });
+    const node = await startNode(['--data', data, '--portal', `127.0.0.1:${port}`]);
+    assert.equal(await stopNode(node), 0);
+  });
+
+  it('stops cleanly on a SIGTERM that comes the moment it prints its portal', async () => {
+    const data = join(dir, 'data');
+    for (let round = 0; round < 3; round++) {
+      const node = await startNode(['--data', data, '--portal', `127.0.0.1:${await freePort()}`]);
+      assert.equal(await stopNode(node), 0, node.output());
+      assert.match(node.output(), /Stopped\./);
+      assert.equal(existsSync(join(data, 'node.json')), false);
     }
   });
 
