@@ -22,7 +22,7 @@ export const airtimeCommand: Command = {
   usage: 'citizen airtime (--preset NAME | --sf SF --bw HZ [--cr 4/5] [--preamble N]) --bytes N',
   help: [
     '  --preset NAME       ShortTurbo, ShortFast, ShortSlow, MediumFast, MediumSlow, LongTurbo, LongFast, LongModerate, LongSlow',
-    '  --sf SF             spreading factor 7..12',
+    '  --sf SF             spreading factor 6..12',
     '  --bw HZ             bandwidth in Hz, e.g. 125000',
     '  --cr 4/5            coding rate 4/5..4/8 (default 4/5)',
     '  --preamble N        preamble symbols (default 8; presets use 16)',
@@ -55,8 +55,6 @@ export const airtimeCommand: Command = {
         const sf = number(stringOption(args, 'sf'), '--sf', true);
         const bw = number(stringOption(args, 'bw'), '--bw', false);
         if (sf === undefined || bw === undefined) throw new AppError('USAGE', 'give --preset NAME, or --sf and --bw', 2);
-        // The spreading factors of LoRa with an explicit header, as the help says (SF6 needs an implicit one on SX127x).
-        if (sf < 7 || sf > 12) throw new AppError('USAGE', `--sf must be 7..12, got ${sf}`, 2);
         m = { sf, bw, cr: parseCodingRate(stringOption(args, 'cr') ?? '4/5'), preamble: number(stringOption(args, 'preamble'), '--preamble', true) ?? 8 };
       }
       const ms = loraAirtimeMs(m, bytes);

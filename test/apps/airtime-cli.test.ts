@@ -35,6 +35,8 @@ describe('citizen airtime', () => {
       [['--sf', '12', '--bw', '125000', '--cr', '4/8', '--preamble', '8', '--bytes', '51'], null, 12, 125_000, '4/8', 51, 3547.136],
       // LongModerate: SF11, 125 kHz: T_sym 16.384 ms, LDRO on: ceil((160 - 44 + 44) / 36) = 5 -> 8 + 40 = 48; (20.25 + 48) * 16.384.
       [['--preset', 'long_moderate', '--bytes', '20'], 'LongModerate', 11, 125_000, '4/8', 20, 1118.208],
+      // SF6 (SX126x, explicit header), 125 kHz: T_sym 0.512 ms: ceil((80 - 24 + 44) / 24) = 5 -> 33; (12.25 + 33) * 0.512.
+      [['--sf', '6', '--bw', '125000', '--bytes', '10'], null, 6, 125_000, '4/5', 10, 23.168],
       // SF7, 125 kHz: T_sym 1.024 ms: ceil((160 - 28 + 44) / 28) = 7 -> 43; (12.25 + 43) * 1.024.
       [['--sf', '7', '--bw', '125000', '--bytes', '20'], null, 7, 125_000, '4/5', 20, 56.576],
     ];
@@ -61,9 +63,8 @@ describe('citizen airtime', () => {
       [['--preset', 'LongFast', '--bytes', '1.5'], /--bytes must be a whole number/],
       [['--preset', 'LongFast'], /missing --bytes/],
       [['--preset', 'Warp', '--bytes', '10'], /unknown preset "Warp"/],
-      [['--sf', '5', '--bw', '125000', '--bytes', '10'], /--sf must be 7\.\.12/],
-      [['--sf', '6', '--bw', '125000', '--bytes', '10'], /--sf must be 7\.\.12/],
-      [['--sf', '13', '--bw', '125000', '--bytes', '10'], /--sf must be 7\.\.12/],
+      [['--sf', '5', '--bw', '125000', '--bytes', '10'], /spreading factor must be 6\.\.12, got 5/],
+      [['--sf', '13', '--bw', '125000', '--bytes', '10'], /spreading factor must be 6\.\.12, got 13/],
       [['--sf', '9.5', '--bw', '125000', '--bytes', '10'], /--sf must be a whole number/],
       [['--sf', '9', '--bw', '125e3', '--bytes', '10'], /--bw must be a number/],
       [['--sf', '9', '--bw', '0', '--bytes', '10'], /bandwidth/],
