@@ -17,6 +17,7 @@ interface Status {
   households_known: number;
   records: number;
   p2p: { addrs: string[] } | null;
+  links: { neighbour_list: { name: string | null; verified: boolean }[] }[];
 }
 
 describe('two mail gateways: mail leaves through the one rose hears (issue 7)', function () {
@@ -80,6 +81,13 @@ describe('two mail gateways: mail leaves through the one rose hears (issue 7)', 
         const all = await Promise.all(['elm', 'oak', 'rose'].map(status));
         return all.every((s) => s.households_known === 3 && s.records === all[0]!.records) ? true : undefined;
       },
+      60_000,
+    );
+    // And rose hears oak as a verified neighbour: a beacon that came before oak's directory entry
+    // is verified only with the next one (under load, after the records were in sync).
+    await eventually(
+      'rose hearing oak',
+      async () => ((await status('rose')).links.some((l) => l.neighbour_list.some((n) => n.name === 'oak' && n.verified)) ? true : undefined),
       60_000,
     );
     const rose = await login(`http://127.0.0.1:${portals.rose}`, 'alice', 'alice of rose');
