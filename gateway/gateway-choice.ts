@@ -11,7 +11,8 @@
  *     time (by name), not whichever refreshed last, so a sender's mail keeps one route;
  *  3. only when every gateway is stale: the freshest of them (mail waits in a delay-tolerant
  *     mesh rather than being refused).
- * Ties go by household name, then key id. A withdrawn statement (no SMTP bit) is never chosen.
+ * Ties go by household name, then key id. A withdrawn statement (no SMTP bit) is never chosen,
+ * nor a gateway that takes internet mail in but has no smarthost to send it out (SmtpInOnly).
  */
 import { toHex } from '../mesh/bytes.ts';
 import { GatewayService, type KnownGateway } from '../mesh/directory.ts';
@@ -36,7 +37,8 @@ function byName(a: KnownGateway, b: KnownGateway): number {
 
 /** The SMTP gateway to seal internet mail to, or undefined when the mesh knows none. */
 export function chooseMailGateway(gateways: readonly KnownGateway[], context: GatewayChoiceContext): KnownGateway | undefined {
-  const smtp = gateways.filter((g) => (g.services & GatewayService.Smtp) !== 0);
+  // A gateway that takes mail in but has no smarthost cannot send any out.
+  const smtp = gateways.filter((g) => (g.services & GatewayService.Smtp) !== 0 && (g.services & GatewayService.SmtpInOnly) === 0);
   const self = toHex(context.self);
   const own = smtp.find((g) => toHex(g.household.id) === self);
   if (own) return own;

@@ -26,7 +26,9 @@
  *   2    32      libp2p peer key: the raw Ed25519 public key of the household's libp2p node
  *                 (its peer id is the identity multihash of that key); all zero without libp2p
  *   34   1       services: bit 0 libp2p sync, bit 1 SMTP (internet mail in and out for the
- *                 domain below); other bits 0. No bit set: the household withdrew its gateway
+ *                 domain below), bit 2 with bit 1: SMTP in only (no smarthost: internet
+ *                 mail is not sealed to it); other bits 0. No bit set: the household
+ *                 withdrew its gateway
  *   35   varint  mail domain length (0..253), then the domain: lowercase [a-z0-9.-]; empty
  *                 without SMTP
  *   .    1       address count n (0..8)
@@ -59,7 +61,12 @@ export enum DirectoryRole {
 }
 
 /** Services a gateway statement offers (bit flags). */
-export const GatewayService = { Libp2p: 1, Smtp: 2 } as const;
+export const GatewayService = { Libp2p: 1, Smtp: 2, SmtpInOnly: 4 } as const;
+
+/** Services bits that make sense together: known bits only, and "in only" qualifies SMTP. */
+function validServices(services: number): boolean {
+  return Number.isInteger(services) && services >= 0 && services <= 7 && (!(services & GatewayService.SmtpInOnly) || (services & GatewayService.Smtp) !== 0);
+}
 
 /** What a household says about its gateway (role 4). */
 export interface GatewayStatement {
@@ -85,7 +92,7 @@ export function isValidMailDomain(domain: string): boolean {
 export function encodeGatewayStatement(statement: GatewayStatement): Uint8Array {
   const { peerKey, services, domain, addrs } = statement;
   if (!(peerKey instanceof Uint8Array) || peerKey.length !== 32) throw new MeshError('KEY_INVALID', 'the libp2p peer key must be 32 bytes');
-  if (!Number.isInteger(services) || services < 0 || services > 3) throw new MeshError('GATEWAY_INVALID', `unknown gateway services ${services}`);
+  if (!validServices(services)) throw new MeshError('GATEWAY_INVALID', `unknown gateway services ${services}`);
   if (domain !== '' && !isValidMailDomain(domain)) throw new MeshError('GATEWAY_INVALID', `"${domain}" is not a mail domain`);
   if (addrs.length > MAX_GATEWAY_ADDRS || addrs.some((a) => !ADDR.test(a))) {
     throw new MeshError('GATEWAY_INVALID', `a gateway names at most ${MAX_GATEWAY_ADDRS} addresses of 1-200 printable characters`);
@@ -102,7 +109,7 @@ export function decodeGatewayStatement(payload: Uint8Array): GatewayStatement {
   if (r.u8() !== DirectoryRole.Gateway) throw new MeshError('DIRECTORY_MALFORMED', 'not a gateway statement');
   const peerKey = Uint8Array.from(r.bytes(32));
   const services = r.u8();
-  if (services > 3) throw new MeshError('DIRECTORY_MALFORMED', `unknown gateway services ${services}`);
+  if (!validServices(services)) throw new MeshError('DIRECTORY_MALFORMED', `unknown gateway services ${services}`);
   let domain: string;
   const addrs: string[] = [];
   try {

@@ -90,7 +90,8 @@ export async function openP2pLink(options: GatewayOptions, deps: { node: MeshNod
 
 /** The services this node offers as a gateway (GatewayService bits). */
 export function gatewayServices(options: GatewayOptions, p2p: Libp2pLink | null): number {
-  return (p2p ? GatewayService.Libp2p : 0) | (options.mailDomain && (options.smtpListen || options.smtpRelay) ? GatewayService.Smtp : 0);
+  const smtp = options.mailDomain && (options.smtpListen || options.smtpRelay) ? GatewayService.Smtp | (options.smtpRelay ? 0 : GatewayService.SmtpInOnly) : 0;
+  return (p2p ? GatewayService.Libp2p : 0) | smtp;
 }
 
 /**

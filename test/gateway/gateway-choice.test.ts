@@ -18,6 +18,7 @@ import { open } from '../../mesh/seal.ts';
 import { announceGateway, NO_PEER_KEY } from '../../gateway/announce.ts';
 import { chooseMailGateway, GATEWAY_REFRESH_S, GATEWAY_STALE_S } from '../../gateway/gateway-choice.ts';
 import { Mailbox, mailFeed } from '../../apps/mail/mailbox.ts';
+import { gatewayServices } from '../../apps/daemon/gateways.ts';
 import { seededRandom } from '../helpers/random.ts';
 
 const NOW = 1_800_000_000;
@@ -58,6 +59,22 @@ describe('gateway/gateway-choice: which mail gateway internet mail is sealed to'
     const a = gateway('elm', 1, NOW - 3 * GATEWAY_STALE_S);
     const b = gateway('oak', 2, NOW - 2 * GATEWAY_STALE_S);
     assert.equal(chooseMailGateway([a, b], { self, now: NOW })?.household.name, 'oak');
+  });
+
+  it('never chooses a gateway that takes mail in only (no smarthost), though it is our own, fresh and heard', () => {
+    const inOnly = GatewayService.Smtp | GatewayService.SmtpInOnly;
+    const own = gateway('rose', 99, NOW, inOnly);
+    const ash = gateway('ash', 3, NOW, inOnly);
+    const staleOak = gateway('oak', 2, NOW - 10 * GATEWAY_STALE_S);
+    const heard = new Set([toHex(ash.household.id)]);
+    assert.equal(chooseMailGateway([own, ash, staleOak], { self, now: NOW, heard })?.household.name, 'oak');
+    assert.equal(chooseMailGateway([own, ash], { self, now: NOW, heard }), undefined, 'no gateway can send: the mail waits');
+    // What a node announces: --smtp-listen alone is in only; with --smtp-relay it sends too.
+    const listen = { host: '127.0.0.1', port: 2525 };
+    assert.equal(gatewayServices({ mailDomain: 'mesh.test', smtpListen: listen }, null), inOnly);
+    assert.equal(gatewayServices({ mailDomain: 'mesh.test', smtpListen: listen, smtpRelay: 'smtp://127.0.0.1:2526' }, null), GatewayService.Smtp);
+    assert.equal(gatewayServices({ mailDomain: 'mesh.test', smtpRelay: 'smtp://127.0.0.1:2526' }, null), GatewayService.Smtp);
+    assert.equal(gatewayServices({}, null), 0);
   });
 
   it('never chooses a gateway without SMTP; the own household comes first', () => {

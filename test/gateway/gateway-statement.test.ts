@@ -46,6 +46,13 @@ describe('gateway statement (directory role 4)', () => {
     for (const b of bad) assert.throws(() => decodeGatewayStatement(b), { code: 'DIRECTORY_MALFORMED' });
     assert.throws(() => decodeDirectoryEntry(good), { code: 'DIRECTORY_MALFORMED' });
     assert.throws(() => encodeGatewayStatement({ ...statement, domain: 'Not A Domain' }), { code: 'GATEWAY_INVALID' });
+    // Bit 2 (SMTP in only) qualifies SMTP: alone it means nothing; bit 3 and above are unknown.
+    const inOnly = { ...statement, services: GatewayService.Smtp | GatewayService.SmtpInOnly };
+    assert.deepEqual(decodeGatewayStatement(encodeGatewayStatement(inOnly)), inOnly);
+    for (const services of [GatewayService.SmtpInOnly, GatewayService.Libp2p | GatewayService.SmtpInOnly, 8]) {
+      assert.throws(() => encodeGatewayStatement({ ...statement, services }), { code: 'GATEWAY_INVALID' });
+      assert.throws(() => decodeGatewayStatement(Uint8Array.from(good).fill(services, 34, 35)), { code: 'DIRECTORY_MALFORMED' });
+    }
     assert.throws(() => encodeGatewayStatement({ ...statement, addrs: Array(9).fill('/ip4/1.2.3.4/tcp/1') }), { code: 'GATEWAY_INVALID' });
   });
 
