@@ -4,7 +4,10 @@
  *
  * Node 20.19+ is supported (Debian 13's nodejs). libp2p 3 and some of its dependencies call
  * Promise.withResolvers, which arrived in Node 22; on Node 20 we add the standard behaviour
- * (ES2024, identical semantics). Nothing else is changed, and nothing on Node 22+.
+ * (ES2024, identical semantics). libp2p dials WebSockets peers (`--p2p-peer …/ws/p2p/…`) with
+ * the global WebSocket, which Node has from 22 on; on Node 20 it is the `ws` package's (the
+ * one libp2p's WebSockets listener already uses for the sockets it accepts). Nothing else is
+ * changed, and nothing on Node 22+.
  */
 if (typeof Promise.withResolvers !== 'function') {
   Object.defineProperty(Promise, 'withResolvers', {
@@ -20,4 +23,9 @@ if (typeof Promise.withResolvers !== 'function') {
       return { promise, resolve, reject };
     },
   });
+}
+
+if (typeof globalThis.WebSocket !== 'function') {
+  const { WebSocket } = await import('ws');
+  Object.defineProperty(globalThis, 'WebSocket', { configurable: true, writable: true, value: WebSocket });
 }
