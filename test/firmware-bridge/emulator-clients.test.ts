@@ -95,7 +95,7 @@ async function pythonClient(port: number): Promise<PythonClient> {
     async answer(id) {
       const find = () =>
         client.packets.find((p) => p.payloadVariant.case === 'decoded' && p.payloadVariant.value.requestId === id && [Portnums.PortNum.ROUTING_APP, Portnums.PortNum.ADMIN_APP].includes(p.payloadVariant.value.portnum));
-      await waitUntil(() => find() !== undefined, `an answer to packet ${id}`, 3000);
+      await waitUntil(() => find() !== undefined, `an answer to packet ${id}`, 10_000);
       const p = find()!;
       const data = p.payloadVariant.value as Mesh.Data;
       if (data.portnum === Portnums.PortNum.ROUTING_APP) return { routing: fromBinary(Mesh.RoutingSchema, data.payload), from: p.from };
@@ -121,7 +121,7 @@ async function pythonClient(port: number): Promise<PythonClient> {
 }
 
 describe('firmware-bridge/device-emulator as the Python CLI uses it', function () {
-  this.timeout(10_000);
+  this.timeout(30_000);
   const cleanup: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
     for (const f of cleanup.splice(0).reverse()) await f();
@@ -312,7 +312,7 @@ describe('firmware-bridge/device-emulator as the Python CLI uses it', function (
     await waitUntil(() => py.queue.some((q) => q.meshPacketId === ids[15]), 'the 16th packet queued');
     assert.equal(py.queue.at(-1)!.free, 0, 'the queue is full');
     release();
-    await waitUntil(() => py.queue.some((q) => q.meshPacketId === 0 && q.free > 0), 'a QueueStatus with room again', 3000);
+    await waitUntil(() => py.queue.some((q) => q.meshPacketId === 0 && q.free > 0), 'a QueueStatus with room again', 10_000);
     assert.equal(py.queue.at(-1)!.res, 0);
   });
 
@@ -347,7 +347,7 @@ describe('firmware-bridge/device-emulator as the Python CLI uses it', function (
 });
 
 describe('firmware-bridge/device-emulator: requests to another device, as the Python CLI sends them', function () {
-  this.timeout(10_000);
+  this.timeout(30_000);
   const cleanup: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
     for (const f of cleanup.splice(0).reverse()) await f();
@@ -370,7 +370,7 @@ describe('firmware-bridge/device-emulator: requests to another device, as the Py
   /** The first answer that is not the sending device's own implicit ACK (Python ignores those here). */
   async function response(py: PythonClient, id: number): Promise<{ from: number; hopStart: number; data: Mesh.Data }> {
     const find = () => py.answersTo(id).find((p) => p.from !== py.myNodeNum);
-    await waitUntil(() => find() !== undefined, `a response to ${id}`, 3000);
+    await waitUntil(() => find() !== undefined, `a response to ${id}`, 10_000);
     const p = find()!;
     return { from: p.from, hopStart: p.hopStart, data: p.payloadVariant.value as Mesh.Data };
   }
