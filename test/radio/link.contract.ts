@@ -39,7 +39,7 @@ export function collect(link: Link): Inbox {
   });
   return {
     frames,
-    waitFor(n, timeoutMs = 2000) {
+    waitFor(n, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`${link.spec}: ${frames.length} of ${n} frames after ${timeoutMs} ms`)), timeoutMs);
         const check = () => {
@@ -59,8 +59,11 @@ export function settle(ms = 40): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `condition` every few ms, failing after `timeoutMs`. */
-export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
+/**
+ * Polls `condition` every few ms, failing after `timeoutMs`. The default is generous: what it
+ * waits for takes milliseconds, and only a loaded machine (CI) needs the margin.
+ */
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
