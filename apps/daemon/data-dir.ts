@@ -30,16 +30,20 @@ export interface RunningNode {
   portal: string;
 }
 
-/** Write a file atomically with the given mode. */
-export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', mode);
+/** Write `data` to an open file and sync it to disk; the file is closed whatever happens. */
+function writeAndClose(fd: number, data: string): void {
   try {
     writeSync(fd, data);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Write a file atomically with the given mode. */
+export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeAndClose(openSync(tmp, 'w', mode), data);
   chmodSync(tmp, mode);
   renameSync(tmp, path);
 }
@@ -53,12 +57,7 @@ export function createFileExclusive(path: string, data: string, mode = 0o600): b
   const tmp = `${path}.${randomUUID()}.tmp`;
   const fd = openSync(tmp, 'wx', mode);
   try {
-    try {
-      writeSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeAndClose(fd, data);
     chmodSync(tmp, mode);
     linkSync(tmp, path);
     return true;
@@ -81,12 +80,7 @@ function createFileWithOpen(path: string, data: string, mode: number): boolean {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
   }
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeAndClose(fd, data);
   return true;
 }
 
