@@ -3,21 +3,10 @@
  * Semtech formula (AN1200.13), and the bad values it refuses.
  */
 import assert from 'node:assert/strict';
-import type { Io } from '../../apps/cli/command.ts';
-import { main } from '../../apps/cli/main.ts';
+import { citizenInProcess, type InProcessRun } from '../helpers/cli-in-process.ts';
 
-async function airtime(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = {
-    out: (line) => out.push(line),
-    err: (line) => err.push(line),
-    readStdin: async () => '',
-    env: {},
-    stopSignal: () => new Promise(() => undefined),
-  };
-  const code = await main(['airtime', ...args], io);
-  return { code, out, err };
+function airtime(...args: string[]): Promise<InProcessRun> {
+  return citizenInProcess('airtime', ...args);
 }
 
 describe('citizen airtime', () => {

@@ -2,21 +2,7 @@
  * Usage errors of the `citizen` command line, in-process: one line naming the fix, exit 2.
  */
 import assert from 'node:assert/strict';
-import type { Io } from '../../apps/cli/command.ts';
-import { main } from '../../apps/cli/main.ts';
-
-async function run(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = {
-    out: (line) => out.push(line),
-    err: (line) => err.push(line),
-    readStdin: async () => '',
-    env: {},
-    stopSignal: () => new Promise(() => undefined),
-  };
-  return { code: await main(argv, io), out, err };
-}
+import { citizenInProcess as run } from '../helpers/cli-in-process.ts';
 
 describe('citizen usage errors', () => {
   it('keeps the hint of a value that starts with a dash on the one line it prints', async () => {
