@@ -45,6 +45,12 @@ interface PythonClient {
   close(): void;
 }
 
+/** A text message broadcast on EU868 LongFast by node `from`, as the ether carries it. */
+function broadcastText(from: number, id: number, text: string) {
+  const packet = create(Mesh.MeshPacketSchema, { from, to: 0xffffffff, id, payloadVariant: { case: 'decoded', value: { portnum: 1, payload: new TextEncoder().encode(text) } } });
+  return { region: 3, preset: 0, packet: toBinary(Mesh.MeshPacketSchema, packet) };
+}
+
 async function pythonClient(port: number): Promise<PythonClient> {
   const socket = connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
@@ -251,11 +257,7 @@ describe('firmware-bridge/device-emulator as the Python CLI uses it', function (
     const [one, two] = [await client(), await client()];
     const probe = await ether.attach(() => undefined);
     cleanup.push(() => probe.close());
-    probe.transmit({
-      region: 3,
-      preset: 0,
-      packet: toBinary(Mesh.MeshPacketSchema, create(Mesh.MeshPacketSchema, { from: 0x7201, to: 0xffffffff, id: 5, payloadVariant: { case: 'decoded', value: { portnum: 1, payload: new TextEncoder().encode('hi all') } } })),
-    });
+    probe.transmit(broadcastText(0x7201, 5, 'hi all'));
     await waitUntil(() => one.packets.length === 1 && two.packets.length === 1, 'the text at both clients');
     const id = one.admin({ case: 'getOwnerRequest', value: true });
     await one.answer(id);
@@ -274,11 +276,7 @@ describe('firmware-bridge/device-emulator as the Python CLI uses it', function (
     const probe = await ether.attach(() => undefined);
     cleanup.push(() => probe.close());
     for (const id of [1, 2, 3]) {
-      probe.transmit({
-        region: 3,
-        preset: 0,
-        packet: toBinary(Mesh.MeshPacketSchema, create(Mesh.MeshPacketSchema, { from: 0x7301, to: 0xffffffff, id, payloadVariant: { case: 'decoded', value: { portnum: 1, payload: Uint8Array.of(0x61 + id) } } })),
-      });
+      probe.transmit(broadcastText(0x7301, id, String.fromCharCode(0x61 + id)));
     }
     const next = await client();
     await waitUntil(() => next.packets.length === 3, 'the three texts heard while nobody was connected');
@@ -331,11 +329,7 @@ describe('firmware-bridge/device-emulator as the Python CLI uses it', function (
     const probe = await ether.attach(() => undefined);
     cleanup.push(() => probe.close());
     for (const from of [0x7101, 0x7102, 0x7103]) {
-      probe.transmit({
-        region: 3,
-        preset: 0,
-        packet: toBinary(Mesh.MeshPacketSchema, create(Mesh.MeshPacketSchema, { from, to: 0xffffffff, id: from, payloadVariant: { case: 'decoded', value: { portnum: 1, payload: Uint8Array.of(0x68) } } })),
-      });
+      probe.transmit(broadcastText(from, from, 'h'));
     }
     const py = await client();
     assert.deepEqual([...py.nodesById.keys()].sort(), ['!00007001', '!00007101', '!00007102', '!00007103']);
