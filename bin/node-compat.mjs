@@ -9,6 +9,8 @@
  * one libp2p's WebSockets listener already uses for the sockets it accepts). Nothing else is
  * changed, and nothing on Node 22+.
  */
+import { createRequire } from 'node:module';
+
 if (typeof Promise.withResolvers !== 'function') {
   Object.defineProperty(Promise, 'withResolvers', {
     configurable: true,
@@ -25,7 +27,15 @@ if (typeof Promise.withResolvers !== 'function') {
   });
 }
 
-if (typeof globalThis.WebSocket !== 'function') {
-  const { WebSocket } = await import('ws');
-  Object.defineProperty(globalThis, 'WebSocket', { configurable: true, writable: true, value: WebSocket });
+// Loaded on first use (~65 ms), not at every start: most commands never dial WebSockets.
+if (!('WebSocket' in globalThis)) {
+  const require = createRequire(import.meta.url);
+  Object.defineProperty(globalThis, 'WebSocket', {
+    configurable: true,
+    get() {
+      const { WebSocket } = require('ws');
+      Object.defineProperty(globalThis, 'WebSocket', { configurable: true, writable: true, value: WebSocket });
+      return WebSocket;
+    },
+  });
 }
