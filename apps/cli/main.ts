@@ -36,9 +36,10 @@ export function processIo(): Io {
     env: process.env,
     stopSignal: () =>
       new Promise((resolve) => {
-        // Started by npm (`npm start`, `npx citizen start`), the node's parent is a shell that npm
-        // forwards SIGTERM to: the shell dies and the node would run on, orphaned, holding the
-        // port and the store. So under npm the end of that parent stops the node too.
+        // Started by npm, the node's parent is npm (`npm start` execs the node) or a shell that
+        // npm forwards SIGTERM to (`npx citizen start`, older scripts): when that parent dies the
+        // node would run on, orphaned, holding the port and the store. So under npm the end of
+        // its parent stops the node too.
         const launcher = process.env.npm_lifecycle_event !== undefined ? process.ppid : null;
         const watch =
           launcher !== null && launcher > 1 ? setInterval(() => !isAlive(launcher) && onSignal('the npm process that started the node ended'), 500) : null;
