@@ -546,6 +546,7 @@ class Libp2pLinkImpl implements Libp2pLink {
   #peerGone(peer: PeerId): void {
     const key = peer.toString();
     this.#peers.delete(key);
+    if (!this.#configured.some((c) => c.peer === key)) this.#pending.delete(key);
     const redial = this.#redials.get(key);
     if (redial && !redial.timer && this.#node) {
       // A configured peer went away: try again soon, backing off if it stays away.
@@ -604,6 +605,9 @@ class Libp2pLinkImpl implements Libp2pLink {
         count(this.#dropped, 'stream-open-failed');
       } finally {
         state.opening = undefined;
+        // Frames held for a peer we did not dial and could not open a sender to go nowhere.
+        const key = peer.toString();
+        if (!state.out && !this.#configured.some((c) => c.peer === key)) this.#pending.delete(key);
       }
     })();
     return state.opening;
@@ -729,13 +733,18 @@ class Libp2pLinkImpl implements Libp2pLink {
   async send(frame: Uint8Array): Promise<void> {
     const copy = checkOutgoingFrame(this, frame);
     const connected = new Set<string>();
+    const opening: string[] = [];
     for (const [key, state] of this.#peers) {
-      if (!state.out) continue;
-      connected.add(key);
-      this.#write(state, copy);
+      if (state.out) {
+        connected.add(key);
+        this.#write(state, copy);
+      } else if (state.opening) opening.push(key);
     }
     const now = this.#clock.now();
-    for (const { peer } of this.#configured) {
+    // Configured peers not connected yet, and peers whose sender is still opening (a peer that
+    // dialled us a moment ago): the frame waits for the sender, as briefly as pendingMaxAgeMs.
+    const waiting = new Set([...this.#configured.map((c) => c.peer), ...opening]);
+    for (const peer of waiting) {
       if (connected.has(peer)) continue;
       const queue = (this.#pending.get(peer) ?? []).filter((p) => now - p.at <= this.#limits.pendingMaxAgeMs);
       queue.push({ frame: copy, at: now });

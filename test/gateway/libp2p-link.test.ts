@@ -298,6 +298,29 @@ describe('libp2p frame codec', () => {
     }
   });
 
+  it('a peer that has just dialled us hears our answer to its first frame, sent before our sender to it is open', async () => {
+    const port = await freePort();
+    const listener = await createLibp2pLink({ keySeed: new Uint8Array(randomBytes(32)), listen: [`/ip4/127.0.0.1/tcp/${port}`] }, { clock: systemClock });
+    await listener.start();
+    const dialer = await createLibp2pLink({ keySeed: new Uint8Array(randomBytes(32)), listen: [], peers: [listener.addrs()[0]!] }, { clock: systemClock });
+    try {
+      // Answered from inside the frame event: the listener's own stream to the dialer is still opening.
+      const off = listener.on('frame', () => {
+        off();
+        assert.equal(listener.gatewayStats().peers[0]?.sending, false, 'the answer goes before the sender is open');
+        void listener.send(Uint8Array.from([9, 9]));
+      });
+      const heardByDialer = collect(dialer);
+      await dialer.start();
+      await dialer.send(Uint8Array.from([1]));
+      await heardByDialer.waitFor(1, 10_000);
+      assert.deepEqual([...heardByDialer.frames[0]!.frame], [9, 9]);
+    } finally {
+      await dialer.stop();
+      await listener.stop();
+    }
+  });
+
   it('a port it cannot listen on: a one-line reason, no listener left open, and it comes up once the port is free', async () => {
     const free = await freePort();
     const taken = createServer();
