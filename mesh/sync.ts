@@ -405,6 +405,8 @@ export class Sync {
     const state = this.#links.get(link);
     if (!state) return [];
     this.#forgetOldNeighbours(state);
+    // A neighbour heard before its household's directory entry arrived is named as soon as it is known.
+    for (const n of state.neighbours.values()) n.name ??= this.#node.directory.household(fromHex(n.id))?.name ?? null;
     return [...state.neighbours.values()].sort((a, b) => b.lastHeard - a.lastHeard);
   }
 

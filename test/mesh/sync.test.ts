@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { MemoryLevel } from 'memory-level';
 import { toHex, utf8 } from '../../mesh/bytes.ts';
+import { directoryFeed } from '../../mesh/directory.ts';
 import { Identity } from '../../mesh/identity.ts';
 import { MeshNode } from '../../mesh/node.ts';
 import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
@@ -95,6 +96,29 @@ describe('mesh/sync over memory links (virtual time)', function () {
       for (const p of peers) for (const r of posted) assert.ok(await holds(p, r), `${p.name} holds ${toHex(r.id).slice(0, 8)}`);
     });
   }
+
+  it('names a neighbour heard before its household was known as soon as the directory entry arrives', async () => {
+    const time = new VirtualTime();
+    const medium = createMemoryMedium({ clock: time, hearsAll: false });
+    medium.connect('a', 'b');
+    // b hears only a's beacons: nothing else a sends arrives, so a's directory entry never does.
+    medium.setLoss((from, _to, frame) => {
+      if (from !== 'a') return false;
+      const fragment = decodeFragment(frame);
+      return fragment.kind !== 'whole' || decodeSyncMessage(fragment.payload).type !== SyncType.Beacon;
+    });
+    const a = await makePeer('a', medium, time, 71);
+    const b = await makePeer('b', medium, time, 72);
+    await time.run(120_000);
+    const heard = () => b.sync.neighbours(b.link).find((n) => n.id === toHex(a.node.household.id));
+    assert.equal(heard()?.verified, true, 'b verified a by its beacon');
+    assert.equal(heard()?.name, null, 'a is not in b\'s directory yet');
+    // a falls silent; its directory entry reaches b another way (say, through a third household).
+    medium.disconnect('a', 'b');
+    const [entry] = await a.node.store.byFeed(directoryFeed(a.node.household.signingKey));
+    await b.node.ingest([entry!.bytes]);
+    assert.equal(heard()?.name, 'a');
+  });
 
   it('a node that was away catches up on everything by reconciliation', async () => {
     const time = new VirtualTime();
