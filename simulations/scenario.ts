@@ -86,11 +86,11 @@ function checkKeys(obj: { [k: string]: Json }, allowed: readonly string[], prefi
   }
 }
 
-function num(v: Json, field: string, { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false } = {}): number {
+function num(v: Json, field: string, { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false, exclusiveMax = false } = {}): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) fail(field, `must be a number, got ${JSON.stringify(v)}`);
   if (integer && !Number.isInteger(v)) fail(field, `must be an integer, got ${v}`);
   if (exclusiveMin ? v <= min : v < min) fail(field, `must be ${exclusiveMin ? 'greater than' : 'at least'} ${min}, got ${v}`);
-  if (v > max) fail(field, `must be at most ${max}, got ${v}`);
+  if (exclusiveMax ? v >= max : v > max) fail(field, `must be ${exclusiveMax ? 'less than' : 'at most'} ${max}, got ${v}`);
   return v;
 }
 
@@ -145,6 +145,20 @@ function checkPresetFitsRegion(region: RegionPlan, preset: LoraPreset): void {
 }
 
 /**
+ * Presets Meshtastic once had and no longer runs: VERY_LONG_SLOW (SF12, 62.5 kHz) was
+ * deprecated in firmware 2.5 and removed in 2025, so a scenario naming it is told so rather
+ * than only that the name is unknown.
+ */
+const REMOVED_PRESETS: { [key: string]: string } = {
+  verylongslow: 'VeryLongSlow (SF12, 62.5 kHz) was deprecated in Meshtastic 2.5 and removed from its firmware; the slowest preset here is LongSlow',
+};
+
+function removedPresetNote(name: string): string {
+  const note = REMOVED_PRESETS[name.replace(/[-_\s]/g, '').toLowerCase()];
+  return note === undefined ? '' : ` (${note})`;
+}
+
+/**
  * A file-name-safe form of a scenario name for the default output directory: letters, digits,
  * '.', '_' and '-' only, no leading dot (so never '.', '..' or a hidden directory), never empty.
  */
@@ -196,7 +210,7 @@ export function parseScenario(input: Json): Scenario {
   try {
     findPreset(preset);
   } catch (err) {
-    fail('radio.preset', (err as Error).message);
+    fail('radio.preset', (err as Error).message + removedPresetNote(preset));
   }
   checkPresetFitsRegion(findRegion(region), findPreset(preset));
   const limits = limitsAt(findRegion(region));
@@ -211,13 +225,14 @@ export function parseScenario(input: Json): Scenario {
 
   const churnIn = section(input.churn, 'churn', ['offline_fraction', 'mean_offline_s']);
   const churn = {
-    offline_fraction: churnIn.offline_fraction === undefined ? 0 : num(churnIn.offline_fraction, 'churn.offline_fraction', { min: 0, max: 0.95 }),
+    // Any share below 1 (all of them offline, the whole time, is no network at all).
+    offline_fraction: churnIn.offline_fraction === undefined ? 0 : num(churnIn.offline_fraction, 'churn.offline_fraction', { min: 0, max: 1, exclusiveMax: true }),
     mean_offline_s: churnIn.mean_offline_s === undefined ? 7200 : num(churnIn.mean_offline_s, 'churn.mean_offline_s', { min: 1, max: MAX_DURATION_S }),
   };
 
   const trafficIn = section(input.traffic, 'traffic', ['dm_per_node_per_hour', 'chat_per_node_per_hour', 'blog_per_node_per_day', 'body_bytes', 'until_s']);
   const rate = (key: string, fallback: number) => (trafficIn[key] === undefined ? fallback : num(trafficIn[key], `traffic.${key}`, { min: 0, max: 3600 }));
-  const body = trafficIn.body_bytes === undefined ? ([40, 300] as [number, number]) : pair(trafficIn.body_bytes, 'traffic.body_bytes', { min: 1, max: 8192, integer: true });
+  const body = trafficIn.body_bytes === undefined ? ([40, 300] as [number, number]) : pair(trafficIn.body_bytes, 'traffic.body_bytes', { min: 0, max: 8192, integer: true });
   if (body[0] > body[1]) fail('traffic.body_bytes', `the smallest size (${body[0]}) is larger than the largest (${body[1]})`);
   const until = trafficIn.until_s === undefined ? duration * 0.9 : num(trafficIn.until_s, 'traffic.until_s', { min: 0, max: duration });
   const traffic = {

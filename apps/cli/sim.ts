@@ -30,9 +30,62 @@ export function parseSeed(text: string): number {
   return seed;
 }
 
+/** Line and column, from 1, of character `index` of `text`. */
+function lineColumn(text: string, index: number): string {
+  const lines = text.slice(0, index).split('\n');
+  return `line ${lines.length}, column ${lines.at(-1)!.length + 1}`;
+}
+
+/** The first '/' outside a JSON string, or -1: never valid JSON, and where a comment would start. */
+function firstSlash(text: string): number {
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '/') return i;
+  }
+  return -1;
+}
+
+/** Control characters as escapes, so a message quoting the file stays on one readable line. */
+function visible(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * Why `text` is not JSON, in one line: an empty file says so, a comment (people write them;
+ * JSON has none) is named with its line and column, and V8's "at position N" becomes a line
+ * and column. Other messages of V8 quote the file itself, control characters escaped.
+ */
+export function jsonProblem(text: string, error: Error): string {
+  if (text.trim() === '') return 'the file is empty';
+  const at = /^(.*) in JSON at position (\d+)/s.exec(error.message);
+  const slash = firstSlash(text);
+  const isComment = slash >= 0 && (text[slash + 1] === '/' || text[slash + 1] === '*');
+  if (isComment && (at ? Number(at[2]) === slash : error.message.startsWith("Unexpected token '/'"))) {
+    return `JSON has no comments; remove the one at ${lineColumn(text, slash)}`;
+  }
+  if (at) return `${at[1]} at ${lineColumn(text, Number(at[2]))}`;
+  return visible(error.message);
+}
+
+/** A file system error in words, its code after them. */
+function fileProblem(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const words: { [code: string]: string } = { ENOENT: 'no such file', EISDIR: 'it is a directory', EACCES: 'permission denied', EPERM: 'permission denied', ENOTDIR: 'a part of the path is not a directory' };
+  if (code === undefined) return (err as Error).message;
+  return words[code] ? `${words[code]} (${code})` : code;
+}
+
 function refuseOut(out: string, why: string, cause?: unknown): never {
   throw new AppError('OUT_INVALID', `--out ${JSON.stringify(out)}: ${why}`, 2, { cause });
 }
+
+/** What a run writes into its --out directory. */
+const OUTPUT_FILES = ['metrics.json', 'map.svg', 'delivery.svg', 'airtime.svg'] as const;
 
 /**
  * Make sure `out` is a directory the run can write into, before the run: walk up to the first
@@ -62,6 +115,11 @@ export async function prepareOutDir(out: string): Promise<void> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') refuseOut(out, `cannot create ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, err);
     }
+  }
+  for (const name of OUTPUT_FILES) {
+    const path = join(out, name);
+    // A directory in a picture's place would fail the run only at its end, after the work.
+    if ((await stat(path).catch(() => null))?.isDirectory()) refuseOut(out, `${resolve(path)} is a directory; the run writes a file there`);
   }
   const probe = join(out, `.citizen-sim-${process.pid}.tmp`);
   try {
@@ -135,7 +193,21 @@ function progressBar(): { update(strategy: string, fraction: number): void; done
 
 export const simCommand: Command = {
   name: 'sim',
-  summary: 'Run the network simulator on a scenario file; writes DIR/metrics.json and pictures (map.svg, delivery.svg, airtime.svg).',
+  // The overview shows the first sentence; `citizen sim --help` all of it, the scenario's fields too.
+  summary: [
+    'Run the network simulator on a scenario file; writes DIR/metrics.json and pictures (map.svg, delivery.svg, airtime.svg). ',
+    'The scenario is JSON (SPEC §5); every field but name, nodes and duration_s has a default:',
+    '  name, nodes (1 to 5000), duration_s (up to 2592000)',
+    '  seed 1; placement "random" (or "grid", "line", "clusters")',
+    '  area_m [3000, 3000] (random, clusters); spacing_m 500 (grid, line)',
+    '  positions [[x, y], ...]: one per node, in metres; overrides placement',
+    '  radio: region "EU868", preset "LongFast", tx_power_dbm 20 (or the region\'s limit if lower),',
+    '         path_loss {d0_m 40, pl_d0_db 127.41, exponent 2.08, shadowing_db 3.57}',
+    '  churn: offline_fraction 0 (no churn; below 1), mean_offline_s 7200',
+    '  traffic: dm_per_node_per_hour 0.5, chat_per_node_per_hour 1, blog_per_node_per_day 0.2,',
+    '           body_bytes [40, 300] (0 to 8192), until_s 90% of duration_s (at most duration_s)',
+    '  partitions: none; each {from_s, until_s, cut_x_m} cuts every link across x = cut_x_m',
+  ].join('\n'),
   usage: 'citizen sim SCENARIO.json [--out DIR] [--seed N] [--strategy citizen|flood] [--compare flood] [--quiet]',
   help: [
     '  --out DIR           where metrics.json and the pictures go (default: sim-out/<scenario name>)',
@@ -168,14 +240,14 @@ export const simCommand: Command = {
     try {
       text = await readFile(file, 'utf8');
     } catch (cause) {
-      throw new AppError('SCENARIO_UNREADABLE', `cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, 2, { cause });
+      throw new AppError('SCENARIO_UNREADABLE', `cannot read ${file}: ${fileProblem(cause)}`, 2, { cause });
     }
     let json: unknown;
     try {
       // A byte order mark, as some editors write, is not part of the JSON.
       json = JSON.parse(text.replace(/^\uFEFF/, ''));
     } catch (cause) {
-      throw new AppError('SCENARIO_INVALID', `${file} is not valid JSON: ${(cause as Error).message}`, 2, { cause });
+      throw new AppError('SCENARIO_INVALID', `${file} is not valid JSON: ${jsonProblem(text, cause as Error)}`, 2, { cause });
     }
     try {
       const scenario = parseScenario(json);

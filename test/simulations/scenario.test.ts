@@ -41,7 +41,7 @@ describe('simulations/scenario', () => {
     refused({ ...base, radio: { tx_power_dbm: 40 } }, /^radio\.tx_power_dbm: must be at most 27/);
     refused({ ...base, radio: { path_loss: { exponent: 0 } } }, /^radio\.path_loss\.exponent:/);
     refused({ ...base, radio: { path_loss: { gamma: 1 } } }, /^radio\.path_loss\.gamma: unknown field/);
-    refused({ ...base, churn: { offline_fraction: 1.5 } }, /^churn\.offline_fraction: must be at most/);
+    refused({ ...base, churn: { offline_fraction: 1.5 } }, /^churn\.offline_fraction: must be less than 1/);
     refused({ ...base, traffic: { body_bytes: [300, 40] } }, /^traffic\.body_bytes:/);
     refused({ ...base, traffic: { until_s: 601 } }, /^traffic\.until_s: must be at most 600/);
     refused({ ...base, traffic: { dm_per_node_per_hour: -1 } }, /^traffic\.dm_per_node_per_hour:/);

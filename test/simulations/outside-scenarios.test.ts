@@ -1,0 +1,131 @@
+/**
+ * Scenario files as an outsider writes them from SPEC §5 alone: edge cases that must run with
+ * sound metrics, and mistakes that must be refused in one line naming what is wrong.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { metricsJson, runScenario } from '../../simulations/run.ts';
+import { parseScenario } from '../../simulations/scenario.ts';
+import { citizenInProcess } from '../helpers/cli-in-process.ts';
+
+const SPEC_FIELDS = ['messages', 'expected', 'delivered', 'delivery_ratio', 'latency_s', 'frames', 'bytes_on_air', 'airtime_s', 'airtime_per_delivery_ms', 'max_duty_cycle', 'duty_cycle_violations', 'collisions'];
+
+/** The SPEC §5 figures of a flood run of `input`, checked against what any run must satisfy. */
+async function floodFigures(input: Record<string, unknown>) {
+  const text = metricsJson(await runScenario(parseScenario(input), { strategies: ['flood'] }));
+  assert.doesNotMatch(text, /NaN|Infinity|null/);
+  const m = JSON.parse(text).strategies.flood;
+  for (const field of SPEC_FIELDS) assert.ok(field in m, field);
+  assert.ok(m.delivered <= m.expected);
+  assert.ok(m.latency_s.p50 <= m.latency_s.p90 && m.latency_s.p90 <= m.latency_s.p99 && m.latency_s.p99 <= m.latency_s.max);
+  assert.ok(m.max_duty_cycle >= 0 && m.max_duty_cycle <= 1);
+  assert.equal(m.duty_cycle_violations, 0);
+  return m;
+}
+
+describe('simulations/outside scenarios', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'citizen-outside-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** `citizen sim` on a file holding `text`; the run's exit code and its lines. */
+  async function simText(text: string, ...flags: string[]) {
+    const file = join(dir, 'scenario.json');
+    writeFileSync(file, text);
+    return citizenInProcess('sim', file, '--quiet', '--out', join(dir, 'out'), ...flags);
+  }
+
+  it('refuses a file with comments saying JSON has none, with the line and column', async () => {
+    const cases: [string, string][] = [
+      ['{\n  // ten households\n  "name": "c", "nodes": 3, "duration_s": 60\n}\n', 'line 2, column 3'],
+      ['// ten households\n{"name": "c", "nodes": 3, "duration_s": 60}', 'line 1, column 1'],
+      ['{"name": "c", /* three */ "nodes": 3, "duration_s": 60}', 'line 1, column 15'],
+      ['{"name": "c", "nodes": 3, // three\n "duration_s": 60}', 'line 1, column 27'],
+    ];
+    for (const [text, where] of cases) {
+      const r = await simText(text);
+      assert.equal(r.code, 2);
+      assert.deepEqual(r.err, [`citizen sim: ${join(dir, 'scenario.json')} is not valid JSON: JSON has no comments; remove the one at ${where}`]);
+    }
+    // A '//' inside a string is no comment: the trailing comma is what is wrong.
+    const url = await simText('{"name": "http://x", "nodes": 3, "duration_s": 60,}');
+    assert.match(url.err[0]!, /is not valid JSON: Expected double-quoted property name at line 1, column 51$/);
+  });
+
+  it('keeps every other JSON refusal on one readable line: no raw newline or control character of the file', async () => {
+    const yaml = await simText('name: x\nnodes: 3\n');
+    assert.equal(yaml.code, 2);
+    assert.equal(yaml.err.length, 1);
+    assert.match(yaml.err[0]!, /is not valid JSON: Unexpected token 'a', "name: x\\nnodes: 3\\n" is not valid JSON$/);
+    const binary = await simText('\u0000\u0001');
+    assert.match(binary.err[0]!, /is not valid JSON: Unexpected token '\\u0000', "\\u0000\\u0001" is not valid JSON$/);
+    for (const empty of ['', ' \n\t']) {
+      const r = await simText(empty);
+      assert.equal(r.code, 2);
+      assert.match(r.err[0]!, /is not valid JSON: the file is empty$/);
+    }
+  });
+
+  it('says in words why the scenario file cannot be read', async () => {
+    const missing = await citizenInProcess('sim', join(dir, 'nope.json'), '--quiet');
+    assert.equal(missing.code, 2);
+    assert.deepEqual(missing.err, [`citizen sim: cannot read ${join(dir, 'nope.json')}: no such file (ENOENT)`]);
+    const directory = await citizenInProcess('sim', dir, '--quiet');
+    assert.deepEqual(directory.err, [`citizen sim: cannot read ${dir}: it is a directory (EISDIR)`]);
+  });
+
+  it('refuses, before the run, an --out where a directory stands in place of an output file', async () => {
+    mkdirSync(join(dir, 'out', 'delivery.svg'), { recursive: true });
+    const started = Date.now();
+    const r = await simText(JSON.stringify({ name: 'x', nodes: 3, duration_s: 600 }), '--strategy', 'flood');
+    assert.equal(r.code, 2);
+    assert.deepEqual(r.err, [`citizen sim: --out "${join(dir, 'out')}": ${join(dir, 'out', 'delivery.svg')} is a directory; the run writes a file there`]);
+    assert.ok(Date.now() - started < 2000, 'refused before the run');
+  });
+
+  it('runs empty bodies (body_bytes [0, 0]): an empty message is still a message', async () => {
+    const m = await floodFigures({ name: 'empty', nodes: 3, duration_s: 1800, placement: 'line', spacing_m: 300, traffic: { body_bytes: [0, 0], chat_per_node_per_hour: 4 } });
+    assert.ok(m.messages > 0);
+    assert.ok(m.delivered > 0);
+    assert.throws(() => parseScenario({ name: 'x', nodes: 3, duration_s: 60, traffic: { body_bytes: [-1, 0] } }), /^SimError: traffic\.body_bytes\[0\]: must be at least 0, got -1$/);
+  });
+
+  it('takes any churn.offline_fraction below 1, and refuses 1 naming the field', async () => {
+    const m = await floodFigures({ name: 'dark', nodes: 6, duration_s: 3600, churn: { offline_fraction: 0.99, mean_offline_s: 600 } });
+    assert.ok(m.expected >= 0);
+    assert.throws(() => parseScenario({ name: 'x', nodes: 3, duration_s: 60, churn: { offline_fraction: 1 } }), /^SimError: churn\.offline_fraction: must be less than 1, got 1$/);
+  });
+
+  it('tells a scenario naming VeryLongSlow that Meshtastic removed it', () => {
+    for (const preset of ['VeryLongSlow', 'VERY_LONG_SLOW', 'very-long-slow']) {
+      assert.throws(() => parseScenario({ name: 'x', nodes: 3, duration_s: 60, radio: { preset } }), /^SimError: radio\.preset: unknown preset .* \(VeryLongSlow \(SF12, 62\.5 kHz\) was deprecated in Meshtastic 2\.5 and removed from its firmware; the slowest preset here is LongSlow\)$/);
+    }
+    assert.throws(() => parseScenario({ name: 'x', nodes: 3, duration_s: 60, radio: { preset: 'Fastest' } }), (err: Error) => !err.message.includes('deprecated'));
+  });
+
+  it('documents every default in citizen sim --help', async () => {
+    const r = await citizenInProcess('sim', '--help');
+    assert.equal(r.code, 0);
+    const help = r.out.join('\n');
+    for (const text of ['seed 1', 'placement "random"', 'area_m [3000, 3000]', 'spacing_m 500', 'region "EU868"', 'preset "LongFast"', 'tx_power_dbm 20', 'shadowing_db 3.57', 'offline_fraction 0', 'mean_offline_s 7200', 'dm_per_node_per_hour 0.5', 'chat_per_node_per_hour 1', 'blog_per_node_per_day 0.2', 'body_bytes [40, 300]', 'until_s 90% of duration_s', 'partitions: none']) {
+      assert.ok(help.includes(text), text);
+    }
+    const overview = await citizenInProcess('--help');
+    assert.ok(overview.out.join('\n').includes('sim   ') && !overview.out.join('\n').includes('offline_fraction'), 'the overview keeps the first sentence');
+  });
+
+  it('gives sound figures where nothing can arrive: one node, nodes out of range, no traffic', async () => {
+    const one = await floodFigures({ name: 'alone', nodes: 1, duration_s: 3600 });
+    assert.equal(one.expected, 0);
+    assert.equal(one.delivery_ratio, 1);
+    const far = await floodFigures({ name: 'far', nodes: 3, duration_s: 3600, placement: 'line', spacing_m: 50_000 });
+    assert.ok(far.expected > 0);
+    assert.deepEqual([far.delivered, far.delivery_ratio, far.airtime_per_delivery_ms, far.latency_s.max], [0, 0, 0, 0]);
+    const quiet = await floodFigures({ name: 'quiet', nodes: 4, duration_s: 600, traffic: { until_s: 0 } });
+    assert.deepEqual([quiet.messages, quiet.expected, quiet.frames], [0, 0, 0]);
+  });
+});
