@@ -124,9 +124,18 @@ interface Tick {
   label: string;
 }
 
-/** Seven evenly spaced ticks from 0 to `xMax`. */
+/**
+ * Ticks from 0 to `xMax`: at every sixth when a sixth is a whole number (6 h, 24 h, 3600 s),
+ * else a 1-2-5 step apart (at most about seven), so each label is a round number standing
+ * where it says: sixths of 1 s or 1800.5 s would be labelled 0.2, 0.3 or 300.1, or all 0.
+ */
 function evenTicks(xMax: number): Tick[] {
-  return Array.from({ length: 7 }, (_, k) => ({ at: k / 6, label: f1((xMax * k) / 6) }));
+  if (Number.isInteger(xMax / 6)) return Array.from({ length: 7 }, (_, k) => ({ at: k / 6, label: String((xMax * k) / 6) }));
+  const step = niceCeiling(xMax / 6);
+  const ticks: Tick[] = [];
+  // toPrecision drops the binary fraction's noise (3 × 0.1 is 0.30000000000000004).
+  for (let k = 0; k * step <= xMax * (1 + 1e-9); k++) ticks.push({ at: (k * step) / xMax, label: String(Number((k * step).toPrecision(12))) });
+  return ticks;
 }
 
 /**

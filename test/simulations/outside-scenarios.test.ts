@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deliverySvg } from '../../simulations/pictures.ts';
 import { metricsJson, runScenario } from '../../simulations/run.ts';
 import { parseScenario } from '../../simulations/scenario.ts';
 import { citizenInProcess } from '../helpers/cli-in-process.ts';
@@ -116,6 +117,28 @@ describe('simulations/outside scenarios', () => {
     }
     const overview = await citizenInProcess('--help');
     assert.ok(overview.out.join('\n').includes('sim   ') && !overview.out.join('\n').includes('offline_fraction'), 'the overview keeps the first sentence');
+  });
+
+  it('labels the time axis of the delivery chart with round numbers standing where they say, whatever the duration', async () => {
+    const labels = async (duration_s: number) => {
+      const result = await runScenario(parseScenario({ name: 'ticks', nodes: 2, duration_s, traffic: { until_s: 0 } }), { strategies: ['flood'] });
+      const svg = deliverySvg(result.world, result.results);
+      return [...svg.matchAll(/<text x="([0-9.]+)" y="376"[^>]*>([^<]*)<\/text>/g)].map((m) => [Number(m[1]), m[2]!] as const);
+    };
+    const cases: [number, string[]][] = [
+      [1, ['0', '0.2', '0.4', '0.6', '0.8', '1']],
+      [0.001, ['0', '0.0002', '0.0004', '0.0006', '0.0008', '0.001']],
+      [1800.5, ['0', '500', '1000', '1500']],
+      [5 * 3600, ['0', '1', '2', '3', '4', '5']],
+      [86_400, ['0', '4', '8', '12', '16', '20', '24']],
+    ];
+    for (const [duration, expected] of cases) {
+      const ticks = await labels(duration);
+      assert.deepEqual(ticks.map(([, label]) => label), expected, `${duration} s`);
+      const xMax = duration >= 3 * 3600 ? duration / 3600 : duration;
+      // The plot spans x = 60 … 760: each label stands where its value lies.
+      for (const [x, label] of ticks) assert.ok(Math.abs(x - (60 + (700 * Number(label)) / xMax)) < 0.1, `${label} at ${x} of ${duration} s`);
+    }
   });
 
   it('gives sound figures where nothing can arrive: one node, nodes out of range, no traffic', async () => {
