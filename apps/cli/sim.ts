@@ -75,7 +75,7 @@ export function jsonProblem(text: string, error: Error): string {
 /** A file system error in words, its code after them. */
 function fileProblem(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
-  const words: { [code: string]: string } = { ENOENT: 'no such file', EISDIR: 'it is a directory', EACCES: 'permission denied', EPERM: 'permission denied', ENOTDIR: 'a part of the path is not a directory' };
+  const words: { [code: string]: string } = { ENOENT: 'no such file or directory', EISDIR: 'it is a directory', EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the device', ENOTDIR: 'a part of the path is not a directory' };
   if (code === undefined) return (err as Error).message;
   return words[code] ? `${words[code]} (${code})` : code;
 }
@@ -104,7 +104,7 @@ export async function prepareOutDir(out: string): Promise<void> {
       if (err instanceof AppError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       // ENOTDIR: some ancestor is a file, which the walk up reaches and names.
-      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || dirname(at) === at) refuseOut(out, `cannot use ${at} (${code ?? (err as Error).message})`, err);
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || dirname(at) === at) refuseOut(out, `cannot use ${at}: ${fileProblem(err)}`, err);
       missing.unshift(at);
       at = dirname(at);
     }
@@ -113,7 +113,7 @@ export async function prepareOutDir(out: string): Promise<void> {
     try {
       await mkdir(dir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') refuseOut(out, `cannot create ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, err);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') refuseOut(out, `cannot create ${dir}: ${fileProblem(err)}`, err);
     }
   }
   for (const name of OUTPUT_FILES) {
@@ -126,7 +126,7 @@ export async function prepareOutDir(out: string): Promise<void> {
     await writeFile(probe, '', { flag: 'wx' });
     await unlink(probe);
   } catch (err) {
-    refuseOut(out, `cannot write into ${resolve(out)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, err);
+    refuseOut(out, `cannot write into ${resolve(out)}: ${fileProblem(err)}`, err);
   }
 }
 

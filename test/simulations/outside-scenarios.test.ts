@@ -3,7 +3,7 @@
  * sound metrics, and mistakes that must be refused in one line naming what is wrong.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deliverySvg } from '../../simulations/pictures.ts';
@@ -74,9 +74,13 @@ describe('simulations/outside scenarios', () => {
   it('says in words why the scenario file cannot be read', async () => {
     const missing = await citizenInProcess('sim', join(dir, 'nope.json'), '--quiet');
     assert.equal(missing.code, 2);
-    assert.deepEqual(missing.err, [`citizen sim: cannot read ${join(dir, 'nope.json')}: no such file (ENOENT)`]);
+    assert.deepEqual(missing.err, [`citizen sim: cannot read ${join(dir, 'nope.json')}: no such file or directory (ENOENT)`]);
     const directory = await citizenInProcess('sim', dir, '--quiet');
     assert.deepEqual(directory.err, [`citizen sim: cannot read ${dir}: it is a directory (EISDIR)`]);
+    if (existsSync('/proc/self')) {
+      const proc = await simText(JSON.stringify({ name: 'x', nodes: 3, duration_s: 60 }), '--out', '/proc/nope/deeper');
+      assert.deepEqual(proc.err.slice(-1), ['citizen sim: --out "/proc/nope/deeper": cannot create /proc/nope: no such file or directory (ENOENT)']);
+    }
   });
 
   it('refuses, before the run, an --out where a directory stands in place of an output file', async () => {
