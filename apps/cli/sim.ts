@@ -243,11 +243,12 @@ export const simCommand: Command = {
       throw new AppError('SCENARIO_UNREADABLE', `cannot read ${file}: ${fileProblem(cause)}`, 2, { cause });
     }
     let json: unknown;
+    // A byte order mark, as some editors write, is not part of the JSON.
+    const body = text.replace(/^\uFEFF/, '');
     try {
-      // A byte order mark, as some editors write, is not part of the JSON.
-      json = JSON.parse(text.replace(/^\uFEFF/, ''));
+      json = JSON.parse(body);
     } catch (cause) {
-      throw new AppError('SCENARIO_INVALID', `${file} is not valid JSON: ${jsonProblem(text, cause as Error)}`, 2, { cause });
+      throw new AppError('SCENARIO_INVALID', `${file} is not valid JSON: ${jsonProblem(body, cause as Error)}`, 2, { cause });
     }
     try {
       const scenario = parseScenario(json);

@@ -46,6 +46,7 @@ describe('simulations/outside scenarios', () => {
       ['// ten households\n{"name": "c", "nodes": 3, "duration_s": 60}', 'line 1, column 1'],
       ['{"name": "c", /* three */ "nodes": 3, "duration_s": 60}', 'line 1, column 15'],
       ['{"name": "c", "nodes": 3, // three\n "duration_s": 60}', 'line 1, column 27'],
+      ['\uFEFF{"name": "c", "nodes": 3, // three\n "duration_s": 60}', 'line 1, column 27'],
     ];
     for (const [text, where] of cases) {
       const r = await simText(text);
