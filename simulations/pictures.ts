@@ -40,6 +40,13 @@ function offlineShare(world: World, i: number): number {
   return off / world.durationMs;
 }
 
+/**
+ * The most links the map draws. A dense map can hold millions (5,000 nodes within earshot of
+ * each other: 12.5 million), which took minutes to draw into an SVG no viewer opens, or ran
+ * past the longest string V8 holds after the whole run; the strongest this many show the mesh.
+ */
+export const MAX_MAP_LINKS = 50_000;
+
 export function mapSvg(world: World): string {
   const n = world.scenario.nodes;
   let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
@@ -61,17 +68,32 @@ export function mapSvg(world: World): string {
   parts.push(`<rect width="100%" height="100%" fill="#fbfbf8"/>`);
   parts.push(`<title>${esc(world.scenario.name)}: ${n} nodes</title>`);
   const { neighbours, rssi } = world.budget;
-  const links: { i: number; j: number; margin: number }[] = [];
-  for (let i = 0; i < n; i++) {
-    const list = neighbours[i]!;
-    for (let k = 0; k < list.length; k++) {
-      const j = list[k]!;
-      const margin = rssi[i]![k]! - world.sensitivityDbm;
-      if (j > i && margin >= 0) links.push({ i, j, margin });
+  /** Calls `visit` with every link heard above sensitivity, once per pair. */
+  const eachLink = (visit: (i: number, j: number, margin: number) => void) => {
+    for (let i = 0; i < n; i++) {
+      const list = neighbours[i]!;
+      for (let k = 0; k < list.length; k++) {
+        const j = list[k]!;
+        const margin = rssi[i]![k]! - world.sensitivityDbm;
+        if (j > i && margin >= 0) visit(i, j, margin);
+      }
     }
+  };
+  let total = 0;
+  eachLink(() => total++);
+  // Past the cap only the strongest links are drawn: the weakest margin that makes the cut.
+  let floor = 0;
+  if (total > MAX_MAP_LINKS) {
+    const margins = new Float64Array(total);
+    let k = 0;
+    eachLink((_i, _j, margin) => (margins[k++] = margin));
+    floor = margins.sort()[total - MAX_MAP_LINKS]!;
   }
+  let links: { i: number; j: number; margin: number }[] = [];
+  eachLink((i, j, margin) => margin >= floor && links.push({ i, j, margin }));
   // Weak links first, so the strong ones are drawn on top.
   links.sort((a, b) => a.margin - b.margin || a.i - b.i || a.j - b.j);
+  if (links.length > MAX_MAP_LINKS) links = links.slice(links.length - MAX_MAP_LINKS);
   parts.push('<g stroke-width="1.2" stroke-opacity="0.75">');
   for (const { i, j, margin } of links) {
     parts.push(`<line x1="${f1(px(world.xs[i]!))}" y1="${f1(py(world.ys[i]!))}" x2="${f1(px(world.xs[j]!))}" y2="${f1(py(world.ys[j]!))}" stroke="${marginColour(margin)}"/>`);
@@ -104,7 +126,8 @@ export function mapSvg(world: World): string {
     const x = pad + k * 110;
     parts.push(`<line x1="${x}" y1="${f1(ly + 16)}" x2="${x + 24}" y2="${f1(ly + 16)}" stroke="${c}" stroke-width="3"/><text x="${x + 30}" y="${f1(ly + 20)}" font-size="12">${esc(label)}</text>`);
   });
-  parts.push(`<text x="${pad}" y="${f1(ly + 40)}" font-size="12">node shade: lighter = offline longer · ring = gateway · ${f1(span)} m across</text>`);
+  const drawn = links.length < total ? ` · the strongest ${links.length} of ${total} links drawn` : '';
+  parts.push(`<text x="${pad}" y="${f1(ly + 40)}" font-size="12">node shade: lighter = offline longer · ring = gateway · ${f1(span)} m across${drawn}</text>`);
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }

@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deliverySvg } from '../../simulations/pictures.ts';
+import { deliverySvg, mapSvg, MAX_MAP_LINKS } from '../../simulations/pictures.ts';
 import { metricsJson, runScenario } from '../../simulations/run.ts';
 import { parseScenario } from '../../simulations/scenario.ts';
 import { citizenInProcess } from '../helpers/cli-in-process.ts';
+import { quietWorld } from './helpers.ts';
 
 const SPEC_FIELDS = ['messages', 'expected', 'delivered', 'delivery_ratio', 'latency_s', 'frames', 'bytes_on_air', 'airtime_s', 'airtime_per_delivery_ms', 'max_duty_cycle', 'duty_cycle_violations', 'collisions'];
 
@@ -144,6 +145,18 @@ describe('simulations/outside scenarios', () => {
       // The plot spans x = 60 … 760: each label stands where its value lies.
       for (const [x, label] of ticks) assert.ok(Math.abs(x - (60 + (700 * Number(label)) / xMax)) < 0.1, `${label} at ${x} of ${duration} s`);
     }
+  });
+
+  it('draws at most MAX_MAP_LINKS links on the map, the strongest, and says so', () => {
+    // 400 households within earshot of each other: 79,800 links (5,000 would be 12.5 million).
+    const crowd = quietWorld(Array.from({ length: 400 }, (_, i) => [i % 20, Math.floor(i / 20)] as [number, number]));
+    const svg = mapSvg(crowd);
+    const lines = [...svg.matchAll(/<line x1="[^"]*" y1="[^"]*" x2="[^"]*" y2="[^"]*" stroke="#[0-9a-f]{6}"\/>/g)];
+    assert.equal(lines.length, MAX_MAP_LINKS);
+    assert.match(svg, /the strongest 50000 of 79800 links drawn/);
+    const few = mapSvg(quietWorld([[0, 0], [200, 0], [400, 0]]));
+    assert.equal([...few.matchAll(/<line x1="[^"]*" y1="[^"]*" x2="[^"]*" y2="[^"]*" stroke="#[0-9a-f]{6}"\/>/g)].length, 3);
+    assert.doesNotMatch(few, /strongest/);
   });
 
   it('gives sound figures where nothing can arrive: one node, nodes out of range, no traffic', async () => {
