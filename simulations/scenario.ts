@@ -87,7 +87,9 @@ function checkKeys(obj: { [k: string]: Json }, allowed: readonly string[], prefi
 }
 
 function num(v: Json, field: string, { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false, exclusiveMax = false } = {}): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail(field, `must be a number, got ${JSON.stringify(v)}`);
+  // JSON.parse reads 1e400 as Infinity, which JSON.stringify would show as null.
+  if (typeof v === 'number' && !Number.isFinite(v)) fail(field, `must be a finite number, got one too large to hold (${v})`);
+  if (typeof v !== 'number') fail(field, `must be a number, got ${JSON.stringify(v)}`);
   if (integer && !Number.isInteger(v)) fail(field, `must be an integer, got ${v}`);
   if (exclusiveMin ? v <= min : v < min) fail(field, `must be ${exclusiveMin ? 'greater than' : 'at least'} ${min}, got ${v}`);
   if (exclusiveMax ? v >= max : v > max) fail(field, `must be ${exclusiveMax ? 'less than' : 'at most'} ${max}, got ${v}`);

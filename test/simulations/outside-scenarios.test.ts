@@ -107,6 +107,14 @@ describe('simulations/outside scenarios', () => {
     assert.throws(() => parseScenario({ name: 'x', nodes: 3, duration_s: 60, churn: { offline_fraction: 1 } }), /^SimError: churn\.offline_fraction: must be less than 1, got 1$/);
   });
 
+  it('names a number too large to hold as such, not as the null JSON.stringify makes of it', async () => {
+    const r = await simText('{"name": "x", "duration_s": 60, "nodes": 3, "positions": [[0, 1e400], [0, 0], [1, -1e999]]}');
+    assert.equal(r.code, 2);
+    assert.deepEqual(r.err, ['citizen sim: positions[0][1]: must be a finite number, got one too large to hold (Infinity)']);
+    assert.throws(() => parseScenario({ name: 'x', nodes: 3, duration_s: -Infinity }), /^SimError: duration_s: must be a finite number, got one too large to hold \(-Infinity\)$/);
+    assert.throws(() => parseScenario({ name: 'x', nodes: 3, duration_s: null }), /^SimError: duration_s: must be a number, got null$/);
+  });
+
   it('tells a scenario naming VeryLongSlow that Meshtastic removed it', () => {
     for (const preset of ['VeryLongSlow', 'VERY_LONG_SLOW', 'very-long-slow']) {
       assert.throws(() => parseScenario({ name: 'x', nodes: 3, duration_s: 60, radio: { preset } }), /^SimError: radio\.preset: unknown preset .* \(VeryLongSlow \(SF12, 62\.5 kHz\) was deprecated in Meshtastic 2\.5 and removed from its firmware; the slowest preset here is LongSlow\)$/);
