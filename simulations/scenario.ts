@@ -179,6 +179,7 @@ const PLACEMENTS: readonly Placement[] = ['random', 'grid', 'line', 'clusters'];
 export function parseScenario(input: Json): Scenario {
   if (!isObject(input)) fail('scenario', 'must be a JSON object');
   checkKeys(input, TOP, '');
+  if (input.name === undefined) fail('name', 'is required');
   if (typeof input.name !== 'string' || input.name.length === 0 || input.name.length > MAX_NAME_LENGTH) fail('name', `must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`);
   if (UNPRINTABLE.test(input.name)) fail('name', `must not contain control characters, got ${JSON.stringify(input.name)}`);
   if (input.description !== undefined && typeof input.description !== 'string') fail('description', 'must be a string');

@@ -115,6 +115,11 @@ describe('simulations/outside scenarios', () => {
     assert.throws(() => parseScenario({ name: 'x', nodes: 3, duration_s: null }), /^SimError: duration_s: must be a number, got null$/);
   });
 
+  it('says a missing name is required, as it does of nodes and duration_s', () => {
+    assert.throws(() => parseScenario({ nodes: 3, duration_s: 60 }), /^SimError: name: is required$/);
+    assert.throws(() => parseScenario({ name: 7, nodes: 3, duration_s: 60 }), /^SimError: name: must be a non-empty string of at most 100 characters$/);
+  });
+
   it('tells a scenario naming VeryLongSlow that Meshtastic removed it', () => {
     for (const preset of ['VeryLongSlow', 'VERY_LONG_SLOW', 'very-long-slow']) {
       assert.throws(() => parseScenario({ name: 'x', nodes: 3, duration_s: 60, radio: { preset } }), /^SimError: radio\.preset: unknown preset .* \(VeryLongSlow \(SF12, 62\.5 kHz\) was deprecated in Meshtastic 2\.5 and removed from its firmware; the slowest preset here is LongSlow\)$/);
