@@ -236,12 +236,17 @@ export const simCommand: Command = {
     }
     const seedText = stringOption(args, 'seed');
     const seed = seedText === undefined ? undefined : parseSeed(seedText);
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(file, 'utf8');
+      bytes = await readFile(file);
     } catch (cause) {
       throw new AppError('SCENARIO_UNREADABLE', `cannot read ${file}: ${fileProblem(cause)}`, 2, { cause });
     }
+    // What Windows PowerShell 5 writes with '>' or Out-File: UTF-16 with its byte order mark.
+    if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+      throw new AppError('SCENARIO_INVALID', `${file} is UTF-16 text (it starts with a UTF-16 byte order mark); save it as UTF-8`, 2);
+    }
+    const text = bytes.toString('utf8');
     let json: unknown;
     // A byte order mark, as some editors write, is not part of the JSON.
     const body = text.replace(/^\uFEFF/, '');

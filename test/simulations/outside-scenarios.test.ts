@@ -73,6 +73,17 @@ describe('simulations/outside scenarios', () => {
     }
   });
 
+  it('says a UTF-16 file (what PowerShell 5 writes with >) is UTF-16, not that it is not JSON', async () => {
+    const json = JSON.stringify({ name: 'x', nodes: 3, duration_s: 60 });
+    for (const [bom, encoded] of [[[0xff, 0xfe], Buffer.from(json, 'utf16le')], [[0xfe, 0xff], Buffer.from(json, 'utf16le').swap16()]] as const) {
+      const file = join(dir, 'utf16.json');
+      writeFileSync(file, Buffer.concat([Buffer.from(bom), encoded]));
+      const r = await citizenInProcess('sim', file, '--quiet');
+      assert.equal(r.code, 2);
+      assert.deepEqual(r.err, [`citizen sim: ${file} is UTF-16 text (it starts with a UTF-16 byte order mark); save it as UTF-8`]);
+    }
+  });
+
   it('says in words why the scenario file cannot be read', async () => {
     const missing = await citizenInProcess('sim', join(dir, 'nope.json'), '--quiet');
     assert.equal(missing.code, 2);
