@@ -285,6 +285,12 @@ export class RecordStore {
   private corrupt = 0;
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * A batch write failed: whether it reached the disk is not known (a sync that failed after
+   * the write; the database may replay it when reopened), so the totals are read again from
+   * the database before the next batch is built on them.
+   */
+  private totalsUnsure = false;
 
   private constructor(
     private readonly db: StoreDatabase,
@@ -358,7 +364,14 @@ export class RecordStore {
 
   /** Run writes one at a time: each reads counters that the previous one may change. */
   private serialize<T>(task: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(task);
+    const next = this.queue.then(async () => {
+      if (this.totalsUnsure) {
+        const [records, bytes, authors, flagged] = decodeCounters(await this.db.get(META, TOTALS_KEY), 4, 'totals');
+        this.totals = { records: records!, bytes: bytes!, authors: authors!, flagged: flagged! };
+        this.totalsUnsure = false;
+      }
+      return task();
+    });
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -509,7 +522,12 @@ export class RecordStore {
     for (const { key, seq } of batch.heads.values()) ops.push({ type: 'put', area: HEADS, key, value: encodeCounters([seq]) });
     const t = batch.totals;
     ops.push({ type: 'put', area: META, key: TOTALS_KEY, value: encodeCounters([t.records, t.bytes, t.authors, t.flagged]) });
-    await this.db.write(ops, { sync });
+    try {
+      await this.db.write(ops, { sync });
+    } catch (err) {
+      this.totalsUnsure = true;
+      throw err;
+    }
     this.totals = t;
   }
 

@@ -19,7 +19,7 @@ import * as Y from 'yjs';
 import { AppError } from '../errors.ts';
 import type { BlogComment, BlogPostView, BlogService, BlogSummary } from '../daemon/services.ts';
 import { AuthorNames, itemsWithClient } from '../chat/authors.ts';
-import { settledDoc } from '../chat/document-repair.ts';
+import { heldFeeds, reloadUnsaved, settledDoc } from '../chat/document-repair.ts';
 import { renderMarkdown } from './markdown.ts';
 
 export const POST_TYPE = 'blog-post';
@@ -96,16 +96,24 @@ export class Blog implements BlogService {
     if (input.body.length > MAX_POST_CHARS) throw new AppError('post_too_long', `a post has at most ${MAX_POST_CHARS} characters`);
     const { node } = this.deps;
     const me = await this.deps.memberIdentity(user);
-    const comments = await node.createDocument(me, { type: COMMENTS_TYPE, name: '', writers: 'anyone' });
-    const post = await node.createDocument(me, { type: POST_TYPE, name: '', writers: [] });
-    await node.updateDocument(me, post.feed, (doc) => {
-      const map = doc.getMap('post');
-      map.set('title', title);
-      map.set('body', input.body);
-      map.set('date', (this.deps.nowMs ?? Date.now)());
-      map.set('comments', toHex(comments.feed));
-    });
-    return { id: toHex(post.feed) };
+    const before = heldFeeds(node);
+    try {
+      const comments = await node.createDocument(me, { type: COMMENTS_TYPE, name: '', writers: 'anyone' });
+      const post = await node.createDocument(me, { type: POST_TYPE, name: '', writers: [] });
+      await node.updateDocument(me, post.feed, (doc) => {
+        const map = doc.getMap('post');
+        map.set('title', title);
+        map.set('body', input.body);
+        map.set('date', (this.deps.nowMs ?? Date.now)());
+        map.set('comments', toHex(comments.feed));
+      });
+      return { id: toHex(post.feed) };
+    } catch (err) {
+      // A post the disk refused (a full disk) is not listed: the replicas go back to what is stored.
+      await reloadUnsaved(node, [], before);
+      this.documentsVersion++;
+      throw err;
+    }
   }
 
   private async post(id: string): Promise<{ replica: DocumentReplica; fields: PostFields }> {
@@ -156,10 +164,16 @@ export class Blog implements BlogService {
     const me = await this.deps.memberIdentity(user);
     const client = clientIdFor(me.id);
     let clock = 0;
-    await this.deps.node.updateDocument(me, doc.feed, (d) => {
-      clock = Y.getState(d.store, client);
-      d.getArray('comments').push([{ text, date: (this.deps.nowMs ?? Date.now)() }]);
-    });
+    try {
+      await this.deps.node.updateDocument(me, doc.feed, (d) => {
+        clock = Y.getState(d.store, client);
+        d.getArray('comments').push([{ text, date: (this.deps.nowMs ?? Date.now)() }]);
+      });
+    } catch (err) {
+      await reloadUnsaved(this.deps.node, [doc.feed]); // see reloadUnsaved: else the author could not comment again
+      this.documentsVersion++;
+      throw err;
+    }
     return { id: `${client.toString(36)}.${clock}` };
   }
 }

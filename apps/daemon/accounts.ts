@@ -19,6 +19,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { AppError } from '../errors.ts';
+import { diskProblemOf } from '../../mesh/errors.ts';
 import { withFileLock, writeFileAtomically } from './atomic-file.ts';
 
 /** An account as the rest of the program sees it: never with its password hash. */
@@ -178,14 +179,25 @@ export function createAccounts(path: string, options: AccountsOptions = {}): Acc
   }
 
   function update<T>(change: (file: AccountsFile) => T): Promise<T> {
-    const run = writeQueue.then(() =>
-      withFileLock(path, async () => {
-        const file = await read();
-        const result = change(file);
-        await writeFileAtomically(path, JSON.stringify(file, null, 2) + '\n', 0o600);
-        return result;
-      }),
-    );
+    const run = writeQueue
+      .then(() =>
+        withFileLock(path, async () => {
+          const file = await read();
+          const result = change(file);
+          await writeFileAtomically(path, JSON.stringify(file, null, 2) + '\n', 0o600);
+          return result;
+        }),
+      )
+      .catch((error: unknown) => {
+        const disk = diskProblemOf(error);
+        if (!disk) throw error;
+        throw new AppError(
+          disk === 'full' ? 'DISK_FULL' : 'DISK_READ_ONLY',
+          `cannot save ${path}: the disk is ${disk === 'full' ? 'full' : 'read-only'}; nothing was changed`,
+          507,
+          { cause: error },
+        );
+      });
     writeQueue = run.catch(() => undefined);
     return run;
   }

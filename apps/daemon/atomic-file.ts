@@ -23,15 +23,16 @@ export async function writeFileAtomically(path: string, text: string, mode: numb
   const tmp = `${path}.${randomUUID()}.tmp`;
   const handle = await open(tmp, 'wx', mode);
   try {
-    await handle.writeFile(text);
-    await handle.chmod(mode);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    try {
+      await handle.writeFile(text);
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, path);
   } catch (error) {
+    // A full disk stops the write half-way: the half-written temp file must not stay behind.
     await rm(tmp, { force: true });
     throw error;
   }
@@ -81,9 +82,13 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>): Promi
       const handle = await open(lock, 'wx', 0o600);
       try {
         await handle.writeFile(`${process.pid}\n`);
-      } finally {
+      } catch (error) {
+        // A lock without its pid (a full disk) would read as "being taken" to everyone for LOCK_STALE_MS.
         await handle.close();
+        await rm(lock, { force: true });
+        throw error;
       }
+      await handle.close();
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

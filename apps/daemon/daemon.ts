@@ -10,6 +10,8 @@ import { MeshNode } from '../../mesh/node.ts';
 import { RecordKind } from '../../mesh/record.ts';
 import { DEFAULT_QUOTA } from '../../mesh/quota.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
+import { LevelDatabase, type LevelDatabaseOptions } from '../../mesh/level-database.ts';
+import { diskProblemOf } from '../../mesh/errors.ts';
 import { Sync, type SyncOptions } from '../../mesh/sync.ts';
 import { createMeshtasticLink } from '../../firmware-bridge/meshtastic-link.ts';
 import { AppError } from '../errors.ts';
@@ -20,6 +22,7 @@ import { Files } from '../files/files.ts';
 import { agreementKeyHex, createEvents } from './events.ts';
 import { createAccounts } from './accounts.ts';
 import { DataDir, fsReason, nameFromHost } from './data-dir.ts';
+import { createDiskWatch } from './disk-watch.ts';
 import { keepGatewayAnnounced, openP2pLink, openSmtp, p2pStatus, wantsP2p, type GatewayOptions, type P2pStatus } from './gateways.ts';
 import { createHttpApi } from './http-api.ts';
 import { applyVouches } from './vouches.ts';
@@ -95,8 +98,11 @@ export async function statusOf(
   };
 }
 
-/** Open the data directory's store and mesh node (creating the household on first run). */
-export async function openNode(dir: DataDir, clock: Clock = systemClock): Promise<MeshNode> {
+/**
+ * Open the data directory's store and mesh node (creating the household on first run).
+ * `disk` hears about writes refused for a full or read-only disk.
+ */
+export async function openNode(dir: DataDir, clock: Clock = systemClock, disk: LevelDatabaseOptions = {}): Promise<MeshNode> {
   if (!dir.isInitialised()) {
     try {
       dir.init(nameFromHost());
@@ -111,10 +117,11 @@ export async function openNode(dir: DataDir, clock: Clock = systemClock): Promis
   try {
     await db.open();
   } catch (cause) {
-    const locked = /lock/i.test(String((cause as Error)?.cause ?? cause));
+    // LevelDB's messages name its LOCK file whatever went wrong: a read-only disk is not a lock.
+    const locked = diskProblemOf(cause) === null && /lock/i.test(String((cause as Error)?.cause ?? cause));
     throw new AppError(
       locked ? 'STORE_LOCKED' : 'STORE_UNAVAILABLE',
-      locked ? `the store in ${dir.storePath} is in use by another process (is the node already running?)` : `cannot open the store in ${dir.storePath}: ${fsReason(cause)}`,
+      locked ? `the store in ${dir.storePath} is in use by another process (is the node already running?)` : `cannot open the store in ${dir.storePath}: ${fsReason(cause, dir.storePath)}`,
       503,
       { cause },
     );
@@ -122,7 +129,7 @@ export async function openNode(dir: DataDir, clock: Clock = systemClock): Promis
   // Quotas follow trust (mesh/node.ts trustOf): the household's own keys are unlimited, a
   // stranger may keep a quarter of the default, a household we vouch for four times as much.
   let node: MeshNode | undefined;
-  const store = await RecordStore.open(db, {
+  const store = await RecordStore.open(new LevelDatabase(db, disk), {
     quotaFor: (author) => {
       const owner = node?.directory.householdOfAuthor(author);
       if (toHex(author) === toHex(household.id) || (owner && toHex(owner.id) === toHex(household.id))) return null;
@@ -149,9 +156,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const links: OpenedLink[] = openLinks(options.links ?? [], { clock, meshtastic });
   // The store's lock says whether a node runs here; node.json only says where. After a power
   // cut node.json stays behind, and its pid may by then belong to another process (or to us).
+  const disk = createDiskWatch(log, dir.path);
   let node: MeshNode;
   try {
-    node = await openNode(dir, clock);
+    node = await openNode(dir, clock, { onDiskProblem: disk.problem, onRecovered: disk.recovered });
   } catch (err) {
     const running = (err as AppError).code === 'STORE_LOCKED' ? dir.runningNode() : null;
     if (running) throw new AppError('ALREADY_RUNNING', `a node is already running for ${dir.path} (pid ${running.pid}, ${running.portal})`, 409, { cause: err });
@@ -213,7 +221,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     files: new Files({ ...apps, ...(options.maxFileBytes ? { maxBytes: options.maxFileBytes } : {}) }),
     events,
     directory: async () => node.directory.allHouseholds().flatMap((h) => [...h.members.keys()].map((m) => `${m}@${h.name}`)).sort(),
-    status: () => statusOf(node, { sync, links, p2p: () => p2pStatus(p2p), smtp: () => smtp?.status() ?? null }),
+    status: async () => ({ ...(await statusOf(node, { sync, links, p2p: () => p2pStatus(p2p), smtp: () => smtp?.status() ?? null })), disk: disk.state() }),
     metrics: async () => renderMetrics(node, await statusOf(node, { sync, links, p2p: () => p2pStatus(p2p), smtp: () => smtp?.status() ?? null })),
   };
   let setupToken: { value: string; consume(): void } | null = null;
@@ -232,6 +240,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       },
       clock,
       onAccountCreated: async (name: string) => void (await memberIdentity(name)),
+      onDiskProblem: disk.problem,
+      onInternalError: (error, request) => log(`${request.method} ${request.path} failed: ${String((error as Error)?.message ?? error).split('\n')[0]}`),
     },
   );
   try {

@@ -12,12 +12,13 @@
  * half a key, and are readable by the owner only.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, unlinkSync, chmodSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync, statSync, writeSync, unlinkSync, chmodSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Identity } from '../../mesh/identity.ts';
 import { isValidName } from '../../mesh/directory.ts';
 import { AppError } from '../errors.ts';
+import { diskProblemOf } from '../../mesh/errors.ts';
 
 export interface HouseholdConfig {
   version: 1;
@@ -43,9 +44,20 @@ function writeAndClose(fd: number, data: string): void {
 /** Write a file atomically with the given mode. */
 export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeAndClose(openSync(tmp, 'w', mode), data);
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeAndClose(fd, data);
+    chmodSync(tmp, mode);
+    renameSync(tmp, path);
+  } catch (err) {
+    // Half a file left by a full disk would only take more of it.
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // gone already
+    }
+    throw err;
+  }
 }
 
 /**
@@ -90,8 +102,34 @@ export function nameFromHost(host = hostname()): string {
   return isValidName(name) ? name : 'household';
 }
 
-/** Why a file-system call failed, in words (for errors about the data directory). */
-export function fsReason(cause: unknown): string {
+/**
+ * Whether the file system holding `path` (or its nearest existing parent) is read-only or
+ * full, asked of the file system: some failures do not say (a recursive mkdir on a read-only
+ * file system fails with ENOENT).
+ */
+function diskProblemAt(path: string): 'full' | 'read-only' | null {
+  let at = resolvePath(path);
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  try {
+    accessSync(at, constants.W_OK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EROFS') return 'read-only';
+  }
+  try {
+    if (statfsSync(at).bavail === 0) return 'full';
+  } catch {
+    // no figures
+  }
+  return null;
+}
+
+/**
+ * Why a file-system call failed, in words (for errors about the data directory). `path`: where
+ * it wrote, to ask the file system when the error itself is unclear.
+ */
+export function fsReason(cause: unknown, path?: string): string {
+  const disk = diskProblemOf(cause) ?? (path !== undefined ? diskProblemAt(path) : null);
+  if (disk) return disk === 'full' ? 'the disk is full' : 'the file system is read-only';
   for (let err = cause as (Error & { code?: string; cause?: unknown }) | undefined, depth = 0; err && depth < 4; err = err.cause as typeof err, depth++) {
     switch (err.code) {
       case 'EACCES':
@@ -143,13 +181,23 @@ export class DataDir {
     const identity = Identity.generate();
     const config: HouseholdConfig = { version: 1, household, created: new Date().toISOString() };
     // The key first, created only if absent: another `init` or first `start` may be racing us.
-    let created: boolean;
+    let created = false;
+    const keyPath = join(this.keysPath, 'household.json');
     try {
       mkdirSync(join(this.keysPath, 'members'), { recursive: true, mode: 0o700 });
-      created = createFileExclusive(join(this.keysPath, 'household.json'), JSON.stringify(identity.exportSecret()));
+      created = createFileExclusive(keyPath, JSON.stringify(identity.exportSecret()));
       if (created) writeFileAtomic(this.configPath, JSON.stringify(config, null, 2) + '\n', 0o644);
     } catch (cause) {
-      throw new AppError('DATA_DIR_UNWRITABLE', `cannot create the household in ${this.path}: ${fsReason(cause)}`, 500, { cause });
+      // A key without a config (the disk filled up in between) would make every later `init`
+      // refuse ("already holds a household") and `start` ask for `init`: take the key back.
+      if (created) {
+        try {
+          unlinkSync(keyPath);
+        } catch {
+          // already gone
+        }
+      }
+      throw new AppError('DATA_DIR_UNWRITABLE', `cannot create the household in ${this.path}: ${fsReason(cause, this.path)}`, 500, { cause });
     }
     if (!created) throw new AppError('ALREADY_INITIALISED', `${this.path} already holds a household; refusing to overwrite it`, 409);
     return { config, identity };
@@ -187,10 +235,16 @@ export class DataDir {
     if (!isValidName(name)) throw new AppError('NAME_INVALID', `"${name}" is not a valid member name`);
     const path = join(this.keysPath, 'members', `${name}.json`);
     if (existsSync(path)) return this.readIdentity(path);
-    mkdirSync(join(this.keysPath, 'members'), { recursive: true, mode: 0o700 });
     const identity = Identity.generate();
-    // The node and `citizen user add` may both create it: the first one's key is the member's.
-    if (!createFileExclusive(path, JSON.stringify(identity.exportSecret()))) return this.readIdentity(path);
+    let created: boolean;
+    try {
+      mkdirSync(join(this.keysPath, 'members'), { recursive: true, mode: 0o700 });
+      // The node and `citizen user add` may both create it: the first one's key is the member's.
+      created = createFileExclusive(path, JSON.stringify(identity.exportSecret()));
+    } catch (cause) {
+      throw new AppError('DATA_DIR_UNWRITABLE', `cannot save ${name}'s keys in ${this.keysPath}: ${fsReason(cause, this.keysPath)}`, 500, { cause });
+    }
+    if (!created) return this.readIdentity(path);
     return identity;
   }
 
@@ -235,7 +289,7 @@ export class DataDir {
     try {
       writeFileAtomic(this.runningPath, JSON.stringify(info) + '\n', 0o644);
     } catch (cause) {
-      throw new AppError('DATA_DIR_UNWRITABLE', `cannot write ${this.runningPath}: ${fsReason(cause)}`, 500, { cause });
+      throw new AppError('DATA_DIR_UNWRITABLE', `cannot write ${this.runningPath}: ${fsReason(cause, this.path)}`, 500, { cause });
     }
   }
 

@@ -23,7 +23,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { systemClock, type Clock } from '../../mesh/clock.ts';
 import { AppError } from '../errors.ts';
 import { checkMemberName, checkPassword, type Account, type Accounts } from './accounts.ts';
-import { errorReply, type ErrorBody } from './http-errors.ts';
+import { errorReply, refusedByStore, type ErrorBody } from './http-errors.ts';
+import type { DiskProblem } from '../../mesh/errors.ts';
 import { registerAppRoutes } from './routes-apps.ts';
 import {
   absoluteFormHost,
@@ -80,6 +81,10 @@ export interface HttpApiDeps {
   clock?: Clock;
   /** Called after /api/setup created an account (the daemon makes the member's keys). */
   onAccountCreated?: (name: string) => Promise<void> | void;
+  /** A request failed on a bug (answered 500): the daemon puts its first line in the node's log. */
+  onInternalError?: (error: unknown, request: { method: string; path: string }) => void;
+  /** A request failed because a file it wrote (accounts, keys) hit a full or read-only disk. */
+  onDiskProblem?: (problem: DiskProblem) => void;
 }
 
 /** What `GET /api/me` and a successful login answer. */
@@ -230,8 +235,13 @@ export function createHttpApi(options: HttpApiOptions, deps: HttpApiDeps): Fasti
   });
 
   app.setErrorHandler((error, request, reply) => {
-    const { status, body } = errorReply(error);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    const { status, body, disk } = errorReply(error);
+    if (disk) {
+      if (!refusedByStore(error)) deps.onDiskProblem?.(disk);
+    } else if (status >= 500) {
+      request.log.error({ err: error }, 'request failed');
+      deps.onInternalError?.(error, { method: request.method, path: (request.raw.url ?? '/').split('?')[0]! });
+    }
     void reply.code(status).type('application/json; charset=utf-8').send(body);
   });
   let closing = false;

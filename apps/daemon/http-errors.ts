@@ -4,9 +4,12 @@
  *
  * AppErrors keep their status and code (lowercased, so the API's codes read alike:
  * ACCOUNT_EXISTS → "account_exists"). Fastify's own client errors (bad JSON, schema
- * validation, body too large, wrong media type) map by status. Anything else is a bug: it
- * answers 500 with a fixed sentence, never the error's message or stack.
+ * validation, body too large, wrong media type) map by status. A write the disk refused (full
+ * or read-only, from the store or a file, whatever error wraps it) answers 507 `disk_full` or
+ * `disk_read_only`. Anything else is a bug: it answers 500 with a fixed sentence, never the
+ * error's message or stack.
  */
+import { diskProblemOf, type DiskProblem } from '../../mesh/errors.ts';
 
 /** The body of every error answer. */
 export interface ErrorBody {
@@ -31,7 +34,29 @@ const CODES: Readonly<Record<number, string>> = {
   429: 'too_many_requests',
   431: 'headers_too_large',
   503: 'unavailable',
+  507: 'insufficient_storage',
 };
+
+/** What a member is told when the disk refused a write (the API answers 507 Insufficient Storage). */
+const DISK_REPLIES: Readonly<Record<DiskProblem, ErrorBody>> = {
+  full: {
+    error: 'disk_full',
+    message: "the household's disk is full, so this was not saved; free some space on it (or ask whoever looks after the node) and try again",
+  },
+  'read-only': {
+    error: 'disk_read_only',
+    message: "the household's disk is read-only, so this was not saved; make it writable again (or ask whoever looks after the node) and try again",
+  },
+};
+
+/** True when the record store refused the write itself (it tells the node's log already). */
+export function refusedByStore(error: unknown): boolean {
+  let e = error as { code?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; e && typeof e === 'object' && depth < 6; depth++, e = e.cause as typeof e) {
+    if (e.code === 'STORE_DISK_FULL' || e.code === 'STORE_READ_ONLY') return true;
+  }
+  return false;
+}
 
 /** Fastify's own errors whose message is a bare status phrase ("Unsupported Media Type"), said as a sentence. */
 const SENTENCES: Readonly<Record<string, string>> = {
@@ -53,7 +78,9 @@ function isAppError(error: unknown): error is AppErrorLike {
 const validStatus = (status: unknown): status is number => typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599;
 
 /** The status and body to answer for `error` (thrown by a route, a hook or fastify itself). */
-export function errorReply(error: unknown): { status: number; body: ErrorBody } {
+export function errorReply(error: unknown): { status: number; body: ErrorBody; disk?: DiskProblem } {
+  const disk = diskProblemOf(error);
+  if (disk) return { status: 507, body: { ...DISK_REPLIES[disk] }, disk };
   if (isAppError(error)) {
     const status = validStatus(error.status) ? error.status : 500;
     return { status, body: { error: error.code.toLowerCase(), message: error.message } };

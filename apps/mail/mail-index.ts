@@ -104,6 +104,8 @@ class MemberFolders {
   readonly inbox: MailSummary[] = [];
   readonly sent: MailSummary[] = [];
   readonly read = new Set<string>();
+  /** Bodies of mails whose index the store refused (a full disk): shown from here until a load indexes them again. */
+  readonly unsavedBodies = new Map<string, string>();
   loaded: Promise<void> | null = null;
 
   add(s: MailSummary | null, id: string): void {
@@ -117,6 +119,7 @@ class MemberFolders {
   drop(id: string): void {
     const s = this.byId.get(id);
     this.byId.delete(id);
+    this.unsavedBodies.delete(id);
     if (!s) return;
     removeFrom(this.inbox, s);
     removeFrom(this.sent, s);
@@ -215,8 +218,15 @@ export class MailIndex {
           }
         : null;
     const { store } = this.deps.node;
-    if (summary) await store.putLocal(`${BODY}${member}/${id}`, opened!.content.body);
-    await store.putLocal(`${INDEX}${member}/${id}`, summary ? encodeSummary(summary) : NOT_MAIL);
+    try {
+      if (summary) await store.putLocal(`${BODY}${member}/${id}`, opened!.content.body);
+      await store.putLocal(`${INDEX}${member}/${id}`, summary ? encodeSummary(summary) : NOT_MAIL);
+    } catch (err) {
+      // The mail is stored but its index is not (a full disk): list it all the same, its body
+      // from memory; the next load finds it unindexed and indexes it again.
+      if (!folders) throw err;
+      if (summary) folders.unsavedBodies.set(id, opened!.content.body);
+    }
     folders?.add(summary, id);
   }
 
@@ -265,7 +275,7 @@ export class MailIndex {
     for (const id of persisted.keys()) {
       if (held.has(id)) continue;
       folders.drop(id);
-      await store.deleteLocal(`${INDEX}${member}/${id}`);
+      await store.deleteLocal(`${INDEX}${member}/${id}`).catch(() => undefined); // a full disk: the next load tries again
       await store.deleteLocal(`${BODY}${member}/${id}`).catch(() => undefined);
     }
   }
@@ -293,7 +303,7 @@ export class MailIndex {
     const member = toHex(keyId(me.agreementKey));
     const { store } = this.deps.node;
     const bodies = await Promise.all(chosen.map((s) => store.getLocal(`${BODY}${member}/${s.id}`)));
-    return chosen.map((s, i) => ({ ...s, body: bodies[i] ?? '', read: folder === 'sent' || folders.read.has(s.id) }));
+    return chosen.map((s, i) => ({ ...s, body: bodies[i] ?? folders.unsavedBodies.get(s.id) ?? '', read: folder === 'sent' || folders.read.has(s.id) }));
   }
 
   /** Remember that a member read a mail (node-local, not synced). */
