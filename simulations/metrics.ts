@@ -10,7 +10,7 @@
  */
 import { DEFAULT_SHARE_OF_LEGAL } from '../radio/duty-cycle.ts';
 import type { Channel } from './channel.ts';
-import type { World } from './world.ts';
+import { expectedPairs, type World } from './world.ts';
 
 export const HOUR_MS = 3_600_000;
 
@@ -22,7 +22,14 @@ export class DeliveryRecorder {
 
   constructor(readonly world: World) {
     const n = world.scenario.nodes;
-    this.#latency = world.messages.map((m) => new Float32Array(m.to >= 0 ? 1 : n).fill(NaN));
+    // A chat or blog message is expected at every node (SPEC §5), its author's too, which
+    // holds it from the moment it is written.
+    this.#latency = world.messages.map((m) => {
+      const row = new Float32Array(m.to >= 0 ? 1 : n).fill(NaN);
+      if (m.to < 0) row[m.from] = 0;
+      return row;
+    });
+    this.delivered = world.messages.reduce((k, m) => k + (m.to < 0 ? 1 : 0), 0);
   }
 
   /** Record that `message` reached `node` at virtual time `nowMs`; repeats and unexpected pairs are ignored. */
@@ -57,7 +64,7 @@ export class DeliveryRecorder {
     this.world.messages.forEach((m, i) => {
       let got = 0;
       for (const v of this.#latency[i]!) if (!Number.isNaN(v)) got++;
-      expected[m.kind] = (expected[m.kind] ?? 0) + (m.to >= 0 ? 1 : this.world.scenario.nodes - 1);
+      expected[m.kind] = (expected[m.kind] ?? 0) + expectedPairs(m, this.world.scenario.nodes);
       delivered[m.kind] = (delivered[m.kind] ?? 0) + got;
     });
     const out: { [name: string]: number } = {};
@@ -67,12 +74,16 @@ export class DeliveryRecorder {
     return out;
   }
 
-  /** Every latency recorded, seconds. */
+  /** Every latency recorded, seconds: of deliveries to other nodes (an author's own node is not a delivery over the air). */
   latencies(): Float64Array {
-    const out = new Float64Array(this.delivered);
-    let k = 0;
-    for (const row of this.#latency) for (const v of row) if (!Number.isNaN(v)) out[k++] = v;
-    return out;
+    const out: number[] = [];
+    this.#latency.forEach((row, i) => {
+      const own = this.world.messages[i]!.to < 0 ? this.world.messages[i]!.from : -1;
+      row.forEach((v, node) => {
+        if (node !== own && !Number.isNaN(v)) out.push(v);
+      });
+    });
+    return Float64Array.from(out);
   }
 
   /** Delivery ratio over time: at each sample instant, delivered pairs / pairs of messages written by then. */
@@ -91,7 +102,7 @@ export class DeliveryRecorder {
     let mi = 0;
     for (let s = 1; s <= samples; s++) {
       const t = (durationMs * s) / samples;
-      while (mi < messages.length && messages[mi]!.time <= t) e += messages[mi++]!.to >= 0 ? 1 : n - 1;
+      while (mi < messages.length && messages[mi]!.time <= t) e += expectedPairs(messages[mi++]!, n);
       while (d < deliveredAt.length && deliveredAt[d]! <= t) d++;
       out.push({ t_s: round(t / 1000, 3), ratio: deliveryRatio(d, e) });
     }

@@ -91,7 +91,7 @@ export function buildWorld(scenario: Scenario, seed = scenario.seed): World {
 
   const messages = makeTraffic(scenario, seed, startsOnline, toggles);
   let expected = 0;
-  for (const m of messages) expected += m.to >= 0 ? 1 : n - 1;
+  for (const m of messages) expected += expectedPairs(m, n);
   return {
     scenario,
     seed,
@@ -110,6 +110,11 @@ export function buildWorld(scenario: Scenario, seed = scenario.seed): World {
     messages,
     expected,
   };
+}
+
+/** The (message, node) pairs a message should reach: its recipient's node, or every node (SPEC §5). */
+export function expectedPairs(message: { to: number }, nodes: number): number {
+  return message.to >= 0 ? 1 : nodes;
 }
 
 /** Whether node `i` is online at `timeMs`. */

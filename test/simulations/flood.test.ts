@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createFloodStrategy } from '../../simulations/flood.ts';
 import { DeliveryRecorder } from '../../simulations/metrics.ts';
 import { createRandom } from '../../simulations/random.ts';
-import type { Message, World } from '../../simulations/world.ts';
+import { expectedPairs, type Message, type World } from '../../simulations/world.ts';
 import { channelFor, quietWorld } from './helpers.ts';
 
 /** A line of `n` nodes 400 m apart: with no shadowing each hears only its neighbours (range 577 m). */
@@ -11,7 +11,7 @@ const line = (n: number): [number, number][] => Array.from({ length: n }, (_, i)
 
 function flood(world: World, messages: Omit<Message, 'index'>[], hopLimit?: number) {
   world.messages = messages.map((m, index) => ({ index, ...m }));
-  world.expected = world.messages.reduce((s, m) => s + (m.to >= 0 ? 1 : world.scenario.nodes - 1), 0);
+  world.expected = world.messages.reduce((s, m) => s + expectedPairs(m, world.scenario.nodes), 0);
   const { sim, channel } = channelFor(world);
   const recorder = new DeliveryRecorder(world);
   const strategy = createFloodStrategy({ sim, channel, world, recorder, random: createRandom(7, 'flood') }, hopLimit === undefined ? {} : { hopLimit });
@@ -24,7 +24,7 @@ describe('simulations/flood baseline', () => {
   it('on a 5-node line with hop limit 3 a broadcast is relayed exactly 3 times and reaches the end 3 hops away', () => {
     const { strategy, recorder, channel } = flood(quietWorld(line(5)), [{ time: 1000, from: 0, kind: 'chat', to: -1, bytes: 40 }]);
     assert.deepEqual([1, 2, 3, 4].map((i) => strategy.hopsHeard[i]![0]), [0, 1, 2, 3]);
-    assert.equal(recorder.delivered, 4);
+    assert.equal(recorder.delivered, 5, 'at the author and the 4 others');
     // Origin, then nodes 1, 2 and 3 rebroadcast; node 4 hears hop_limit 0 and stays quiet.
     assert.equal(channel.stats.frames, 4);
     assert.equal(strategy.detail!().rebroadcasts, 3);
@@ -47,13 +47,14 @@ describe('simulations/flood baseline', () => {
   });
 
   it('reports delivery per kind of message: which traffic a crowded channel sheds', () => {
-    // Node 4 is 4 hops from node 0: the DM to node 2 arrives, the one to node 4 does not; the chat reaches 3 of 4.
+    // Node 4 is 4 hops from node 0: the DM to node 2 arrives, the one to node 4 does not; the chat
+    // reaches 3 of the 4 others (and is at its author's node: 4 of 5).
     const { recorder } = flood(quietWorld(line(5)), [
       { time: 1000, from: 0, kind: 'dm', to: 2, bytes: 40 },
       { time: 60_000, from: 0, kind: 'dm', to: 4, bytes: 40 },
       { time: 120_000, from: 4, kind: 'chat', to: -1, bytes: 40 },
     ], 2);
-    assert.deepEqual(recorder.ratioByKind(), { delivery_ratio_dm: 0.5, delivery_ratio_chat: 0.75 });
+    assert.deepEqual(recorder.ratioByKind(), { delivery_ratio_dm: 0.5, delivery_ratio_chat: 0.8 });
   });
 
   it('cancels a queued rebroadcast on hearing a duplicate', () => {
@@ -65,7 +66,8 @@ describe('simulations/flood baseline', () => {
 
   it('splits a long body into packets and delivers when every part is in', () => {
     const { recorder, channel } = flood(quietWorld(line(2)), [{ time: 1000, from: 0, kind: 'chat', to: -1, bytes: 300 }]);
-    assert.equal(recorder.delivered, 1);
+    assert.equal(recorder.has(0, 1), true);
+    assert.equal(recorder.delivered, 2);
     assert.equal(channel.stats.frames, 4); // two parts, each sent and rebroadcast once
   });
 });

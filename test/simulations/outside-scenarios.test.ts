@@ -184,12 +184,16 @@ describe('simulations/outside scenarios', () => {
   });
 
   it('gives sound figures where nothing can arrive: one node, nodes out of range, no traffic', async () => {
-    const one = await floodFigures({ name: 'alone', nodes: 1, duration_s: 3600 });
-    assert.equal(one.expected, 0);
-    assert.equal(one.delivery_ratio, 1);
-    const far = await floodFigures({ name: 'far', nodes: 3, duration_s: 3600, placement: 'line', spacing_m: 50_000 });
-    assert.ok(far.expected > 0);
-    assert.deepEqual([far.delivered, far.delivery_ratio, far.airtime_per_delivery_ms, far.latency_s.max], [0, 0, 0, 0]);
+    // A chat or blog message is expected at every node, its author's too (SPEC §5), which holds it at once.
+    const one = await floodFigures({ name: 'alone', nodes: 1, duration_s: 3600, traffic: { dm_per_node_per_hour: 0 } });
+    assert.ok(one.messages > 0);
+    assert.deepEqual([one.expected, one.delivered, one.delivery_ratio, one.latency_s.max], [one.messages, one.messages, 1, 0]);
+    const far = await floodFigures({ name: 'far', nodes: 3, duration_s: 3600, placement: 'line', spacing_m: 50_000, traffic: { dm_per_node_per_hour: 0 } });
+    assert.ok(far.messages > 0);
+    assert.deepEqual([far.expected, far.delivered, far.delivery_ratio, far.latency_s.max], [3 * far.messages, far.messages, 0.3333, 0]);
+    const farDms = await floodFigures({ name: 'far', nodes: 3, duration_s: 3600, placement: 'line', spacing_m: 50_000, traffic: { chat_per_node_per_hour: 0, blog_per_node_per_day: 0 } });
+    assert.ok(farDms.expected > 0);
+    assert.deepEqual([farDms.delivered, farDms.delivery_ratio, farDms.airtime_per_delivery_ms, farDms.latency_s.max], [0, 0, 0, 0]);
     const quiet = await floodFigures({ name: 'quiet', nodes: 4, duration_s: 600, traffic: { until_s: 0 } });
     assert.deepEqual([quiet.messages, quiet.expected, quiet.frames], [0, 0, 0]);
   });
