@@ -18,8 +18,8 @@ export interface DiskWatch {
 }
 
 const WHAT: Readonly<Record<DiskProblem, string>> = {
-  full: 'is full',
-  'read-only': 'is read-only',
+  full: 'full',
+  'read-only': 'read-only',
 };
 
 export function createDiskWatch(log: (line: string) => void, where: string, options: { now?: () => number; remindMs?: number } = {}): DiskWatch {
@@ -38,15 +38,15 @@ export function createDiskWatch(log: (line: string) => void, where: string, opti
         since = t;
         lastLine = t;
         refused = 1;
-        log(`The disk under ${where} ${WHAT[kind]}: new mail, chat, files and records are refused (nothing is lost) until ${kind === 'full' ? 'space is freed' : 'it is writable again'}.`);
+        log(`The disk under ${where} is ${WHAT[kind]}: new mail, chat, files and records are refused (nothing is lost) until ${kind === 'full' ? 'space is freed' : 'it is writable again'}.`);
       } else if (t - lastLine >= remindMs) {
         lastLine = t;
-        log(`The disk under ${where} still ${WHAT[kind]} (for ${Math.round((t - since) / 60_000)} min; ${refused} writes refused so far).`);
+        log(`The disk under ${where} is still ${WHAT[kind]} (for ${Math.round((t - since) / 60_000)} min; ${refused} writes refused so far).`);
       }
     },
     recovered() {
       if (current === null) return;
-      log(`The disk under ${where} takes writes again (${refused} writes were refused while it ${WHAT[current].replace('is ', 'was ')}).`);
+      log(`The disk under ${where} takes writes again (${refused} writes were refused while it was ${WHAT[current]}).`);
       current = null;
       refused = 0;
     },

@@ -93,7 +93,9 @@ export class Files implements FilesService {
   /** Uploads under way (their stages are not stale). */
   private readonly uploading = new Set<string>();
   /** Stages a crash left behind, being removed (an upload waits for it). */
-  private readonly staleRemoved: Promise<void>;
+  private staleRemoved: Promise<void>;
+  /** An upload's stage could not be removed (a full disk refuses deletes too): the next upload tries again. */
+  private leftovers = false;
 
   constructor(private readonly deps: FilesDeps) {
     this.maxBytes = deps.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
@@ -198,6 +200,12 @@ export class Files implements FilesService {
         return known.agreementKey;
       });
     }
+    if (this.leftovers) {
+      this.leftovers = false;
+      this.staleRemoved = this.staleRemoved.then(() => this.removeStages(STAGE)).catch(() => {
+        this.leftovers = true;
+      });
+    }
     await this.staleRemoved;
     const upload = toHex(node.random(8));
     const stage = `${STAGE}${upload}/`;
@@ -261,7 +269,9 @@ export class Files implements FilesService {
     } finally {
       this.uploading.delete(upload);
       // Whatever was not published (a failed or aborted upload) goes.
-      await this.removeStages(stage).catch(() => undefined);
+      await this.removeStages(stage).catch(() => {
+        this.leftovers = true;
+      });
     }
   }
 

@@ -23,6 +23,8 @@ import { MeshNode } from '../../mesh/node.ts';
 import { createRecord, RecordKind } from '../../mesh/record.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
 import { Mailbox } from '../../apps/mail/mailbox.ts';
+import { CHUNK_BYTES, Files } from '../../apps/files/files.ts';
+import { createDiskWatch } from '../../apps/daemon/disk-watch.ts';
 import { freePort } from '../helpers/net.ts';
 import { seededRandom } from '../helpers/random.ts';
 import { BIN, citizen, login, startNode, stopNode, type Run, type RunningNode } from '../helpers/citizen.ts';
@@ -325,5 +327,56 @@ describe('a write the disk refused, in process', () => {
     await mailbox.send('alice', { to: ['alice@rose'], subject: 'last page', body: 'took the last page' });
     const inbox = await mailbox.list('alice', 'inbox');
     assert.deepEqual(inbox.map((m) => [m.subject, m.body]), [['last page', 'took the last page']]);
+  });
+
+  it('files: the parts of an upload the disk refused halfway are removed once the disk takes writes again', async () => {
+    const random = seededRandom(4);
+    const store = await RecordStore.open(new MemoryDatabase());
+    const node = new MeshNode({ householdName: 'rose' }, { household: Identity.generate(random), store, clock, random });
+    await node.start();
+    const alice = Identity.generate(random);
+    await node.certifyMember('alice', alice);
+    const files = new Files({ node, memberIdentity: async () => alice });
+    const putLocal = store.putLocal.bind(store);
+    const deleteLocal = store.deleteLocal.bind(store);
+    let full = false;
+    const refuse = async () => {
+      throw new MeshError('STORE_DISK_FULL', "the household's disk is full: nothing was saved");
+    };
+    let staged = 0;
+    store.putLocal = async (key, value, options) => {
+      if (key.startsWith('file-upload/') && ++staged === 3) full = true; // the third part finds the disk full
+      return full ? refuse() : putLocal(key, value, options);
+    };
+    store.deleteLocal = async (key) => (full ? refuse() : deleteLocal(key));
+    async function* parts(n: number): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < n; i++) yield new Uint8Array(CHUNK_BYTES).fill(i);
+    }
+    await assert.rejects(files.upload('alice', { name: 'big.bin', shareWith: null, body: parts(5) }), /disk is full/);
+    assert.equal((await store.listLocal('file-upload/')).length, 2, 'two parts were staged before the disk filled');
+    full = false;
+    await files.upload('alice', { name: 'small.bin', shareWith: null, body: parts(1) });
+    assert.deepEqual((await store.listLocal('file-upload/')).map(([key]) => key), [], 'no part of the refused upload is left');
+  });
+
+  it('the log: one line when writes are refused, a reminder at most every 10 minutes, one when they work again', () => {
+    const lines: string[] = [];
+    let now = 0;
+    const watch = createDiskWatch((line) => lines.push(line), '/data', { now: () => now });
+    for (let i = 0; i < 1000; i++) {
+      watch.problem('full');
+      now += 1000; // a refused write a second for 1000 s
+    }
+    assert.equal(watch.state(), 'full');
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(lines[0]!, /disk under \/data is full/);
+    assert.match(lines[1]!, /is still full \(for 10 min; 601 writes refused so far\)/);
+    watch.recovered();
+    watch.recovered();
+    assert.equal(lines.length, 3);
+    assert.match(lines[2]!, /takes writes again \(1000 writes were refused while it was full\)/);
+    assert.equal(watch.state(), 'ok');
+    watch.problem('read-only');
+    assert.match(lines[3]!, /is read-only/);
   });
 });
