@@ -267,7 +267,7 @@ export function estimateMemory(scenario: Scenario, strategies: readonly string[]
   // Poisson counts: three standard deviations of slack.
   const slack = (mean: number) => mean + 3 * Math.sqrt(mean);
   const messages = slack(dms) + slack(broadcasts);
-  const pairs = slack(dms) + slack(broadcasts) * Math.max(0, n - 1);
+  const pairs = slack(dms) + slack(broadcasts) * n;
   const cycleS = churn.offline_fraction > 0 ? churn.mean_offline_s / churn.offline_fraction : Infinity;
   const toggles = churn.offline_fraction > 0 ? slack((2 * n * scenario.duration_s) / cycleS) : 0;
   const body = (traffic.body_bytes[0] + traffic.body_bytes[1]) / 2;
