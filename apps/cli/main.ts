@@ -44,9 +44,14 @@ export function processIo(): Io {
         const watch =
           launcher !== null && launcher > 1 ? setInterval(() => !isAlive(launcher) && onSignal('the npm process that started the node ended'), 500) : null;
         watch?.unref();
+        // The handlers stay for good: a signal after the first must not find none and kill the
+        // node half-way through stopping. Ctrl-C on `npm start` signals both npm and the node,
+        // and npm passes the signal on to the node again; a script may signal the node and its
+        // process group alike. The node is stopping already, so a repeat changes nothing.
+        let stopping = false;
         function onSignal(signal: string) {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
+          if (stopping) return;
+          stopping = true;
           if (watch) clearInterval(watch);
           resolve(signal);
         }

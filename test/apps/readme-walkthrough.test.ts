@@ -1,0 +1,60 @@
+/**
+ * README.md followed word for word, as a new household or an outside checker does: the
+ * commands it shows, run the way it shows them, do what it says they do.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { citizen, eventually } from '../helpers/citizen.ts';
+import { freePort } from '../helpers/net.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+describe('the README, followed word for word', function () {
+  this.timeout(120_000);
+  let dir: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'citizen-readme-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('npm start, then Ctrl-C: the node stops cleanly (the terminal signals npm and the node, and npm passes it on again)', async () => {
+    // Ctrl-C sends SIGINT to the whole foreground process group: npm and the node it execs.
+    // npm forwards the signal to its child as well, so the node gets it twice, a moment apart.
+    // The second one used to find no handler and kill the node half-way through stopping:
+    // no "Stopped.", node.json left behind.
+    const data = join(dir, 'data');
+    const port = await freePort();
+    const npm = spawn('npm', ['start', '--', '--data', data, '--portal', `127.0.0.1:${port}`], {
+      cwd: ROOT,
+      detached: true, // its own process group, as a terminal's foreground job
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    npm.stdout.on('data', (d) => (output += d));
+    npm.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<void>((resolve) => npm.on('close', () => resolve()));
+    const running = join(data, 'node.json');
+    try {
+      await eventually('the node to start', async () => (/Portal: http/.test(output) && existsSync(running) ? true : undefined), 60_000);
+      process.kill(-npm.pid!, 'SIGINT');
+      await exited;
+      // npm may be gone before the node it started: wait (bounded) for the node's last words.
+      await eventually('the node to stop', async () => (/Stopped\.\n/.test(output) && !existsSync(running) ? true : undefined), 15_000).catch(() => undefined);
+      assert.match(output, /Stopping \(SIGINT\)\.\.\.\nStopped\.\n/, output);
+      assert.equal(existsSync(running), false, 'node.json is removed by a clean stop');
+      const after = await citizen(['status', '--data', data]);
+      assert.equal(after.code, 0, after.stderr);
+      assert.equal((JSON.parse(after.stdout) as { running: boolean }).running, false);
+    } finally {
+      try {
+        process.kill(-npm.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone, as it should be
+      }
+    }
+  });
+});
