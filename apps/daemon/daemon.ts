@@ -3,6 +3,7 @@
  * the LevelDB store, the mesh node, the app models and the HTTP API. `citizen start` runs it.
  */
 import { randomBytes } from 'node:crypto';
+import { statfsSync } from 'node:fs';
 import { Level } from 'level';
 import { toHex } from '../../mesh/bytes.ts';
 import { systemClock, type Clock } from '../../mesh/clock.ts';
@@ -96,6 +97,16 @@ export async function statusOf(
     flagged_authors: stats.flagged,
     pending_records: node.pendingCount,
   };
+}
+
+/** Bytes free (to an unprivileged user) and in all on the file system holding `path`, if it says. */
+function diskSpace(path: string): { free: number; size: number } | undefined {
+  try {
+    const { bavail, blocks, bsize } = statfsSync(path);
+    return { free: bavail * bsize, size: blocks * bsize };
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -218,7 +229,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     mail,
     chat: new Chat(apps),
     blog: new Blog(apps),
-    files: new Files({ ...apps, ...(options.maxFileBytes ? { maxBytes: options.maxFileBytes } : {}) }),
+    files: new Files({ ...apps, ...(options.maxFileBytes ? { maxBytes: options.maxFileBytes } : {}), disk: () => diskSpace(dir.storePath) }),
     events,
     directory: async () => node.directory.allHouseholds().flatMap((h) => [...h.members.keys()].map((m) => `${m}@${h.name}`)).sort(),
     status: async () => ({ ...(await statusOf(node, { sync, links, p2p: () => p2pStatus(p2p), smtp: () => smtp?.status() ?? null })), disk: disk.state() }),

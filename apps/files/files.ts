@@ -13,7 +13,9 @@
  * Only a whole upload is published: its chunks become records, then the manifest. An upload
  * that fails — over `maxBytes` (413 file_too_large), a connection dropped mid-way, an unknown
  * member — removes what it staged, so no chunk without a manifest is left in the store or sent
- * over the air; stages left by a crash are removed when the next Files starts.
+ * over the air; stages left by a crash are removed when the next Files starts, stages a full
+ * disk would not let go by the next upload. An upload also stops (507 disk_full) before the
+ * disk is down to the last 2 % (`reserveFor`): a file must not take the room mail and chat need.
  *
  * Manifest payload, version 1: byte 0 = 1, then UTF-8 JSON
  * `{"n":name,"s":size,"c":chunks,"f":chunk-feed-hex,"d":sha256(chunk ids)-hex,"h":sha256(bytes)-hex,"w":[address..]|null}`.
@@ -79,6 +81,17 @@ export interface FilesDeps {
   node: MeshNode;
   memberIdentity(name: string): Promise<Identity>;
   maxBytes?: number;
+  /**
+   * The disk under the store: bytes free and its size, or undefined where unknown. An upload
+   * stops while `reserveFor(size)` bytes are still free, so a file never takes the room that
+   * mail and chat need.
+   */
+  disk?: () => { free: number; size: number } | undefined;
+}
+
+/** Room an upload leaves free on a disk of `size` bytes: 2 %, at least 256 KiB, at most 64 MiB. */
+export function reserveFor(size: number): number {
+  return Math.min(64 * 1024 * 1024, Math.max(256 * 1024, Math.floor(size * 0.02)));
 }
 
 export class Files implements FilesService {
@@ -217,6 +230,7 @@ export class Files implements FilesService {
       let pending: Uint8Array[] = [];
       let pendingBytes = 0;
       const keep = async (bytes: Uint8Array) => {
+        this.checkRoom();
         await node.store.putLocal(`${stage}${String(chunks).padStart(8, '0')}`, Buffer.from(bytes).toString('base64'));
         chunks++;
       };
@@ -272,6 +286,21 @@ export class Files implements FilesService {
       await this.removeStages(stage).catch(() => {
         this.leftovers = true;
       });
+    }
+  }
+
+  /** Refuse to stage more of a file once the disk is down to the room kept for mail and chat. */
+  private checkRoom(): void {
+    const disk = this.deps.disk?.();
+    if (!disk) return;
+    const reserve = reserveFor(disk.size);
+    // A chunk is staged (base64) and then published as a record: about three times its size.
+    if (disk.free - 3 * CHUNK_BYTES < reserve) {
+      throw new AppError(
+        'disk_full',
+        `the household's disk is full (the last ${Math.round(reserve / 1024)} KiB are kept for mail and chat), so this file was not saved; free some space on it and try again`,
+        507,
+      );
     }
   }
 

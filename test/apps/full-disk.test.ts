@@ -23,7 +23,7 @@ import { MeshNode } from '../../mesh/node.ts';
 import { createRecord, RecordKind } from '../../mesh/record.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
 import { Mailbox } from '../../apps/mail/mailbox.ts';
-import { CHUNK_BYTES, Files } from '../../apps/files/files.ts';
+import { CHUNK_BYTES, Files, reserveFor } from '../../apps/files/files.ts';
 import { createDiskWatch } from '../../apps/daemon/disk-watch.ts';
 import { freePort } from '../helpers/net.ts';
 import { seededRandom } from '../helpers/random.ts';
@@ -357,6 +357,37 @@ describe('a write the disk refused, in process', () => {
     full = false;
     await files.upload('alice', { name: 'small.bin', shareWith: null, body: parts(1) });
     assert.deepEqual((await store.listLocal('file-upload/')).map(([key]) => key), [], 'no part of the refused upload is left');
+  });
+
+  it('files: an upload stops before the disk is down to the room kept for mail and chat', async () => {
+    const random = seededRandom(5);
+    const store = await RecordStore.open(new MemoryDatabase());
+    const node = new MeshNode({ householdName: 'rose' }, { household: Identity.generate(random), store, clock, random });
+    await node.start();
+    const alice = Identity.generate(random);
+    await node.certifyMember('alice', alice);
+    const size = 8 * 1024 * 1024;
+    let free = reserveFor(size) + 10 * CHUNK_BYTES; // room for three parts or so, then the reserve
+    const files = new Files({ node, memberIdentity: async () => alice, disk: () => ({ free, size }) });
+    const putLocal = store.putLocal.bind(store);
+    store.putLocal = async (key, value, options) => {
+      free -= value.length;
+      return putLocal(key, value, options);
+    };
+    async function* parts(n: number): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < n; i++) yield new Uint8Array(CHUNK_BYTES).fill(i);
+    }
+    await assert.rejects(files.upload('alice', { name: 'big.bin', shareWith: null, body: parts(20) }), (err: Error & { code?: string; status?: number }) => {
+      assert.equal(err.code, 'disk_full');
+      assert.equal(err.status, 507);
+      assert.match(err.message, /household's disk is full \(the last 256 KiB are kept for mail and chat\)/);
+      return true;
+    });
+    assert.deepEqual((await store.listLocal('file-upload/')).map(([key]) => key), []);
+    assert.deepEqual(await files.list('alice'), []);
+    // A mail still fits.
+    const mailbox = new Mailbox({ node, memberIdentity: async () => alice });
+    await mailbox.send('alice', { to: ['alice@rose'], subject: 'still fits', body: 'yes' });
   });
 
   it('the log: one line when writes are refused, a reminder at most every 10 minutes, one when they work again', () => {
