@@ -92,7 +92,8 @@ export function listOption(args: ParsedArgs, name: string): string[] {
 }
 
 export function helpText(command: Command): string {
-  return `Usage: ${command.usage}\n\n${command.summary}\n\nOptions:\n${command.help}${command.help.endsWith('\n') ? '' : '\n'}` +
+  const own = command.help === '' || command.help.endsWith('\n') ? command.help : `${command.help}\n`;
+  return `Usage: ${command.usage}\n\n${command.summary}\n\nOptions:\n${own}` +
     `  --data DIR          the household's data directory (default: $CITIZEN_DATA, else ./data)\n` +
     `  --debug             print stack traces on errors\n` +
     `  -h, --help          this help\n`;

@@ -24,7 +24,10 @@ function radioSpec(text: string | undefined): MeshtasticSpec {
   try {
     spec = parseLinkSpec(text);
   } catch (err) {
-    throw new AppError('USAGE', (err as Error).message, 2, { cause: err });
+    // A malformed radio spec keeps the parser's reason; anything else is told the radio forms
+    // (the parser's own example is a UDP link, which is no radio).
+    if (/^meshtastic\+(serial|tcp):\/\//.test(text)) throw new AppError('USAGE', (err as Error).message, 2, { cause: err });
+    throw new AppError('USAGE', `"${text}" is not a radio: use meshtastic+serial://PATH or meshtastic+tcp://HOST[:PORT]`, 2, { cause: err });
   }
   if (spec.kind === 'udp') throw new AppError('USAGE', `${text} is not a radio; use meshtastic+serial://PATH or meshtastic+tcp://HOST[:PORT]`, 2);
   return spec;

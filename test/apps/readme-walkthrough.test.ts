@@ -4,10 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { commonOptions } from '../../apps/cli/command.ts';
+import { commands } from '../../apps/cli/main.ts';
 import { citizen, eventually } from '../helpers/citizen.ts';
+import { citizenInProcess } from '../helpers/cli-in-process.ts';
 import { freePort } from '../helpers/net.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -56,5 +59,38 @@ describe('the README, followed word for word', function () {
         // the group is gone, as it should be
       }
     }
+  });
+
+  it('every "npx citizen" line of the README names a command and flags that exist', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const lines = readme.split('\n').filter((l) => /^\s+(?:echo .*\| )?npx citizen /.test(l));
+    assert.ok(lines.length >= 20, `README lines with npx citizen: ${lines.length}`);
+    for (const line of lines) {
+      const words = line.replace(/\s+#.*$/, '').replace(/^.*?npx citizen /, '').split(/\s+/);
+      const command = commands.find((c) => c.name === words[0]);
+      assert.ok(command, `unknown command in README: ${line.trim()}`);
+      for (const word of words.filter((w) => w.startsWith('--'))) {
+        const flag = word.slice(2).split('=')[0]!;
+        assert.ok(flag in commonOptions || flag in command.options, `citizen ${command.name} has no --${flag} (README: ${line.trim()})`);
+      }
+    }
+  });
+
+  it('citizen COMMAND --help: the options follow "Options:" without a blank line, for every command', async () => {
+    for (const command of commands) {
+      const run = await citizenInProcess(command.name, '--help');
+      assert.equal(run.code, 0);
+      assert.match(run.out.join('\n'), /\nOptions:\n {2}\S/, `citizen ${command.name} --help`);
+    }
+  });
+
+  it('citizen radio probe with something that is no radio spec names the radio forms, not a UDP example', async () => {
+    const run = await citizenInProcess('radio', 'probe', '192.168.1.50');
+    assert.equal(run.code, 2);
+    assert.deepEqual(run.err, ['citizen radio: "192.168.1.50" is not a radio: use meshtastic+serial://PATH or meshtastic+tcp://HOST[:PORT]']);
+    // A radio spec that is malformed keeps the parser's reason.
+    const port = await citizenInProcess('radio', 'probe', 'meshtastic+tcp://127.0.0.1:99999');
+    assert.equal(port.code, 2);
+    assert.match(port.err.join('\n'), /^citizen radio: invalid link spec "meshtastic\+tcp:\/\/127\.0\.0\.1:99999": .*port/);
   });
 });
