@@ -95,8 +95,10 @@ export class LevelDatabase implements StoreDatabase {
       if ((err as NodeJS.ErrnoException).code === 'EROFS') return 'read-only';
     }
     try {
-      const { bavail, bsize } = statfsSync(location);
-      if (bavail * bsize < needBytes) return 'full';
+      const { bavail, bfree, bsize } = statfsSync(location);
+      // Root may write into the blocks a file system keeps back (ext4: 5 %), and LevelDB with it.
+      const free = (process.getuid?.() === 0 ? bfree : bavail) * bsize;
+      if (free < needBytes) return 'full';
     } catch {
       // no file-system figures: let the reopen try
     }
