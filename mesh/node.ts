@@ -162,7 +162,8 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
   /** Create a document owned by `author`; resolves once its genesis is on disk. */
   async createDocument(author: Identity, init: DocumentInit): Promise<DocumentReplica> {
     const { replica, genesis } = this.documents.create(author, init, { time: this.now(), random: this.random });
-    await this.commitLocal(author, genesis.feed, () => genesis);
+    // Refused by the store (a full disk): the document was never made.
+    await this.commitLocal(author, genesis.feed, () => genesis, () => void this.documents.forget(genesis.feed));
     return replica;
   }
 
@@ -172,12 +173,31 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
    * (e.g. the author may not write).
    */
   updateDocument(author: Identity, feed: Uint8Array, mutate: (doc: Y.Doc) => void): Promise<Record | null> {
-    return this.commitLocal(author, feed, (seq, time) => this.replica(feed).makeUpdate(author, mutate, { seq, time }));
+    return this.commitLocal(author, feed, (seq, time) => this.replica(feed).makeUpdate(author, mutate, { seq, time }), () => this.reloadDocument(feed));
   }
 
   /** Let more authors write a document (only its owner can). */
   grantWriters(owner: Identity, feed: Uint8Array, writers: Uint8Array[]): Promise<Record> {
-    return this.commitLocal(owner, feed, (seq, time) => this.replica(feed).grantWriters(owner, writers, { seq, time }));
+    return this.commitLocal(owner, feed, (seq, time) => this.replica(feed).grantWriters(owner, writers, { seq, time }), () => this.reloadDocument(feed));
+  }
+
+  /**
+   * Make a replica what the store holds of its document again. A local change reaches the
+   * replica as its record is made, before the store takes it; a record the store refuses (a
+   * full disk) would otherwise stay in memory, shown until a restart, and its seq would make
+   * every later change by the same author fail. Best effort: a store that cannot be read
+   * leaves the replica as it is.
+   */
+  private async reloadDocument(feed: Uint8Array): Promise<void> {
+    let records: Record[];
+    try {
+      records = await this.store.byFeed(feed);
+    } catch {
+      return;
+    }
+    // Read first, then swap without a pause: a reader never finds the document missing.
+    this.documents.forget(feed);
+    for (const record of records) this.documents.apply(record);
   }
 
   private replica(feed: Uint8Array): DocumentReplica {
@@ -190,14 +210,24 @@ export class MeshNode extends EventEmitter<MeshNodeEvents> {
    * Make and store a local record, one at a time so seq numbers never collide: `make` gets the
    * author's next seq in the feed and the time, and may return null for "nothing to publish".
    */
-  private commitLocal<T extends Record | null>(author: Identity, feed: Uint8Array, make: (seq: number, time: number) => T): Promise<T> {
+  private commitLocal<T extends Record | null>(
+    author: Identity,
+    feed: Uint8Array,
+    make: (seq: number, time: number) => T,
+    undo?: () => void | Promise<void>,
+  ): Promise<T> {
     const run = async (): Promise<T> => {
       const seq = (await this.store.latestSeq(author.id, feed)) + 1;
       const record = make(seq, this.now());
       if (record === null) return record;
-      const [result] = await this.store.put([record], { sync: true, now: this.now() });
-      if (!result || (result.status !== 'stored' && result.status !== 'duplicate')) {
-        throw new MeshError(`PUBLISH_${(result?.status ?? 'failed').toUpperCase()}`, `the record could not be stored (${result?.status ?? 'no result'})`);
+      try {
+        const [result] = await this.store.put([record], { sync: true, now: this.now() });
+        if (!result || (result.status !== 'stored' && result.status !== 'duplicate')) {
+          throw new MeshError(`PUBLISH_${(result?.status ?? 'failed').toUpperCase()}`, `the record could not be stored (${result?.status ?? 'no result'})`);
+        }
+      } catch (err) {
+        await undo?.(); // what `make` did in memory goes with the record the store refused
+        throw err;
       }
       this.applyVerified(record, true);
       return record;

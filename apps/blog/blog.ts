@@ -19,7 +19,7 @@ import * as Y from 'yjs';
 import { AppError } from '../errors.ts';
 import type { BlogComment, BlogPostView, BlogService, BlogSummary } from '../daemon/services.ts';
 import { AuthorNames, itemsWithClient } from '../chat/authors.ts';
-import { heldFeeds, reloadUnsaved, settledDoc } from '../chat/document-repair.ts';
+import { settledDoc } from '../chat/document-repair.ts';
 import { renderMarkdown } from './markdown.ts';
 
 export const POST_TYPE = 'blog-post';
@@ -96,7 +96,6 @@ export class Blog implements BlogService {
     if (input.body.length > MAX_POST_CHARS) throw new AppError('post_too_long', `a post has at most ${MAX_POST_CHARS} characters`);
     const { node } = this.deps;
     const me = await this.deps.memberIdentity(user);
-    const before = heldFeeds(node);
     try {
       const comments = await node.createDocument(me, { type: COMMENTS_TYPE, name: '', writers: 'anyone' });
       const post = await node.createDocument(me, { type: POST_TYPE, name: '', writers: [] });
@@ -109,8 +108,7 @@ export class Blog implements BlogService {
       });
       return { id: toHex(post.feed) };
     } catch (err) {
-      // A post the disk refused (a full disk) is not listed: the replicas go back to what is stored.
-      await reloadUnsaved(node, [], before);
+      // A post the disk refused (a full disk): MeshNode put its documents back as stored.
       this.documentsVersion++;
       throw err;
     }
@@ -170,8 +168,7 @@ export class Blog implements BlogService {
         d.getArray('comments').push([{ text, date: (this.deps.nowMs ?? Date.now)() }]);
       });
     } catch (err) {
-      await reloadUnsaved(this.deps.node, [doc.feed]); // see reloadUnsaved: else the author could not comment again
-      this.documentsVersion++;
+      this.documentsVersion++; // refused by the disk: MeshNode put the document back as stored
       throw err;
     }
     return { id: `${client.toString(36)}.${clock}` };

@@ -28,7 +28,7 @@ import * as Y from 'yjs';
 import { AppError } from '../errors.ts';
 import type { ChatMessageView, ChatService, RoomView } from '../daemon/services.ts';
 import { AuthorNames, itemsWithClient } from './authors.ts';
-import { heldFeeds, reloadUnsaved, settledDoc } from './document-repair.ts';
+import { settledDoc } from './document-repair.ts';
 
 export const ROOM_TYPE = 'chat-room';
 export const MAX_TEXT_CHARS = 4000;
@@ -193,14 +193,8 @@ export class Chat implements ChatService {
     }
     const me = await this.deps.memberIdentity(user);
     if (input.members === undefined) {
-      const before = heldFeeds(node);
-      try {
-        const replica = await node.createDocument(me, { type: ROOM_TYPE, name, writers: 'anyone' });
-        return { id: toHex(replica.feed) };
-      } catch (err) {
-        await reloadUnsaved(node, [], before); // a room the disk refused is not listed
-        throw err;
-      }
+      const replica = await node.createDocument(me, { type: ROOM_TYPE, name, writers: 'anyone' });
+      return { id: toHex(replica.feed) };
     }
     const members = [...new Set([this.address(user), ...input.members.map((a) => a.trim().toLowerCase())])];
     if (members.length > MAX_RECIPIENTS) throw new AppError('too_many_members', `a private room has at most ${MAX_RECIPIENTS} members`);
@@ -306,16 +300,10 @@ export class Chat implements ChatService {
       await settledDoc(node, found.replica!); // an author whose own updates are stuck could not write
       const client = clientIdFor(me.id);
       let clock = 0;
-      const feed = found.replica!.feed;
-      try {
-        await node.updateDocument(me, feed, (doc) => {
-          clock = Y.getState(doc.store, client);
-          doc.getArray('messages').push([{ text, date: (this.deps.nowMs ?? Date.now)() }]);
-        });
-      } catch (err) {
-        await reloadUnsaved(node, [feed]); // a message the disk refused is not shown, and the next one gets its seq
-        throw err;
-      }
+      await node.updateDocument(me, found.replica!.feed, (doc) => {
+        clock = Y.getState(doc.store, client);
+        doc.getArray('messages').push([{ text, date: (this.deps.nowMs ?? Date.now)() }]);
+      });
       return { id: `${client.toString(36)}.${clock}` };
     }
     const keys = found.private.members.map((address) => node.directory.member(address)?.agreementKey).filter((k): k is Uint8Array => k !== undefined);

@@ -4,8 +4,7 @@
  */
 import type { DocumentReplica } from '../../mesh/document.ts';
 import type { MeshNode } from '../../mesh/node.ts';
-import { toHex } from '../../mesh/bytes.ts';
-import { RecordKind, type Record } from '../../mesh/record.ts';
+import { RecordKind } from '../../mesh/record.ts';
 import * as Y from 'yjs';
 
 const repairedAt = new WeakMap<DocumentReplica, number>();
@@ -44,35 +43,4 @@ export async function settledDoc(node: MeshNode, replica: DocumentReplica): Prom
   }
   repairedAt.set(replica, replica.counts.applied);
   return replica.ydoc;
-}
-
-/** The feeds (hex) of every replica the node holds now. */
-export function heldFeeds(node: MeshNode): Set<string> {
-  return new Set([...node.documents].map((replica) => toHex(replica.feed)));
-}
-
-/**
- * After a document change the store refused (a full or read-only disk): make the node's
- * replicas what the store holds again. MeshNode applies a local change to its replica before
- * the store takes it, so a refused change stays in memory — shown until a restart, and its
- * seq makes every later change by the same author fail ("seq N is already used"), full disk
- * or not. `touched` are the feeds changed; `before` the feeds held before the change (a
- * replica created since and not in the store is dropped). Best effort: a store that cannot
- * be read leaves the replicas as they are. The real fix belongs in mesh/node.ts (reported).
- */
-export async function reloadUnsaved(node: MeshNode, touched: Iterable<Uint8Array>, before?: ReadonlySet<string>): Promise<void> {
-  const feeds = new Map<string, Uint8Array>();
-  for (const feed of touched) feeds.set(toHex(feed), feed);
-  if (before) for (const replica of node.documents) if (!before.has(toHex(replica.feed))) feeds.set(toHex(replica.feed), replica.feed);
-  for (const [key, feed] of feeds) {
-    let records: Record[];
-    try {
-      records = await node.store.byFeed(feed);
-    } catch {
-      continue;
-    }
-    // Read first, then swap without a pause: a reader never finds the room missing.
-    node.documents.forget(key);
-    for (const record of records) node.documents.apply(record);
-  }
 }

@@ -152,4 +152,34 @@ describe('mesh/node', () => {
     await again.start();
     assert.deepEqual(content(again), content(oak));
   });
+
+  it('a document change the store refuses (a full disk) leaves nothing in memory: not shown, and the next change gets its seq', async () => {
+    const rose = await memoryNode('rose', clock, 51);
+    const alice = Identity.generate(seededRandom(52));
+    await rose.certifyMember('alice', alice);
+    const put = rose.store.put.bind(rose.store);
+    let refuse = false;
+    rose.store.put = (records, options) => (refuse ? Promise.reject(new Error('disk full')) : put(records, options));
+    // A document whose genesis is refused was never made.
+    refuse = true;
+    const before = [...rose.documents].length;
+    await assert.rejects(rose.createDocument(alice, { type: 'chat-room', name: 'lost', writers: 'anyone' }), /disk full/);
+    assert.equal([...rose.documents].length, before);
+    refuse = false;
+    const room = await rose.createDocument(alice, { type: 'chat-room', name: 'street', writers: 'anyone' });
+    const feed = room.meta!.feed;
+    const messages = () => rose.documents.get(feed)!.ydoc.getArray<string>('messages').toJSON();
+    await rose.updateDocument(alice, feed, (doc) => doc.getArray<string>('messages').push(['one']));
+    refuse = true;
+    await assert.rejects(rose.updateDocument(alice, feed, (doc) => doc.getArray<string>('messages').push(['refused'])), /disk full/);
+    assert.deepEqual(messages(), ['one']);
+    refuse = false;
+    await rose.updateDocument(alice, feed, (doc) => doc.getArray<string>('messages').push(['two']));
+    assert.deepEqual(messages(), ['one', 'two']);
+    // What is in memory is what a restart reads back.
+    await rose.stop();
+    const again = new MeshNode({ householdName: 'rose' }, { household: rose.household, store: rose.store, clock });
+    await again.start();
+    assert.deepEqual(again.documents.get(feed)!.ydoc.getArray<string>('messages').toJSON(), ['one', 'two']);
+  });
 });
