@@ -319,7 +319,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
     };
     for (const { link } of links) await bringUp(link, 0);
-    if (p2p?.up) log(`libp2p peer ${p2p.peerId}: ${p2p.addrs().join(' ')}`);
+    if (p2p?.up) log(`libp2p peer ${p2p.peerId}: ${p2p.addrs().join(' ') || 'dials out only (no --p2p-listen)'}`);
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : options.portal.port;
     const host = options.portal.host.includes(':') ? `[${options.portal.host}]` : options.portal.host;

@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, citizen, eventually, startNode, stopNode, type Run } from '../helpers/citizen.ts';
+import { peerIdOfSeed } from '../../gateway/libp2p-link.ts';
 import { freePort } from '../helpers/net.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -40,6 +41,16 @@ describe('citizen as a process', function () {
     dir = mkdtempSync(join(tmpdir(), 'citizen-proc-'));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a node that only dials libp2p peers says so where a listening one lists its addresses', async () => {
+    const peer = `/ip4/127.0.0.1/tcp/${await freePort()}/p2p/${await peerIdOfSeed(new Uint8Array(32))}`;
+    const node = await startNode(['--data', join(dir, 'data'), '--portal', `127.0.0.1:${await freePort()}`, '--p2p-peer', peer]);
+    try {
+      assert.match(node.output(), /^libp2p peer 12D3\S+: dials out only \(no --p2p-listen\)$/m);
+    } finally {
+      assert.equal(await stopNode(node), 0);
+    }
+  });
 
   it('stops cleanly when the npm process that started it is terminated (npm start, npx citizen start)', async () => {
     // npm runs the node under `sh -c` and forwards SIGTERM to that shell only: the shell dies,
