@@ -60,7 +60,7 @@ function invalid(spec: string, problem: string): never {
 }
 
 function parsePort(spec: string, text: string, what: string, min: number): number {
-  if (!/^\d{1,5}$/.test(text)) invalid(spec, `${what} port "${text}" is not a number`);
+  if (!/^\d+$/.test(text)) invalid(spec, `${what} port "${text}" is not a number`);
   const port = Number(text);
   if (port < min || port > 65535) invalid(spec, `${what} port ${port} is outside ${min}..65535`);
   return port;

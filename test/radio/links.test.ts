@@ -388,6 +388,8 @@ describe('radio/link-spec', () => {
     ['udp://127.0.0.1?peer=127.0.0.1:4001', /has no port/],
     ['udp://127.0.0.1:99999?peer=127.0.0.1:4001', /outside 0..65535/],
     ['udp://127.0.0.1:4000?peer=127.0.0.1:0', /outside 1..65535/],
+    ['udp://127.0.0.1:4000?peer=127.0.0.1:999999', /port 999999 is outside 1..65535/],
+    ['meshtastic+tcp://127.0.0.1:999999', /port 999999 is outside/],
     ['udp://127.0.0.1:4x?peer=127.0.0.1:4001', /not a number/],
     ['udp://localhost:4000?peer=127.0.0.1:4001', /must be an IP address/],
     ['udp://::1:4000?peer=[::1]:4001', /must be in brackets/],
