@@ -69,10 +69,25 @@ export function parse(command: Command, argv: string[]): ParsedArgs {
     });
     return { values: values as ParsedArgs['values'], positionals };
   } catch (cause) {
-    // One line: parseArgs spreads its hints (e.g. "use '--name=-XYZ'") over several.
-    const message = (cause as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ');
-    throw new AppError('USAGE', `${message} (see "citizen ${command.name} --help")`, 2, { cause });
+    throw new AppError('USAGE', `${usageProblem(cause as Error, argv)} (see "citizen ${command.name} --help")`, 2, { cause });
   }
+}
+
+/** parseArgs' complaint in one plain line. */
+function usageProblem(err: Error, argv: readonly string[]): string {
+  // A value-taking option followed by another option, or by nothing: parseArgs calls the one
+  // "ambiguous" and hints at '--x=-XYZ', which is beside the point for '--compare --quiet'.
+  const ambiguous = /^Option '(-[^' ]+)(?:, (--[^' ]+))?' argument is ambiguous/.exec(err.message);
+  if (ambiguous) {
+    const name = ambiguous[2] ?? ambiguous[1]!;
+    const at = argv.findIndex((a) => a === name || a === ambiguous[1]);
+    const next = at >= 0 ? argv[at + 1] : undefined;
+    return `${name} needs a value${next === undefined ? '' : `, and ${JSON.stringify(next)} after it is not one (write ${name}=${next} if it is)`}`;
+  }
+  const missing = /^Option '(-[^' ]+)(?:, (--[^' ]+))? <value>' argument missing/.exec(err.message);
+  if (missing) return `${missing[2] ?? missing[1]} needs a value`;
+  // One line: parseArgs spreads its hints (e.g. "use '--name=-XYZ'") over several.
+  return err.message.replace(/\. To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ');
 }
 
 export function dataDirOf(args: ParsedArgs, io: Io): string {
