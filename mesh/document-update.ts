@@ -9,8 +9,9 @@
  * reach), and an update may only create structs of its author's client. Deletions may name
  * any client: writers may delete each other's content, and deletions commute.
  *
- * The update must decode completely (structs and delete set) and use no Skip structs and no
- * sub-documents; the result is the clock range its structs occupy. A SpanIndex of those
+ * The update must decode completely (structs and delete set), use no Skip structs and no
+ * sub-documents, and no item may name its own client at its own or a later clock as origin or
+ * parent (Yjs would throw on it later, while applying someone else's update); the result is the clock range its structs occupy. A SpanIndex of those
  * ranges spots two different records claiming the same clocks (a fork: a cloned or stolen
  * key, or a device that lost its state), which the replica then leaves out.
  */
@@ -61,6 +62,9 @@ export function inspectUpdate(update: Uint8Array, author: Uint8Array): UpdateSpa
     if (struct instanceof Y.Skip || (struct instanceof Y.Item && struct.content instanceof Y.ContentDoc)) {
       throw new MeshError('DOCUMENT_UNSUPPORTED', 'document update holds a Skip struct or a sub-document');
     }
+    if (struct instanceof Y.Item && referencesOwnFuture(struct)) {
+      throw new MeshError('DOCUMENT_BAD_UPDATE', 'document update holds a struct that refers to its own or a later clock of its author');
+    }
     const end = struct.id.clock + struct.length;
     if (!(struct.length >= 1) || !Number.isSafeInteger(end)) {
       throw new MeshError('DOCUMENT_BAD_UPDATE', 'document update holds a struct of impossible length');
@@ -69,6 +73,19 @@ export function inspectUpdate(update: Uint8Array, author: Uint8Array): UpdateSpa
     to = Math.max(to, end);
   }
   return decoded.structs.length === 0 ? null : { client, from, to };
+}
+
+/**
+ * True when an item names its own client at its own or a later clock as origin, right origin
+ * or parent. Yjs writes an item only next to or inside content that already exists, so an
+ * honest reference to the author's own client is always to an earlier clock. A crafted one
+ * cannot be integrated: Yjs throws as soon as the item's other references resolve, which may be
+ * inside the Y.applyUpdate of someone else's honest update, and would drop that one instead.
+ */
+function referencesOwnFuture(item: Y.Item): boolean {
+  const { client, clock } = item.id;
+  const parent = item.parent instanceof Y.ID ? item.parent : null;
+  return [item.origin, item.rightOrigin, parent].some((ref) => ref !== null && ref.client === client && ref.clock >= clock);
 }
 
 /**
