@@ -85,7 +85,7 @@ describe('apps/mail codecs (fuzz)', () => {
   it('random bytes, random edits and huge length prefixes', () => {
     // A varint length of up to 2^53 - 1 where a text's length goes: refused, not allocated.
     const hugeLength = fc.tuple(fc.constantFrom(1, 2), fc.bigInt({ min: 1n, max: (1n << 53n) - 1n }), fc.uint8Array({ maxLength: 40 })).map(([version, n, rest]) => {
-      const out = [version];
+      const out: number[] = [version];
       for (let v = n; ; v >>= 7n) {
         out.push(Number(v & 0x7fn) | (v >= 0x80n ? 0x80 : 0));
         if (v < 0x80n) break;
