@@ -112,17 +112,71 @@ function entity(whole: string, name: string): string {
   return n > 0 && n <= 0x10ffff && (n < 0xd800 || n > 0xdfff) ? String.fromCodePoint(n) : whole;
 }
 
+/** An element dropped with its content, right after a '<' (sticky; the lookahead is the regex's `\b`). */
+const HIDDEN_OPEN = /(script|style|head|title)(?![A-Za-z0-9_])/iy;
+
+/**
+ * Drops each `<script|style|head|title ...>…</same>` (as the regex
+ * `/<(script|style|head|title)\b[^>]*>[\s\S]*?<\/\1\s*>/gi` would replace it with ' '), in
+ * linear time: the regex rescans to the end of the text for every opening tag that is never
+ * closed, which hostile mail repeats to hold the gateway's event loop for minutes. The
+ * closing tags are found once; each opening tag takes the first one after it.
+ */
+function dropHiddenElements(html: string): string {
+  const closes = new Map<string, { starts: number[]; ends: number[]; next: number }>();
+  for (const name of ['script', 'style', 'head', 'title']) {
+    const starts: number[] = [];
+    const ends: number[] = [];
+    for (const m of html.matchAll(new RegExp(`<\\/${name}\\s*>`, 'gi'))) {
+      starts.push(m.index);
+      ends.push(m.index + m[0].length);
+    }
+    closes.set(name, { starts, ends, next: 0 });
+  }
+  let out = '';
+  let copied = 0;
+  for (let at = html.indexOf('<'); at >= 0; at = html.indexOf('<', at + 1)) {
+    HIDDEN_OPEN.lastIndex = at + 1;
+    const name = HIDDEN_OPEN.exec(html)?.[1]?.toLowerCase();
+    if (!name) continue;
+    const openEnd = html.indexOf('>', at + 1 + name.length);
+    if (openEnd < 0) break; // no '>' left: no opening tag can complete
+    const close = closes.get(name)!;
+    while (close.next < close.starts.length && close.starts[close.next]! <= openEnd) close.next++;
+    if (close.next === close.starts.length) continue; // never closed: left to the tag rule
+    out += `${html.slice(copied, at)} `;
+    copied = close.ends[close.next]!;
+    at = copied - 1;
+  }
+  return out + html.slice(copied);
+}
+
+/** `<!--…-->` → ' ', as `/<!--[\s\S]*?-->/g` would, in linear time. */
+function dropComments(html: string): string {
+  let out = '';
+  let copied = 0;
+  for (let at = html.indexOf('<!--'); at >= 0; at = html.indexOf('<!--', copied)) {
+    const end = html.indexOf('-->', at + 4);
+    if (end < 0) break; // an unclosed comment: no later one closes either
+    out += `${html.slice(copied, at)} `;
+    copied = end + 3;
+  }
+  return out + html.slice(copied);
+}
+
 /**
  * The text of an HTML part, for mail that has no text part mailparser turned it into (it does
  * not for an HTML-only multipart/alternative): no scripts, styles or tags, paragraphs kept.
+ * Linear in the length of the HTML, whatever it holds (see dropHiddenElements).
  */
 export function textOfHtml(html: string): string {
-  return html
-    .replace(/<(script|style|head|title)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<!--[\s\S]*?-->/g, ' ')
+  const blocks = dropComments(dropHiddenElements(html))
     .replace(/<br\s*\/?>/gi, '\n')
-    .replace(/<\/(p|div|h[1-6]|li|tr|table|blockquote|pre)\s*>/gi, '\n\n')
-    .replace(/<[^>]*>/g, ' ')
+    .replace(/<\/(p|div|h[1-6]|li|tr|table|blockquote|pre)\s*>/gi, '\n\n');
+  // After the last '>' no tag can end: the tag rule runs only up to it (a '<' with no '>'
+  // after it would otherwise be scanned to the end once for every '<').
+  const lastTagEnd = blocks.lastIndexOf('>') + 1;
+  return (blocks.slice(0, lastTagEnd).replace(/<[^>]*>/g, ' ') + blocks.slice(lastTagEnd))
     .replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, entity)
     .replace(/[ \t\u00a0]+/g, ' ')
     .replace(/ *\n */g, '\n')
