@@ -118,12 +118,16 @@ export function parseRelayUrl(url: string): { host: string; port: number; secure
   const secure = u.protocol === 'smtps:';
   const port = u.port ? Number(u.port) : secure ? 465 : 587;
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-  return {
-    host,
-    port,
-    secure,
-    ...(u.username ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } } : {}),
-  };
+  let auth: { user: string; pass: string } | undefined;
+  if (u.username) {
+    try {
+      auth = { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) };
+    } catch (cause) {
+      // URL keeps a stray '%' as it is; say so without repeating the password.
+      throw new GatewayError('SMTP_OPTIONS_INVALID', '--smtp-relay has a bad percent-encoding in its user name or password (write % as %25)', { cause });
+    }
+  }
+  return { host, port, secure, ...(auth ? { auth } : {}) };
 }
 
 interface Job {
