@@ -148,6 +148,9 @@ export const SLOW_LINK: LinkTiming = linkTiming({ mtu: 255, bitRate: 1_070 });
 /** A LAN's timing. */
 export const FAST_LINK: LinkTiming = linkTiming({ mtu: 1200, bitRate: 100_000_000 });
 
+/** Beacons further than this from our clock are refused, seconds (records: MAX_CLOCK_SKEW_S). */
+export const DEFAULT_MAX_CLOCK_SKEW_S = 900;
+
 export interface SyncOptions {
   /** Overrides of the timing `linkTiming` derives per link (tests shorten it). */
   timing?: Partial<LinkTiming>;
@@ -291,6 +294,8 @@ export class Sync {
   readonly #fullIds = new Map<bigint, Uint8Array>();
   /** Per record (short id), the neighbours heard sending it: they hold it. Bounded, oldest out. */
   readonly #carriers = new Map<bigint, Set<string>>();
+  /** Households whose signed beacons were refused for their time: how far off, and until when (ms) that stands. */
+  readonly #clockReports = new Map<string, { offsetS: number; until: number }>();
   #running = false;
   #onRecord = (record: Record, source: unknown): void => this.#recordStored(record, source);
 
@@ -306,7 +311,7 @@ export class Sync {
       eagerWindowS: options.eagerWindowS ?? DEFAULT_EAGER_WINDOW_S,
       maxNeighbours: options.maxNeighbours ?? 256,
       maxSessions: options.maxSessions ?? 16,
-      maxClockSkewS: options.maxClockSkewS ?? 900,
+      maxClockSkewS: options.maxClockSkewS ?? DEFAULT_MAX_CLOCK_SKEW_S,
     };
   }
 
@@ -400,6 +405,35 @@ export class Sync {
     return this.#carriers.get(recordShortId(id))?.size ?? 0;
   }
 
+  /**
+   * Households heard lately (as long as a neighbour is remembered on the link that carried
+   * the beacon: 2.5 h on LongFast) whose signed beacons were refused because their time is
+   * more than `maxClockSkewS` from ours, and the median of how far (seconds, positive: theirs
+   * is ahead). Their records are refused too (from the future, or expired), so when several
+   * agree, it is most likely this node's clock that is wrong: a Raspberry Pi without a
+   * real-time clock or internet keeps the time it had when it lost power. Null when none.
+   */
+  clockDisagreement(): { households: number; offsetS: number } | null {
+    const now = this.#clock.now();
+    const offsets: number[] = [];
+    for (const [peer, report] of this.#clockReports) {
+      if (report.until < now) this.#clockReports.delete(peer);
+      else offsets.push(report.offsetS);
+    }
+    if (offsets.length === 0) return null;
+    offsets.sort((a, b) => a - b);
+    const mid = offsets.length >> 1;
+    const offsetS = offsets.length % 2 === 1 ? offsets[mid]! : Math.round((offsets[mid - 1]! + offsets[mid]!) / 2);
+    return { households: offsets.length, offsetS };
+  }
+
+  #reportClock(peer: string, offsetS: number, keepMs: number): void {
+    this.#clockReports.delete(peer);
+    this.#clockReports.set(peer, { offsetS, until: this.#clock.now() + keepMs });
+    // Bounded like the neighbour tables: the oldest report goes first.
+    if (this.#clockReports.size > this.#options.maxNeighbours) this.#clockReports.delete(this.#clockReports.keys().next().value!);
+  }
+
   /** Neighbours heard on a link (verified by beacon or not), freshest first. */
   neighbours(link: Link): Neighbour[] {
     const state = this.#links.get(link);
@@ -491,7 +525,9 @@ export class Sync {
     state.beaconTick = this.#timer.setTimeout(() => {
       state.beaconTick = null;
       if (!state.link.up) return;
-      if (this.#clock.now() - state.lastBeaconAt >= every / 2) this.#sendBeacon(state);
+      // (A last beacon "in the future" means the clock was set back: send, or none goes out until it catches up.)
+      const since = this.#clock.now() - state.lastBeaconAt;
+      if (since >= every / 2 || since < 0) this.#sendBeacon(state);
       this.#scheduleBeacon(state);
     }, every * (0.9 + 0.2 * this.#random()));
   }
@@ -734,7 +770,11 @@ export class Sync {
   #beacon(state: LinkState, beacon: BeaconMessage, meta: FrameMeta): void {
     const peer = toHex(beacon.sender);
     const now = unixSeconds(this.#clock);
-    if (Math.abs(beacon.time - now) > this.#options.maxClockSkewS) return this.#drop(state, 'beacon-clock');
+    if (Math.abs(beacon.time - now) > this.#options.maxClockSkewS) {
+      // Refused; but a genuine beacon this far off says one of the two clocks is wrong.
+      if (verifyBeacon(beacon, this.#scheme)) this.#reportClock(peer, beacon.time - now, state.timing.neighbourTimeoutMs);
+      return this.#drop(state, 'beacon-clock');
+    }
     // Replays: an older beacon, or the very same one again (two in one second differ in content).
     const last = state.lastBeaconTime.get(peer);
     const signature = toHex(beacon.signature);
@@ -742,6 +782,7 @@ export class Sync {
       return this.#drop(state, 'beacon-replayed');
     }
     if (!verifyBeacon(beacon, this.#scheme)) return this.#drop(state, 'beacon-forged');
+    this.#clockReports.delete(peer);
     if (last?.time === beacon.time) last.signatures.add(signature);
     else state.lastBeaconTime.set(peer, { time: beacon.time, signatures: new Set([signature]) });
     if (state.lastBeaconTime.size > this.#options.maxNeighbours * 2) {

@@ -13,7 +13,7 @@ import { DEFAULT_QUOTA } from '../../mesh/quota.ts';
 import { RecordStore } from '../../mesh/record-store.ts';
 import { LevelDatabase, type LevelDatabaseOptions } from '../../mesh/level-database.ts';
 import { diskProblemOf } from '../../mesh/errors.ts';
-import { Sync, type SyncOptions } from '../../mesh/sync.ts';
+import { DEFAULT_MAX_CLOCK_SKEW_S, Sync, type SyncOptions } from '../../mesh/sync.ts';
 import { createMeshtasticLink } from '../../firmware-bridge/meshtastic-link.ts';
 import { AppError } from '../errors.ts';
 import { Mailbox } from '../mail/mailbox.ts';
@@ -23,6 +23,7 @@ import { Files } from '../files/files.ts';
 import { agreementKeyHex, createEvents } from './events.ts';
 import { createAccounts } from './accounts.ts';
 import { DataDir, fsReason, nameFromHost } from './data-dir.ts';
+import { createClockWatch } from './clock-watch.ts';
 import { createDiskWatch } from './disk-watch.ts';
 import { keepGatewayAnnounced, openP2pLink, openSmtp, p2pStatus, wantsP2p, type GatewayOptions, type P2pStatus } from './gateways.ts';
 import { createHttpApi } from './http-api.ts';
@@ -65,6 +66,14 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/** How often the node looks at its neighbours' clocks (see clock-watch.ts). */
+const CLOCK_CHECK_MS = 60_000;
+
+/** Neighbours whose clocks are beyond what the mesh allows, as status shows it (null: none). */
+function clockView(d: { households: number; offsetS: number } | null): { households: number; offset_s: number } | null {
+  return d && { households: d.households, offset_s: d.offsetS };
+}
+
 /** The status object of SPEC §4, from a node (running or opened read-only by the CLI). */
 export async function statusOf(
   node: MeshNode,
@@ -96,6 +105,7 @@ export async function statusOf(
     authors: stats.authors,
     flagged_authors: stats.flagged,
     pending_records: node.pendingCount,
+    clock_disagreement: clockView(running?.sync.clockDisagreement() ?? null),
   };
 }
 
@@ -276,11 +286,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let stopping = false;
   let stopAnnouncing: () => void = () => undefined;
   let expiry: NodeJS.Timeout | undefined;
+  let clockCheck: NodeJS.Timeout | undefined;
   const retries = new Set<NodeJS.Timeout>();
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
     clearInterval(expiry);
+    clearInterval(clockCheck);
     stopAnnouncing();
     stopping = true;
     for (const retry of retries) clearTimeout(retry);
@@ -342,6 +354,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         .catch((err: unknown) => log(`expiry failed: ${(err as Error).message}`));
     }, EXPIRY_INTERVAL_MS);
     expiry.unref();
+
+    // Neighbours whose clocks disagree with ours: said in the log (the node does not take their time).
+    const clockWatch = createClockWatch(() => sync.clockDisagreement(), log, { allowedS: syncOptions.maxClockSkewS ?? DEFAULT_MAX_CLOCK_SKEW_S });
+    clockCheck = setInterval(() => clockWatch.check(), CLOCK_CHECK_MS);
+    clockCheck.unref();
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;

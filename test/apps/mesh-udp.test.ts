@@ -48,7 +48,7 @@ async function start(h: Household): Promise<void> {
   h.node = await startNode(['--data', h.dir, '--portal', `127.0.0.1:${h.portal}`, '--link', linkSpec(h)]);
 }
 
-async function status(h: Household): Promise<{ households_known: number; records: number; links: Array<{ neighbours: number; dropped: Record<string, number> }> }> {
+async function status(h: Household): Promise<{ households_known: number; records: number; clock_disagreement: unknown; links: Array<{ neighbours: number; dropped: Record<string, number> }> }> {
   const res = await fetch(`http://127.0.0.1:${h.portal}/api/status`);
   return (await res.json()) as never;
 }
@@ -122,6 +122,8 @@ describe('mesh over UDP: a line of real households (issue 3)', function () {
     assert.equal(rose!.links[0]!.neighbours, 1);
     assert.equal(lilac!.links[0]!.neighbours, 2);
     assert.equal(oak!.links[0]!.neighbours, 1);
+    // One machine, one clock: nobody's beacon was refused for its time.
+    for (const s of [rose, lilac, oak]) assert.equal(s!.clock_disagreement, null);
   });
 
   it('mail from alice@rose reaches alice@oak through lilac, exactly once', async () => {

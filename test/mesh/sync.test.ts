@@ -26,13 +26,15 @@ interface Peer {
   link: Link;
 }
 
-async function makePeer(name: string, medium: MemoryMedium, time: VirtualTime, seed: number, options: SyncOptions = {}): Promise<Peer> {
+async function makePeer(name: string, medium: MemoryMedium, time: VirtualTime, seed: number, options: SyncOptions = {}, clockOffsetMs: () => number = () => 0): Promise<Peer> {
   const random = seededRandom(seed);
   const store = await RecordStore.open(new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }));
-  const node = new MeshNode({ householdName: name }, { household: Identity.generate(random), store, clock: time, random });
+  // A household whose clock is wrong: its node and its sync read the same wrong time.
+  const clock = { now: () => time.now() + clockOffsetMs() };
+  const node = new MeshNode({ householdName: name }, { household: Identity.generate(random), store, clock, random });
   await node.start();
   const link = medium.attach(name, { mtu: 255, bitRate: 1_000 });
-  const sync = new Sync({ node, clock: time, timer: time, random: seededFloat(seed) }, options);
+  const sync = new Sync({ node, clock, timer: time, random: seededFloat(seed) }, options);
   sync.addLink(link);
   await sync.start();
   await link.start();
@@ -118,6 +120,54 @@ describe('mesh/sync over memory links (virtual time)', function () {
     const [entry] = await a.node.store.byFeed(directoryFeed(a.node.household.signingKey));
     await b.node.ingest([entry!.bytes]);
     assert.equal(heard()?.name, 'a');
+  });
+
+  it('tells whose clock is off: signed beacons refused for their time are reported, forged ones are not; a node whose clock is set back beacons at once, ending the report', async () => {
+    const time = new VirtualTime();
+    const medium = createMemoryMedium({ clock: time, hearsAll: false });
+    medium.connect('a', 'b');
+    medium.connect('a', 'c');
+    let bAheadMs = 2 * 3_600_000;
+    // A beacon a minute; a neighbour (and a report of its clock) is kept for 2.5 minutes.
+    const quick: SyncOptions = { timing: { imaxMs: 60_000, beaconIntervalMs: 60_000, neighbourTimeoutMs: 150_000 } };
+    const a = await makePeer('a', medium, time, 81, quick);
+    const beacons: Uint8Array[] = [];
+    const send = a.link.send.bind(a.link);
+    a.link.send = (frame, options) => {
+      const fragment = decodeFragment(frame);
+      if (fragment.kind === 'whole' && decodeSyncMessage(fragment.payload).type === SyncType.Beacon) beacons.push(frame.slice());
+      return send(frame, options);
+    };
+    const b = await makePeer('b', medium, time, 82, quick, () => bAheadMs);
+    const c = await makePeer('c', medium, time, 83, quick, () => 2 * 3_600_000 + 60_000);
+    await time.run(120_000);
+    assert.equal(a.sync.neighbours(a.link).filter((n) => n.verified).length, 0, 'beacons beyond 15 min are refused');
+    assert.deepEqual(a.sync.clockDisagreement(), { households: 2, offsetS: 7230 }, 'the median of 7,200 and 7,260 s');
+    assert.deepEqual(b.sync.clockDisagreement(), { households: 1, offsetS: -7200 });
+    assert.equal(c.sync.clockDisagreement()?.households, 1);
+    // A beacon whose signature fails tells nothing about anyone's clock.
+    assert.ok(beacons.length > 0);
+    const forged = beacons.at(-1)!.slice();
+    forged[forged.length - 1]! ^= 1;
+    const forger = medium.attach('forger');
+    const d = await makePeer('d', medium, time, 84, quick, () => 2 * 3_600_000); // hears only the forger
+    medium.connect('forger', 'd');
+    await forger.start();
+    await forger.send(forged);
+    await time.run(1_000);
+    assert.equal(d.sync.clockDisagreement(), null, 'the forged beacon adds no report');
+    await forger.send(beacons.at(-1)!);
+    await time.run(1_000);
+    assert.equal(d.sync.clockDisagreement()?.households, 1, 'the same beacon unaltered does');
+    // b's clock is set right (two hours back): its next beacon ends a's report of it at once.
+    bAheadMs = 0;
+    await time.run(90_000);
+    assert.equal(a.sync.neighbours(a.link).find((n) => n.id === toHex(b.node.household.id))?.verified, true);
+    assert.deepEqual(a.sync.clockDisagreement(), { households: 1, offsetS: 7260 });
+    // A report lasts as long as a neighbour is remembered: one no longer heard is forgotten.
+    medium.disconnect('a', 'c');
+    await time.run(160_000);
+    assert.equal(a.sync.clockDisagreement(), null);
   });
 
   it('a node that was away catches up on everything by reconciliation', async () => {
