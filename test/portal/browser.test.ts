@@ -249,10 +249,32 @@ describe('portal in headless Chromium (390×844)', function () {
     }
   });
 
+  it('says on the mesh page what stops the node that the household can fix: a full disk, a clock that disagrees with the neighbours', async () => {
+    // The node's own status with the two problems added (each is made real in its own test:
+    // test/apps/full-disk.test.ts, test/mesh/sync.test.ts); here, how the page tells them.
+    await page.route(`${daemon.url}/api/status`, async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as Record<string, unknown>;
+      await route.fulfill({ response, json: { ...body, disk: 'full', clock_disagreement: { households: 2, offset_s: 6 * 3600 + 300 } } });
+    });
+    try {
+      await page.goto(`${daemon.url}/#/mesh`);
+      const alerts = page.getByRole('alert');
+      await alerts.first().waitFor();
+      const texts = await alerts.allTextContents();
+      assert.equal(texts.length, 2, texts.join(' | '));
+      assert.equal(texts[0], "This node's disk is full: new mail, chat, files and records are refused (nothing is lost) until space is freed.");
+      assert.match(texts[1]!, /^2 neighbouring households' clocks are about 6 h 5 min ahead of this node's, so their news is refused\. If this node's clock is wrong, set it \(theirs reads \d{4}-\d\d-\d\d \d\d:\d\d UTC\)\.$/);
+    } finally {
+      await page.unroute(`${daemon.url}/api/status`);
+    }
+  });
+
   it('shows the mesh (with its neighbour) as a picture and the account page; nothing overflows the phone screen', async () => {
     await page.goto(`${daemon.url}/#/mesh`);
     await page.locator('svg.mesh').waitFor();
     await page.getByText('Records stored').waitFor();
+    assert.equal(await page.getByRole('alert').count(), 0, 'a disk with room and clocks that agree: no warning');
     // The page refreshes itself every 5 s; oak appears once its beacon has been heard.
     await page.locator('svg.mesh text', { hasText: 'oak' }).waitFor({ timeout: 20_000 });
     await page.getByRole('rowheader', { name: 'Frames out / in' }).waitFor();

@@ -470,6 +470,14 @@ function meshPicture(st) {
   return svg;
 }
 
+/** A span of seconds in words: "6 h 5 min", "12 min". */
+function span(seconds) {
+  const s = Math.round(Math.abs(seconds));
+  const hours = Math.floor(s / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  return hours > 0 ? `about ${hours} h${minutes ? ` ${minutes} min` : ''}` : `about ${Math.max(1, minutes)} min`;
+}
+
 async function meshPage() {
   const content = h('section', { 'aria-labelledby': 'mesh-title' }, h('h2', { id: 'mesh-title' }, 'Mesh'));
   render('mesh', content);
@@ -492,7 +500,17 @@ async function meshPage() {
       ];
       return h('table', {}, h('caption', { class: 'meta' }, l.spec), h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v)))));
     });
+    // What stops this node from syncing that the household can fix: a full disk, a wrong clock.
+    const problems = [];
+    if (st.disk === 'full') problems.push('This node\'s disk is full: new mail, chat, files and records are refused (nothing is lost) until space is freed.');
+    if (st.disk === 'read-only') problems.push('This node\'s disk is read-only: new mail, chat, files and records are refused (nothing is lost) until it is writable again.');
+    const clock = st.clock_disagreement;
+    if (clock) {
+      const theirs = new Date(Date.now() + clock.offset_s * 1000).toISOString().slice(0, 16).replace('T', ' ');
+      problems.push(`${clock.households === 1 ? 'A neighbouring household\'s clock is' : `${clock.households} neighbouring households' clocks are`} ${span(clock.offset_s)} ${clock.offset_s > 0 ? 'ahead of' : 'behind'} this node's, so their news is refused. If this node's clock is wrong, set it (theirs reads ${theirs} UTC).`);
+    }
     box.replaceChildren(
+      ...problems.map((text) => h('div', { class: 'card' }, h('p', { class: 'error', role: 'alert' }, text))),
       h('div', { class: 'card' }, meshPicture(st),
         h('p', { class: 'meta' }, 'Lines show link quality from the radio\'s SNR (green good, amber fair, red poor, blue not reported; dashed: link down). A purple neighbour is a gateway to the internet.')),
       h('div', { class: 'card' }, h('h3', {}, 'Links'), st.links.length ? links : h('p', { class: 'meta' }, 'No links: this node syncs with nobody yet (start it with --link).')),
