@@ -267,6 +267,7 @@ describe('portal in headless Chromium (390×844)', function () {
       assert.match(texts[1]!, /^2 neighbouring households' clocks are about 6 h 5 min ahead of this node's, so their news is refused\. If this node's clock is wrong, set it \(theirs reads \d{4}-\d\d-\d\d \d\d:\d\d UTC\)\.$/);
     } finally {
       await page.unroute(`${daemon.url}/api/status`);
+      await page.goto(`${daemon.url}/#/mail`); // leave the page, so the next visit loads the status afresh
     }
   });
 
