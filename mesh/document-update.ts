@@ -10,9 +10,11 @@
  * any client: writers may delete each other's content, and deletions commute.
  *
  * The update must decode completely (structs and delete set), use no Skip structs and no
- * sub-documents, and no item may name its own client at its own or a later clock as origin or
- * parent (Yjs would throw on it later, while applying someone else's update); the result is the clock range its structs occupy. A SpanIndex of those
- * ranges spots two different records claiming the same clocks (a fork: a cloned or stolen
+ * sub-documents, no item may name its own client at its own or a later clock as origin or
+ * parent (Yjs would throw on it later, while applying someone else's update), and the delete
+ * set must list each client's ranges in ascending order without overlaps (Yjs applies them in
+ * the order given, so out of order they delete differently on different replicas). The result
+ * is the clock range its structs occupy. A SpanIndex of those ranges spots two different records claiming the same clocks (a fork: a cloned or stolen
  * key, or a device that lost its state), which the replica then leaves out.
  */
 import * as Y from 'yjs';
@@ -44,13 +46,18 @@ export function clientIdFor(author: Uint8Array): number {
  * (Skip structs or sub-documents).
  */
 export function inspectUpdate(update: Uint8Array, author: Uint8Array): UpdateSpan | null {
-  let decoded: { structs: Array<Y.Item | Y.GC | Y.Skip> };
+  let decoded: ReturnType<typeof Y.decodeUpdate>;
   try {
     // Reads every struct and the delete set: anything Yjs would choke on throws here,
     // before the update is applied (a half-applied update cannot be taken back).
     decoded = Y.decodeUpdate(update);
   } catch (cause) {
     throw new MeshError('DOCUMENT_BAD_UPDATE', 'document update is not a valid Yjs update', { cause });
+  }
+  for (const ranges of decoded.ds.clients.values()) {
+    if (!rangesAscend(ranges)) {
+      throw new MeshError('DOCUMENT_BAD_UPDATE', 'document update deletes ranges of a client out of order or overlapping');
+    }
   }
   const client = clientIdFor(author);
   let from = Number.POSITIVE_INFINITY;
@@ -73,6 +80,21 @@ export function inspectUpdate(update: Uint8Array, author: Uint8Array): UpdateSpa
     to = Math.max(to, end);
   }
   return decoded.structs.length === 0 ? null : { client, from, to };
+}
+
+/**
+ * True when a client's deleted ranges are in ascending order and do not overlap, as Yjs
+ * writes them. Yjs applies a delete set in the order it is written and keeps what it cannot
+ * apply yet for later; with ranges out of order, what it deletes depends on which updates
+ * arrived before, and replicas that got the same records in another order disagree.
+ */
+function rangesAscend(ranges: ReadonlyArray<{ clock: number; len: number }>): boolean {
+  let end = 0;
+  for (const { clock, len } of ranges) {
+    if (clock < end || !(len >= 1) || !Number.isSafeInteger(clock + len)) return false;
+    end = clock + len;
+  }
+  return true;
 }
 
 /**
