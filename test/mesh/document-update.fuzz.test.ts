@@ -53,7 +53,7 @@ interface CraftedItem {
   /** Used when neither origin is given: a root type's name, or an item that should be a type. */
   parent: string | Ref;
   parentSub: string | null;
-  content: 'string' | 'any' | 'deleted' | 'array' | 'map' | 'text';
+  content: 'string' | 'any' | 'deleted' | 'array' | 'map' | 'text' | 'format' | 'embed' | 'json' | 'gc';
 }
 
 /**
@@ -69,7 +69,12 @@ function craftUpdate(client: number, items: CraftedItem[], firstClock = 0, delet
   varUint(out, client);
   varUint(out, firstClock);
   for (const item of items) {
-    const ref = { deleted: 1, string: 4, array: 7, map: 7, text: 7, any: 8 }[item.content];
+    if (item.content === 'gc') {
+      out.push(0); // a GC struct: no origins, no parent, a length
+      varUint(out, 1);
+      continue;
+    }
+    const ref = { deleted: 1, json: 2, embed: 5, format: 6, string: 4, array: 7, map: 7, text: 7, any: 8 }[item.content];
     const withParent = !item.origin && !item.rightOrigin;
     out.push(ref | (item.origin ? 0x80 : 0) | (item.rightOrigin ? 0x40 : 0) | (withParent && item.parentSub !== null ? 0x20 : 0));
     for (const id of [item.origin, item.rightOrigin]) {
@@ -100,6 +105,17 @@ function craftUpdate(client: number, items: CraftedItem[], firstClock = 0, delet
         varUint(out, 1);
         out.push(125, 2); // one integer, 1
         break;
+      case 'json':
+        varUint(out, 1);
+        varString(out, '{"a":1}');
+        break;
+      case 'embed':
+        varString(out, '{"image":"x"}');
+        break;
+      case 'format':
+        varString(out, 'bold');
+        varString(out, 'true');
+        break;
       default:
         varUint(out, { array: 0, map: 1, text: 2 }[item.content]);
     }
@@ -125,7 +141,7 @@ const craftedItem: fc.Arbitrary<CraftedItem> = fc.record({
   rightOrigin: fc.option(ref, { freq: 2 }),
   parent: fc.oneof(fc.constantFrom('t', 'a', 'm'), ref),
   parentSub: fc.option(fc.constantFrom('k', 'n')),
-  content: fc.constantFrom('string', 'any', 'deleted', 'array', 'map', 'text'),
+  content: fc.constantFrom('string', 'any', 'deleted', 'array', 'map', 'text', 'format', 'embed', 'json', 'gc'),
 });
 
 /** Deletions of any client's clocks, of 1 to 2^52 clocks. */
