@@ -5,9 +5,9 @@
  *  - inspectUpdate on random bytes, every truncation and every one-bit flip of real updates:
  *    a span, null, or a MeshError DOCUMENT_*; never another error.
  *  - Crafted updates, written struct by struct, whose items name arbitrary origins, right
- *    origins and parents (the owner's clocks, the writer's own, a stranger's), from a writer
- *    the document lets write, mixed in any order with the owner's honest updates: the replica
- *    never throws, every honest update counts (its clocks are in the state vector), the
+ *    origins and parents (the owner's clocks, the writer's own, the other writer's, a
+ *    stranger's) and delete sets, from two writers the document lets write, mixed in any
+ *    order with the owner's honest updates: the replica never throws, every honest update counts (its clocks are in the state vector), the
  *    document still reads and encodes, a rebuild gives the same state, and two replicas that
  *    got the same records in different orders agree.
  */
@@ -29,6 +29,9 @@ const owner = Identity.generate(random);
 const writer = Identity.generate(random);
 const OWNER = clientIdFor(owner.id);
 const WRITER = clientIdFor(writer.id);
+/** A second hostile writer, so crafted items of two writers can refer to each other. */
+const other = Identity.generate(random);
+const OTHER = clientIdFor(other.id);
 const STRANGER = 4242;
 
 /** lib0's unsigned varint (7 bits a byte, little end first), for numbers up to 2^53. */
@@ -135,7 +138,7 @@ function craftUpdate(client: number, items: CraftedItem[], firstClock = 0, delet
   return Uint8Array.from(out);
 }
 
-const ref: fc.Arbitrary<Ref> = fc.tuple(fc.constantFrom(OWNER, WRITER, STRANGER), fc.nat({ max: 12 }));
+const ref: fc.Arbitrary<Ref> = fc.tuple(fc.constantFrom(OWNER, WRITER, OTHER, STRANGER), fc.nat({ max: 12 }));
 const craftedItem: fc.Arbitrary<CraftedItem> = fc.record({
   origin: fc.option(ref, { freq: 2 }),
   rightOrigin: fc.option(ref, { freq: 2 }),
@@ -146,7 +149,7 @@ const craftedItem: fc.Arbitrary<CraftedItem> = fc.record({
 
 /** Deletions of any client's clocks, of 1 to 2^52 clocks. */
 const deletion: fc.Arbitrary<[number, number, number]> = fc.tuple(
-  fc.constantFrom(OWNER, WRITER, STRANGER),
+  fc.constantFrom(OWNER, WRITER, OTHER, STRANGER),
   fc.oneof(fc.nat({ max: 12 }), fc.constant(2 ** 40)),
   fc.oneof(fc.integer({ min: 1, max: 6 }), fc.constant(2 ** 52)),
 );
@@ -281,16 +284,18 @@ describe('mesh/document-update (fuzz)', () => {
     assert.deepEqual(inspectUpdate(sorted, writer.id), { client: WRITER, from: 0, to: 1 });
   });
 
-  it('crafted updates of a writer, in any order with the owner’s, never throw nor cost an honest update, and converge', function () {
+  it('crafted updates of two writers, in any order with the owner’s, never throw nor cost an honest update, and converge', function () {
     this.timeout(30_000);
     const outcomes = new Map<string, number>();
     const { feed, genesis, honest, ownerClock } = ownerDocument();
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.array(craftedItem, { minLength: 1, maxLength: 4 }), fc.array(deletion, { maxLength: 3 })), { minLength: 1, maxLength: 3 }), fc.nat(), (updates, order) => {
-        // The writer's updates take clocks 0-3, 4-7, 8-11: they may refer to each other.
-        const crafted = updates.map(([items, deletes], i) =>
-          createRecord({ kind: RecordKind.DocumentUpdate, feed, seq: 10 + i, time: T0, payload: craftUpdate(WRITER, items, 4 * i, deletes) }, writer),
-        );
+      fc.property(fc.array(fc.tuple(fc.array(craftedItem, { minLength: 1, maxLength: 4 }), fc.array(deletion, { maxLength: 3 })), { minLength: 1, maxLength: 4 }), fc.nat(), (updates, order) => {
+        // Updates alternate between the two writers; each writer's take clocks 0-3, 4-7: they
+        // may refer to each other's and to the other writer's.
+        const crafted = updates.map(([items, deletes], i) => {
+          const [author, client] = i % 2 === 0 ? [writer, WRITER] : [other, OTHER];
+          return createRecord({ kind: RecordKind.DocumentUpdate, feed, seq: 10 + i, time: T0, payload: craftUpdate(client, items, 4 * (i >> 1), deletes) }, author);
+        });
         const replicas = [0, 1].map((k) => {
           const replica = new DocumentReplica(feed);
           replica.apply(genesis);
