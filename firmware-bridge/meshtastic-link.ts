@@ -40,8 +40,10 @@ import { BROADCAST_NUM, decodeRouting, decodeTelemetry, MAX_APP_PAYLOAD, Mesh, n
 
 /** What a Meshtastic link needs. */
 export interface MeshtasticLinkDeps {
-  /** Stamps received frames and drives the duty-cycle window. */
+  /** Stamps received frames (and drives the duty-cycle window unless `airtimeClock` is given). */
   clock: { now(): number };
+  /** Drives the duty-cycle window: real elapsed time in a running node (radio/duty-cycle.ts monotonicClock). */
+  airtimeClock?: { now(): number };
   /** Timers for backoff, heartbeats and timeouts (the global ones by default). */
   timer?: Timer;
   /** One line per event worth a person's attention (connects, drops, skipped input). */
@@ -409,7 +411,7 @@ class MeshtasticLinkImpl implements MeshtasticLink {
     } catch {
       this.#log(`no region plan for ${info.region}; assuming a 1% duty cycle`);
     }
-    this.#governor = createDutyCycleGovernor({ dutyCycle }, { clock: this.#deps.clock, timer: this.#timer });
+    this.#governor = createDutyCycleGovernor({ dutyCycle }, { clock: this.#deps.airtimeClock ?? this.#deps.clock, timer: this.#timer });
     this.#governorKey = info.region;
     return this.#governor;
   }

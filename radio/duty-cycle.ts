@@ -24,6 +24,15 @@ export interface Clock {
   now(): number;
 }
 
+/**
+ * Real elapsed time for airtime budgets, whatever is done to the wall clock: a regulator's
+ * hour is an hour of real time. A governor on the wall clock forgets the last hour's
+ * transmissions when the clock is set forward (a Pi that gets its time after a power cut)
+ * and could spend a second budget within one real hour. Milliseconds since about the epoch
+ * (the process's start on the wall clock, then monotonic).
+ */
+export const monotonicClock: Clock = { now: () => performance.timeOrigin + performance.now() };
+
 /** Timer functions used to wait for the budget (the global ones by default). */
 export interface Timer {
   setTimeout(callback: () => void, ms: number): unknown;

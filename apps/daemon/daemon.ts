@@ -15,6 +15,7 @@ import { LevelDatabase, type LevelDatabaseOptions } from '../../mesh/level-datab
 import { diskProblemOf } from '../../mesh/errors.ts';
 import { DEFAULT_MAX_CLOCK_SKEW_S, Sync, type SyncOptions } from '../../mesh/sync.ts';
 import { createMeshtasticLink } from '../../firmware-bridge/meshtastic-link.ts';
+import { monotonicClock } from '../../radio/duty-cycle.ts';
 import { AppError } from '../errors.ts';
 import { Mailbox } from '../mail/mailbox.ts';
 import { Blog } from '../blog/blog.ts';
@@ -167,14 +168,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const log = options.log ?? (() => undefined);
   const dir = new DataDir(options.dataDir);
   const clock = options.clock ?? systemClock;
+  // Duty cycle counts real time, not the wall clock (which may be set while the node runs); a test's clock drives both.
+  const airtimeClock = options.clock ?? monotonicClock;
   // Links are built (not started) first: a bad --link is refused before anything is created.
   const meshtastic: LinkFactoryDeps['meshtastic'] =
     options.meshtastic ??
     ((spec) => {
       if (spec.kind === 'udp') throw new AppError('USAGE', 'not a Meshtastic link spec', 2);
-      return createMeshtasticLink(spec, { clock, log });
+      return createMeshtasticLink(spec, { clock, airtimeClock, log });
     });
-  const links: OpenedLink[] = openLinks(options.links ?? [], { clock, meshtastic });
+  const links: OpenedLink[] = openLinks(options.links ?? [], { clock, airtimeClock, meshtastic });
   // The store's lock says whether a node runs here; node.json only says where. After a power
   // cut node.json stays behind, and its pid may by then belong to another process (or to us).
   const disk = createDiskWatch(log, dir.path);

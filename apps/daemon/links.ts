@@ -6,7 +6,7 @@
  *                                   airtime and (with `&region=`, default EU868) duty cycle
  *   meshtastic+serial|tcp://...     firmware-bridge/ (a Meshtastic radio as a modem)
  */
-import { createDutyCycleGovernor, type DutyCycleGovernor } from '../../radio/duty-cycle.ts';
+import { createDutyCycleGovernor, monotonicClock, type DutyCycleGovernor } from '../../radio/duty-cycle.ts';
 import type { Clock, Link } from '../../radio/link.ts';
 import { createLink, parseLinkSpec } from '../../radio/link-spec.ts';
 import { findRegion, limitsAt } from '../../radio/region-plan.ts';
@@ -25,6 +25,8 @@ export interface OpenedLink {
 
 export interface LinkFactoryDeps {
   clock: Clock;
+  /** What duty-cycle governors count time by: real elapsed time (default monotonicClock), or a test's clock. */
+  airtimeClock?: Clock;
   /** Builds Meshtastic links (firmware-bridge/); absent where that layer is not wired. */
   meshtastic?: (spec: ReturnType<typeof parseLinkSpec>) => Link;
 }
@@ -77,7 +79,7 @@ function openLink(text: string, deps: LinkFactoryDeps): OpenedLink {
   if (spec.preset === undefined) return { link: createLink(spec, { clock: deps.clock }), governor: null, region: null };
   const region = findRegion(spec.region ?? DEFAULT_EMULATED_REGION);
   const { dutyCycle } = limitsAt(region);
-  const governor = createDutyCycleGovernor({ dutyCycle }, { clock: deps.clock });
+  const governor = createDutyCycleGovernor({ dutyCycle }, { clock: deps.airtimeClock ?? monotonicClock });
   const link = createLink(spec, { clock: deps.clock, beforeSend: (airtimeMs) => governor.acquire(airtimeMs) });
   return { link, governor, region: region.name };
 }

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { openLinks } from '../../apps/daemon/links.ts';
 import { AppError } from '../../apps/errors.ts';
+import { monotonicClock } from '../../radio/duty-cycle.ts';
 import { loraAirtimeMs, findPreset } from '../../radio/lora-airtime.ts';
 
 describe('apps/daemon/links', () => {
@@ -27,6 +28,23 @@ describe('apps/daemon/links', () => {
     } finally {
       await lora!.link.stop();
     }
+  });
+
+  it('counts airtime in real time: setting the wall clock forward does not give a second budget within the hour', async () => {
+    let wallMs = Date.UTC(2026, 10, 27, 8, 0);
+    const [lora] = openLinks(['udp://127.0.0.1:0?peer=127.0.0.1:9&preset=ShortTurbo&region=EU868'], { clock: { now: () => wallMs } });
+    await lora!.link.start();
+    try {
+      await lora!.link.send(new Uint8Array(100));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const before = lora!.governor!.used().airtimeMs;
+      assert.ok(before > 0);
+      wallMs += 6 * 3_600_000; // the Pi learns the time after a power cut
+      assert.equal(lora!.governor!.used().airtimeMs, before, 'the frame sent a moment ago still counts');
+    } finally {
+      await lora!.link.stop();
+    }
+    assert.ok(Math.abs(monotonicClock.now() - Date.now()) < 60_000, 'the airtime clock reads about the epoch time');
   });
 
   it('assumes EU868 for an emulated radio without a region, and refuses bad specs with a usage error', () => {
