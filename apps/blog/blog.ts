@@ -16,6 +16,7 @@ import type { Identity } from '../../mesh/identity.ts';
 import type { MeshNode } from '../../mesh/node.ts';
 import { RecordKind } from '../../mesh/record.ts';
 import * as Y from 'yjs';
+import { isDateMs } from '../date-ms.ts';
 import { AppError } from '../errors.ts';
 import type { BlogComment, BlogPostView, BlogService, BlogSummary } from '../daemon/services.ts';
 import { AuthorNames, itemsWithClient } from '../chat/authors.ts';
@@ -65,7 +66,7 @@ export class Blog implements BlogService {
     const body = map.get('body');
     const date = map.get('date');
     const comments = map.get('comments');
-    if (typeof title !== 'string' || typeof body !== 'string' || typeof date !== 'number') return null;
+    if (typeof title !== 'string' || typeof body !== 'string' || !isDateMs(date)) return null;
     return { title, body, date, comments: typeof comments === 'string' && POST_ID.test(comments) ? comments : null };
   }
 
@@ -137,7 +138,7 @@ export class Blog implements BlogService {
       for (const { value, client, clock } of itemsWithClient((await settledDoc(this.deps.node, doc)).getArray<unknown>('comments'))) {
         const v = value as { text?: unknown; date?: unknown } | null;
         const from = this.names.ofClient(client);
-        if (!from || typeof v?.text !== 'string' || typeof v.date !== 'number') continue;
+        if (!from || typeof v?.text !== 'string' || !isDateMs(v.date)) continue;
         comments.push({ id: `${client.toString(36)}.${clock}`, from, text: v.text.slice(0, MAX_COMMENT_CHARS), date: new Date(v.date).toISOString() });
       }
     }

@@ -25,6 +25,7 @@ import type { MeshNode } from '../../mesh/node.ts';
 import { Priority, RecordKind, type Record } from '../../mesh/record.ts';
 import { MAX_RECIPIENTS, open, seal, sealedRecipients } from '../../mesh/seal.ts';
 import * as Y from 'yjs';
+import { isDateMs } from '../date-ms.ts';
 import { AppError } from '../errors.ts';
 import type { ChatMessageView, ChatService, RoomView } from '../daemon/services.ts';
 import { AuthorNames, itemsWithClient } from './authors.ts';
@@ -261,7 +262,7 @@ export class Chat implements ChatService {
     for (const { value, client, clock } of items) {
       const v = value as { text?: unknown; date?: unknown } | null;
       const from = this.names.ofClient(client);
-      if (!from || typeof v?.text !== 'string' || typeof v.date !== 'number' || !Number.isFinite(v.date)) continue;
+      if (!from || typeof v?.text !== 'string' || !isDateMs(v.date)) continue;
       kept.push({ date: v.date, client, clock, from, text: v.text });
     }
     // Stable: messages of the same millisecond keep the document's order.
