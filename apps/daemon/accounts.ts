@@ -105,15 +105,26 @@ function publicView(account: StoredAccount): Account {
   return { name: account.name, admin: account.admin, created: account.created };
 }
 
+/** The most memory one hash may take (128·N·r bytes): the default cost takes 128 MiB. */
+const MAX_SCRYPT_BYTES = 256 * 1024 * 1024;
+
 function isSaneCost(cost: ScryptCost): boolean {
   const { N, r, p } = cost;
-  return Number.isInteger(N) && N >= 2 && N <= 2 ** 20 && (N & (N - 1)) === 0 && Number.isInteger(r) && r >= 1 && r <= 32 && Number.isInteger(p) && p >= 1 && p <= 16;
+  return (
+    Number.isInteger(N) && N >= 2 && N <= 2 ** 20 && (N & (N - 1)) === 0 && Number.isInteger(r) && r >= 1 && r <= 32 && Number.isInteger(p) && p >= 1 && p <= 16 &&
+    scryptBytes(cost) <= MAX_SCRYPT_BYTES
+  );
+}
+
+/** What scrypt allocates for a cost: V (128·N·r) and B (128·r·p), plus its scratch (OpenSSL's count). */
+function scryptBytes(cost: ScryptCost): number {
+  return 128 * cost.r * (cost.N + cost.p + 2);
 }
 
 function scryptAsync(password: string, salt: Buffer, cost: ScryptCost): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    // Node refuses above maxmem (default 32 MiB); scrypt needs about 128·N·r bytes.
-    const options = { N: cost.N, r: cost.r, p: cost.p, maxmem: 256 * cost.N * cost.r };
+    // Node refuses above maxmem (default 32 MiB): allow what this cost needs, and a little more.
+    const options = { N: cost.N, r: cost.r, p: cost.p, maxmem: scryptBytes(cost) + 64 * 1024 };
     scrypt(password.normalize('NFC'), salt, KEY_BYTES, options, (error, key) => (error ? reject(error) : resolve(key)));
   });
 }
@@ -160,7 +171,7 @@ function createLimiter(max: number): <T>(fn: () => Promise<T>) => Promise<T> {
  */
 export function createAccounts(path: string, options: AccountsOptions = {}): Accounts {
   const cost: ScryptCost = { ...DEFAULT_SCRYPT_COST, ...options.scryptCost };
-  if (!isSaneCost(cost)) throw new AppError('SCRYPT_COST_INVALID', 'scrypt cost: N must be a power of two up to 2^20, r 1-32, p 1-16', 500);
+  if (!isSaneCost(cost)) throw new AppError('SCRYPT_COST_INVALID', 'scrypt cost: N must be a power of two up to 2^20, r 1-32, p 1-16, and 128·N·r at most 256 MiB', 500);
   const now = options.now ?? Date.now;
   const limit = createLimiter(Math.max(1, options.maxConcurrentHashes ?? 2));
   const dummySalt = randomBytes(SALT_BYTES);

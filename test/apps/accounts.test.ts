@@ -181,6 +181,19 @@ describe('accounts', () => {
     await rejectsWithCode(accounts.add('alice', 'correct horse'), 'ACCOUNTS_CORRUPT');
     assert.equal(readFileSync(path, 'utf8'), '{"version": 1, "accounts": [');
   });
+
+  it('verifies every cost it accepts, and refuses a file asking for more than 256 MiB a hash', async () => {
+    // Small N with large p needs more than 128·N·r bytes: the memory limit allowed too little.
+    const manyLanes = createAccounts(path, { scryptCost: { N: 2, r: 1, p: 16 } });
+    await manyLanes.add('alice', 'correct horse');
+    assert.equal((await manyLanes.verify('alice', 'correct horse'))?.name, 'alice');
+    // N = 2^20 with r = 32 would allocate 4 GiB for one login.
+    const file = JSON.parse(readFileSync(path, 'utf8')) as { accounts: Array<{ password: { N: number; r: number; p: number } }> };
+    Object.assign(file.accounts[0]!.password, { N: 2 ** 20, r: 32, p: 1 });
+    writeFileSync(path, JSON.stringify(file), { mode: 0o600 });
+    await rejectsWithCode(accounts.verify('alice', 'correct horse'), 'ACCOUNTS_CORRUPT');
+    assert.throws(() => createAccounts(path, { scryptCost: { N: 2 ** 20, r: 32 } }), { code: 'SCRYPT_COST_INVALID' });
+  });
 });
 
 describe('sessions', () => {
