@@ -219,8 +219,8 @@ export class DataDir {
     if (!this.isInitialised()) {
       throw new AppError('NOT_INITIALISED', `no household in ${this.path}: run "citizen init --name NAME" first`, 404);
     }
-    const config = this.readJson(this.configPath) as Partial<HouseholdConfig>;
-    if (config.version !== 1 || typeof config.household !== 'string' || !isValidName(config.household)) {
+    const config = this.readJson(this.configPath) as Partial<HouseholdConfig> | null;
+    if (typeof config !== 'object' || config === null || config.version !== 1 || typeof config.household !== 'string' || !isValidName(config.household)) {
       throw new AppError('CONFIG_INVALID', `${this.configPath} is not a valid version-1 config`);
     }
     return config as HouseholdConfig;

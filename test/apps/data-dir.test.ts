@@ -3,7 +3,7 @@
  * processes (`citizen init`, or two `citizen start` on a fresh directory) race to create it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -77,5 +77,15 @@ describe('apps/daemon/data-dir', function () {
       );
       assert.deepEqual(readdirSync(join(paths[round]!, 'keys', 'members')), ['bob.json'], 'no temp files left');
     });
+  });
+
+  it('refuses a config.json that is valid JSON but no config (null, a number, a list) with CONFIG_INVALID', async () => {
+    const { DataDir } = (await import(DATA_DIR)) as typeof import('../../apps/daemon/data-dir.ts');
+    const data = new DataDir(join(dir, 'odd-config'));
+    data.init('rose');
+    for (const text of ['null', '42', '[]', '"rose"']) {
+      writeFileSync(data.configPath, text);
+      assert.throws(() => data.readConfig(), { code: 'CONFIG_INVALID' }, text);
+    }
   });
 });
