@@ -149,8 +149,12 @@ function parseUdp(spec: string, rest: string): UdpLinkSpec {
 
 function parseMeshtasticSerial(spec: string, rest: string): MeshtasticSerialLinkSpec {
   if (rest === '') invalid(spec, 'meshtastic+serial needs a device path, e.g. meshtastic+serial:///dev/ttyUSB0');
-  if (/[\s\u0000-\u001f\u007f?#]/.test(rest)) invalid(spec, 'device path contains spaces, control characters, "?" or "#"');
-  return { kind: 'meshtastic-serial', spec, path: decode(spec, rest) };
+  const controls = /[\s\u0000-\u001f\u007f]/;
+  if (controls.test(rest) || /[?#]/.test(rest)) invalid(spec, 'device path contains spaces, control characters, "?" or "#"');
+  const path = decode(spec, rest);
+  // Percent-escapes may spell what the spec itself may not hold (%00, %0a).
+  if (controls.test(path)) invalid(spec, 'device path contains spaces or control characters');
+  return { kind: 'meshtastic-serial', spec, path };
 }
 
 function parseMeshtasticTcp(spec: string, rest: string): MeshtasticTcpLinkSpec {

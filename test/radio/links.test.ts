@@ -390,6 +390,8 @@ describe('radio/link-spec', () => {
     ['udp://127.0.0.1:4000?peer=127.0.0.1:0', /outside 1..65535/],
     ['udp://127.0.0.1:4000?peer=127.0.0.1:999999', /port 999999 is outside 1..65535/],
     ['meshtastic+tcp://127.0.0.1:999999', /port 999999 is outside/],
+    ['meshtastic+serial://%00%0a%3F', /device path contains spaces or control characters/],
+    ['meshtastic+serial:///dev/tty%20USB0', /device path contains spaces or control characters/],
     ['udp://127.0.0.1:4x?peer=127.0.0.1:4001', /not a number/],
     ['udp://localhost:4000?peer=127.0.0.1:4001', /must be an IP address/],
     ['udp://::1:4000?peer=[::1]:4001', /must be in brackets/],
