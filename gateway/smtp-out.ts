@@ -111,12 +111,15 @@ export function parseRelayUrl(url: string): { host: string; port: number; secure
   try {
     u = new URL(url);
   } catch (cause) {
-    throw new GatewayError('SMTP_OPTIONS_INVALID', `--smtp-relay must be smtp://[USER:PASS@]HOST:PORT; got "${url}"`, { cause });
+    // The URL may hold a password: show it with the user part hidden.
+    const shown = url.replace(/^([a-z+]+:\/\/)[^@/]*@/i, '$1…@');
+    throw new GatewayError('SMTP_OPTIONS_INVALID', `--smtp-relay must be smtp://[USER:PASS@]HOST:PORT; got "${shown}"`, { cause });
   }
   if (u.protocol !== 'smtp:' && u.protocol !== 'smtps:') throw new GatewayError('SMTP_OPTIONS_INVALID', `--smtp-relay must use smtp:// or smtps://; got "${u.protocol}"`);
   if (!u.hostname) throw new GatewayError('SMTP_OPTIONS_INVALID', '--smtp-relay names no host');
   const secure = u.protocol === 'smtps:';
   const port = u.port ? Number(u.port) : secure ? 465 : 587;
+  if (port === 0) throw new GatewayError('SMTP_OPTIONS_INVALID', '--smtp-relay port 0 is no port: give the smarthost\'s (587, 465, 25)');
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   let auth: { user: string; pass: string } | undefined;
   if (u.username) {

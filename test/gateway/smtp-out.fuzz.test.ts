@@ -33,6 +33,15 @@ describe('gateway/smtp-out relay URLs (fuzz)', () => {
     assert.deepEqual(parseRelayUrl('smtp://us%40er:p%25w@relay.example:2525'), { host: 'relay.example', port: 2525, secure: false, auth: { user: 'us@er', pass: 'p%w' } });
   });
 
+  it('a URL that does not parse is shown without its user part; port 0 is refused', () => {
+    const bad = parse('smtp://bob:secret@[bad host:25');
+    assert.ok(bad instanceof GatewayError);
+    assert.doesNotMatch(bad.message, /secret|bob/);
+    assert.match(bad.message, /got "smtp:\/\/…@\[bad host:25"/);
+    const zero = parse('smtp://127.0.0.1:0');
+    assert.ok(zero instanceof GatewayError && /port 0/.test(zero.message));
+  });
+
   it('random and nearly-right URLs: a relay or SMTP_OPTIONS_INVALID', () => {
     const part = fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('%', '%E0', '%ZZ', '%25', '%40', ':', '@', '[', ']', '::1', '0', '65535', '65536', 'ü', ''));
     const url = fc.oneof(
