@@ -24,7 +24,7 @@ function inline(escaped: string): string {
     codes.push(`<code>${code}</code>`);
     return `\u0000${codes.length - 1}\u0000`;
   });
-  s = s.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (whole, text: string, url: string) => {
+  s = s.replace(/\[([^[\]]+)\]\(([^()[\]\s]+)\)/g, (whole, text: string, url: string) => {
     // `url` is escaped already (&amp; etc.); decode entities only to test the scheme.
     const plain = url.replace(/&amp;/g, '&');
     if (!SAFE_URL.test(plain)) return whole;
