@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeChatPayload, encodeChatPayload } from '../../apps/chat/chat.ts';
 import { utf8 } from '../../mesh/bytes.ts';
+import { oneBitFlips } from '../helpers/byte-edits.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20261127);
 
@@ -34,9 +35,7 @@ describe('apps/chat payloads (fuzz)', () => {
   it('every truncation and every one-bit flip of valid payloads: null or a well-formed payload', () => {
     for (const bytes of valid) {
       for (let n = 0; n < bytes.length; n++) judge(bytes.subarray(0, n));
-      for (let bit = 0; bit < 8 * bytes.length; bit++) {
-        const flipped = bytes.slice();
-        flipped[bit >> 3]! ^= 1 << (bit & 7);
+      for (const { flipped } of oneBitFlips(bytes)) {
         judge(flipped);
       }
     }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeManifest, encodeManifest } from '../../apps/files/files.ts';
 import { utf8 } from '../../mesh/bytes.ts';
+import { oneBitFlips } from '../helpers/byte-edits.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20261127);
 const hex = (n: number) => 'ab'.repeat(n / 2);
@@ -33,9 +34,7 @@ describe('apps/files manifests (fuzz)', () => {
     for (const bytes of valid) {
       assert.ok(decodeManifest(bytes));
       for (let n = 0; n < bytes.length; n++) judge(bytes.subarray(0, n));
-      for (let bit = 0; bit < 8 * bytes.length; bit++) {
-        const flipped = bytes.slice();
-        flipped[bit >> 3]! ^= 1 << (bit & 7);
+      for (const { flipped } of oneBitFlips(bytes)) {
         judge(flipped);
       }
     }

@@ -11,6 +11,7 @@ import { decodeMail, encodeMail, type MailContent } from '../../apps/mail/mail-c
 import { decodeReceipt, encodeReceipt } from '../../apps/mail/mail-receipts.ts';
 import { MeshError } from '../../mesh/errors.ts';
 import { seededRandom } from '../helpers/random.ts';
+import { applyByteEdits, byteEdit, oneBitFlips } from '../helpers/byte-edits.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20261127);
 const random = seededRandom(seed);
@@ -49,19 +50,6 @@ function judgeReceipt(bytes: Uint8Array): void {
   assert.deepEqual(encodeReceipt(ids), bytes);
 }
 
-const edit = fc.tuple(fc.nat(), fc.nat({ max: 255 }), fc.constantFrom('flip', 'set', 'cut', 'insert', 'delete'));
-function applyEdits(bytes: Uint8Array, edits: Array<[number, number, string]>): Uint8Array {
-  let b = bytes;
-  for (const [at, value, how] of edits) {
-    const i = b.length ? at % b.length : 0;
-    if (how === 'flip' && b.length) (b = b.slice())[i]! ^= 1 << value % 8;
-    else if (how === 'set' && b.length) (b = b.slice())[i] = value;
-    else if (how === 'cut') b = b.subarray(0, i);
-    else if (how === 'insert') b = Uint8Array.from([...b.subarray(0, i), value, ...b.subarray(i)]);
-    else if (how === 'delete') b = Uint8Array.from([...b.subarray(0, i), ...b.subarray(i + 1)]);
-  }
-  return b;
-}
 
 describe('apps/mail codecs (fuzz)', () => {
   before(() => console.log(`    fast-check seed ${seed} (replay: FC_SEED=${seed})`));
@@ -73,9 +61,7 @@ describe('apps/mail codecs (fuzz)', () => {
           judge(bytes.subarray(0, n));
           assert.throws(() => (judge === judgeMail ? decodeMail : decodeReceipt)(bytes.subarray(0, n)), { name: 'MeshError' });
         }
-        for (let bit = 0; bit < 8 * bytes.length; bit++) {
-          const flipped = bytes.slice();
-          flipped[bit >> 3]! ^= 1 << (bit & 7);
+        for (const { flipped } of oneBitFlips(bytes)) {
           judge(flipped);
         }
       }
@@ -97,7 +83,7 @@ describe('apps/mail codecs (fuzz)', () => {
         fc.oneof(
           fc.uint8Array({ maxLength: 400 }),
           hugeLength,
-          fc.tuple(fc.constantFrom(...validMails, ...validReceipts), fc.array(edit, { minLength: 1, maxLength: 4 })).map(([b, e]) => applyEdits(b, e)),
+          fc.tuple(fc.constantFrom(...validMails, ...validReceipts), fc.array(byteEdit, { minLength: 1, maxLength: 4 })).map(([b, e]) => applyByteEdits(b, e)),
         ),
         (bytes) => {
           judgeMail(bytes);

@@ -22,6 +22,7 @@ import { MeshError } from '../../mesh/errors.ts';
 import { Identity } from '../../mesh/identity.ts';
 import { createRecord, RecordKind } from '../../mesh/record.ts';
 import { seededRandom } from '../helpers/random.ts';
+import { applyByteEdits, byteEdit, oneBitFlips } from '../helpers/byte-edits.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20261127);
 const random = seededRandom(seed);
@@ -61,20 +62,6 @@ function judge(bytes: Uint8Array): void {
   }
 }
 
-const edit = fc.tuple(fc.nat(), fc.nat({ max: 255 }), fc.constantFrom('flip', 'set', 'cut', 'insert', 'delete'));
-
-function applyEdits(bytes: Uint8Array, edits: Array<[number, number, string]>): Uint8Array {
-  let b = bytes;
-  for (const [at, value, how] of edits) {
-    const i = b.length ? at % b.length : 0;
-    if (how === 'flip' && b.length) (b = b.slice())[i]! ^= 1 << value % 8;
-    else if (how === 'set' && b.length) (b = b.slice())[i] = value;
-    else if (how === 'cut') b = b.subarray(0, i);
-    else if (how === 'insert') b = Uint8Array.from([...b.subarray(0, i), value, ...b.subarray(i)]);
-    else if (how === 'delete') b = Uint8Array.from([...b.subarray(0, i), ...b.subarray(i + 1)]);
-  }
-  return b;
-}
 
 describe('mesh/directory (fuzz)', () => {
   before(() => console.log(`    fast-check seed ${seed} (replay: FC_SEED=${seed})`));
@@ -87,9 +74,8 @@ describe('mesh/directory (fuzz)', () => {
         judge(cut);
         assert.throws(() => (bytes[1] === DirectoryRole.Gateway ? decodeGatewayStatement(cut) : decodeDirectoryEntry(cut)), { name: 'MeshError' });
       }
-      for (let bit = 0; bit < 8 * bytes.length; bit++, cases++) {
-        const flipped = bytes.slice();
-        flipped[bit >> 3]! ^= 1 << (bit & 7);
+      for (const { flipped } of oneBitFlips(bytes)) {
+        cases++;
         judge(flipped);
       }
     }
@@ -103,7 +89,7 @@ describe('mesh/directory (fuzz)', () => {
           fc.uint8Array({ maxLength: 300 }),
           // Past the version and role bytes, with valid-looking lengths, to reach the deeper checks.
           fc.tuple(fc.nat({ max: 4 }), fc.uint8Array({ maxLength: 300 })).map(([role, rest]) => Uint8Array.from([1, role, ...rest])),
-          fc.tuple(fc.constantFrom(...valid), fc.array(edit, { minLength: 1, maxLength: 4 })).map(([b, edits]) => applyEdits(b, edits)),
+          fc.tuple(fc.constantFrom(...valid), fc.array(byteEdit, { minLength: 1, maxLength: 4 })).map(([b, edits]) => applyByteEdits(b, edits)),
         ),
         judge,
       ),
@@ -116,10 +102,10 @@ describe('mesh/directory (fuzz)', () => {
     let seq = 1;
     const signed = (payload: Uint8Array) => createRecord({ kind: RecordKind.Directory, feed, seq: seq++, time: 1_790_000_000, payload, fullKey: true }, household);
     fc.assert(
-      fc.property(fc.constantFrom(...valid), fc.array(edit, { minLength: 1, maxLength: 3 }), (bytes, edits) => {
+      fc.property(fc.constantFrom(...valid), fc.array(byteEdit, { minLength: 1, maxLength: 3 }), (bytes, edits) => {
         const directory = new Directory();
         assert.equal(directory.apply(signed(validEntries[0]!), household.signingKey), true);
-        const mutated = applyEdits(bytes, edits);
+        const mutated = applyByteEdits(bytes, edits);
         const result = directory.apply(signed(mutated), household.signingKey);
         assert.equal(typeof result, 'boolean');
         // Whatever the mutated record said, the household is still known under its key id.

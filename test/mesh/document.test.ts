@@ -25,6 +25,7 @@ import {
 } from '../../mesh/document-payload.ts';
 import { clientIdFor } from '../../mesh/document-update.ts';
 import { seededRandom, shuffle } from '../helpers/random.ts';
+import { applyByteEdits, byteEdit } from '../helpers/byte-edits.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20260305);
 const SCENARIOS = 10;
@@ -289,20 +290,8 @@ describe('document payloads', () => {
       writers: fc.oneof(fc.constant('anyone' as const), fc.array(keyId, { maxLength: 5 })),
     });
     const payload = fc.oneof(genesis.map(encodeGenesis), fc.array(keyId, { minLength: 1, maxLength: 5 }).map((grant) => encodeAcl({ grant })));
-    const mutation = fc.tuple(fc.nat(), fc.nat({ max: 255 }), fc.constantFrom('flip', 'set', 'cut', 'insert', 'delete'));
     fc.assert(
-      fc.property(payload, fc.array(mutation, { minLength: 1, maxLength: 3 }), (bytes, mutations) => {
-        let b = bytes;
-        for (const [at, value, how] of mutations) {
-          const i = b.length ? at % b.length : 0;
-          if (how === 'flip' && b.length) (b = b.slice())[i] ^= 1 << value % 8;
-          else if (how === 'set' && b.length) (b = b.slice())[i] = value;
-          else if (how === 'cut') b = b.subarray(0, i);
-          else if (how === 'insert') b = Uint8Array.from([...b.subarray(0, i), value, ...b.subarray(i)]);
-          else if (how === 'delete') b = Uint8Array.from([...b.subarray(0, i), ...b.subarray(i + 1)]);
-        }
-        judge(b);
-      }),
+      fc.property(payload, fc.array(byteEdit, { minLength: 1, maxLength: 3 }), (bytes, edits) => judge(applyByteEdits(bytes, edits))),
       { seed: SEED, numRuns: 3000 },
     );
   });

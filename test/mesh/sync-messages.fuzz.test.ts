@@ -25,6 +25,7 @@ import {
   verifyBeacon,
 } from '../../mesh/sync-messages.ts';
 import { seededRandom } from '../helpers/random.ts';
+import { applyByteEdits, byteEdit, oneBitFlips } from '../helpers/byte-edits.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20261127);
 const random = seededRandom(seed);
@@ -85,9 +86,8 @@ describe('mesh/sync-messages (fuzz)', () => {
     let cases = 0;
     for (const bytes of valid) {
       for (let n = 0; n < bytes.length; n++, cases++) judge(bytes.subarray(0, n));
-      for (let bit = 0; bit < 8 * bytes.length; bit++, cases++) {
-        const flipped = bytes.slice();
-        flipped[bit >> 3]! ^= 1 << (bit & 7);
+      for (const { bit, flipped } of oneBitFlips(bytes)) {
+        cases++;
         // Verifying costs ~2 ms: one flipped bit per byte is checked against the signature.
         judge(flipped, (bit & 7) === ((bit >> 3) & 7) ? bytes : undefined);
       }
@@ -100,19 +100,7 @@ describe('mesh/sync-messages (fuzz)', () => {
   });
 
   it('random edits, and WANTs that promise more ids than follow', () => {
-    const edit = fc.tuple(fc.nat(), fc.nat({ max: 255 }), fc.constantFrom('flip', 'set', 'cut', 'insert', 'delete'));
-    const edited = fc.tuple(fc.nat(valid.length - 1), fc.array(edit, { minLength: 1, maxLength: 4 })).map(([j, edits]) => {
-      let b = valid[j]!;
-      for (const [at, value, how] of edits) {
-        const i = b.length ? at % b.length : 0;
-        if (how === 'flip' && b.length) (b = b.slice())[i]! ^= 1 << value % 8;
-        else if (how === 'set' && b.length) (b = b.slice())[i] = value;
-        else if (how === 'cut') b = b.subarray(0, i);
-        else if (how === 'insert') b = Uint8Array.from([...b.subarray(0, i), value, ...b.subarray(i)]);
-        else if (how === 'delete') b = Uint8Array.from([...b.subarray(0, i), ...b.subarray(i + 1)]);
-      }
-      return { bytes: b, original: valid[j]! };
-    });
+    const edited = fc.tuple(fc.nat(valid.length - 1), fc.array(byteEdit, { minLength: 1, maxLength: 4 })).map(([j, edits]) => ({ bytes: applyByteEdits(valid[j]!, edits), original: valid[j]! }));
     const want = fc.tuple(fc.nat({ max: 255 }), fc.uint8Array({ maxLength: 600 })).map(([count, rest]) => ({
       bytes: Uint8Array.from([0x13, ...household.id, ...other.id, count, ...rest]),
       original: undefined,
