@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { beaconSender } from '../../gateway/beacon-claim.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { encodeFrameHeader, FrameDecoder } from '../../gateway/libp2p-link.ts';
+import { concatBytes } from '../../mesh/bytes.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20261127);
 const MTU = 16_384;
@@ -28,14 +29,7 @@ function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
 }
 
 function frameStream(payloads: Uint8Array[]): Uint8Array {
-  const parts = payloads.flatMap((p) => [encodeFrameHeader(p.length), p]);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(...payloads.flatMap((p) => [encodeFrameHeader(p.length), p]));
 }
 
 const payload = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 0, max: MTU }).map((n) => new Uint8Array(n).fill(7)));
