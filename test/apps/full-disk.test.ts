@@ -16,8 +16,8 @@ import { mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../mesh/clock.ts';
-import { MeshError } from '../../mesh/errors.ts';
 import { Identity } from '../../mesh/identity.ts';
+import { diskError } from '../../mesh/level-database.ts';
 import { MemoryDatabase } from '../../mesh/memory-database.ts';
 import { MeshNode } from '../../mesh/node.ts';
 import { createRecord, RecordKind } from '../../mesh/record.ts';
@@ -286,6 +286,17 @@ describe('a full disk and a read-only disk under a running node (real tmpfs)', f
 describe('a write the disk refused, in process', () => {
   const clock = new ManualClock(Date.UTC(2026, 10, 2, 9));
 
+  /** Household rose on an in-memory store, with its member alice. */
+  async function roseWithAlice(seed: number): Promise<{ store: RecordStore; node: MeshNode; alice: Identity }> {
+    const random = seededRandom(seed);
+    const store = await RecordStore.open(new MemoryDatabase());
+    const node = new MeshNode({ householdName: 'rose' }, { household: Identity.generate(random), store, clock, random });
+    await node.start();
+    const alice = Identity.generate(random);
+    await node.certifyMember('alice', alice);
+    return { store, node, alice };
+  }
+
   it('record store: a batch reported failed that reached the disk anyway (a failed fsync) leaves the totals right', async () => {
     const db = new MemoryDatabase();
     const write = db.write.bind(db);
@@ -312,17 +323,12 @@ describe('a write the disk refused, in process', () => {
   });
 
   it('mail: a mail stored whose index the disk refused is listed, with its body, in the same run', async () => {
-    const random = seededRandom(3);
-    const store = await RecordStore.open(new MemoryDatabase());
-    const node = new MeshNode({ householdName: 'rose' }, { household: Identity.generate(random), store, clock, random });
-    await node.start();
-    const alice = Identity.generate(random);
-    await node.certifyMember('alice', alice);
+    const { store, node, alice } = await roseWithAlice(3);
     const mailbox = new Mailbox({ node, memberIdentity: async () => alice });
     assert.deepEqual(await mailbox.list('alice', 'inbox'), []);
     // The record goes in (store.put); the index after it does not (store.putLocal): the disk filled in between.
     store.putLocal = async () => {
-      throw new MeshError('STORE_DISK_FULL', "the household's disk is full: nothing was saved");
+      throw diskError('full');
     };
     await mailbox.send('alice', { to: ['alice@rose'], subject: 'last page', body: 'took the last page' });
     const inbox = await mailbox.list('alice', 'inbox');
@@ -330,18 +336,13 @@ describe('a write the disk refused, in process', () => {
   });
 
   it('files: the parts of an upload the disk refused halfway are removed once the disk takes writes again', async () => {
-    const random = seededRandom(4);
-    const store = await RecordStore.open(new MemoryDatabase());
-    const node = new MeshNode({ householdName: 'rose' }, { household: Identity.generate(random), store, clock, random });
-    await node.start();
-    const alice = Identity.generate(random);
-    await node.certifyMember('alice', alice);
+    const { store, node, alice } = await roseWithAlice(4);
     const files = new Files({ node, memberIdentity: async () => alice });
     const putLocal = store.putLocal.bind(store);
     const deleteLocal = store.deleteLocal.bind(store);
     let full = false;
     const refuse = async () => {
-      throw new MeshError('STORE_DISK_FULL', "the household's disk is full: nothing was saved");
+      throw diskError('full');
     };
     let staged = 0;
     store.putLocal = async (key, value, options) => {
@@ -360,12 +361,7 @@ describe('a write the disk refused, in process', () => {
   });
 
   it('files: an upload stops before the disk is down to the room kept for mail and chat', async () => {
-    const random = seededRandom(5);
-    const store = await RecordStore.open(new MemoryDatabase());
-    const node = new MeshNode({ householdName: 'rose' }, { household: Identity.generate(random), store, clock, random });
-    await node.start();
-    const alice = Identity.generate(random);
-    await node.certifyMember('alice', alice);
+    const { store, node, alice } = await roseWithAlice(5);
     const size = 8 * 1024 * 1024;
     let free = reserveFor(size) + 10 * CHUNK_BYTES; // room for three parts or so, then the reserve
     const files = new Files({ node, memberIdentity: async () => alice, disk: () => ({ free, size }) });
