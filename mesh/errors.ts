@@ -19,6 +19,12 @@ export function hasCode(err: unknown, code: string): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
 }
 
+/** `err` and the errors it was caused by (`cause`), outermost first, at most six deep. */
+export function* errorChain(err: unknown): Generator<{ code?: unknown; message?: unknown; cause?: unknown }> {
+  let e = err as { code?: unknown; message?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; e && typeof e === 'object' && depth < 6; depth++, e = e.cause as typeof e) yield e;
+}
+
 /** Why a write to disk failed, when the disk itself is the reason. */
 export type DiskProblem = 'full' | 'read-only';
 
@@ -36,8 +42,7 @@ const LEVEL_IO_MESSAGES: ReadonlyArray<[RegExp, DiskProblem]> = [
  * (ENOSPC, EDQUOT, STORE_DISK_FULL) or read-only (EROFS, STORE_READ_ONLY); null otherwise.
  */
 export function diskProblemOf(err: unknown): DiskProblem | null {
-  let e = err as { code?: unknown; message?: unknown; cause?: unknown } | null | undefined;
-  for (let depth = 0; e && typeof e === 'object' && depth < 6; depth++, e = e.cause as typeof e) {
+  for (const e of errorChain(err)) {
     switch (e.code) {
       case 'ENOSPC':
       case 'EDQUOT':

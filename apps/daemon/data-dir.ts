@@ -18,7 +18,7 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Identity } from '../../mesh/identity.ts';
 import { isValidName } from '../../mesh/directory.ts';
 import { AppError } from '../errors.ts';
-import { diskProblemOf } from '../../mesh/errors.ts';
+import { diskProblemOf, errorChain } from '../../mesh/errors.ts';
 
 export interface HouseholdConfig {
   version: 1;
@@ -130,17 +130,13 @@ function diskProblemAt(path: string): 'full' | 'read-only' | null {
 export function fsReason(cause: unknown, path?: string): string {
   const disk = diskProblemOf(cause) ?? (path !== undefined ? diskProblemAt(path) : null);
   if (disk) return disk === 'full' ? 'the disk is full' : 'the file system is read-only';
-  for (let err = cause as (Error & { code?: string; cause?: unknown }) | undefined, depth = 0; err && depth < 4; err = err.cause as typeof err, depth++) {
+  for (const err of errorChain(cause)) {
     switch (err.code) {
       case 'EACCES':
       case 'EPERM':
         return 'permission denied';
       case 'ENOTDIR':
         return 'part of the path is a file, not a directory';
-      case 'EROFS':
-        return 'the file system is read-only';
-      case 'ENOSPC':
-        return 'the disk is full';
     }
   }
   return ((cause as Error)?.message ?? String(cause)).split('\n')[0]!;

@@ -9,7 +9,7 @@
  * `disk_read_only`. Anything else is a bug: it answers 500 with a fixed sentence, never the
  * error's message or stack.
  */
-import { diskProblemOf, type DiskProblem } from '../../mesh/errors.ts';
+import { diskProblemOf, errorChain, type DiskProblem } from '../../mesh/errors.ts';
 
 /** The body of every error answer. */
 export interface ErrorBody {
@@ -51,10 +51,7 @@ const DISK_REPLIES: Readonly<Record<DiskProblem, ErrorBody>> = {
 
 /** True when the record store refused the write itself (it tells the node's log already). */
 export function refusedByStore(error: unknown): boolean {
-  let e = error as { code?: unknown; cause?: unknown } | null | undefined;
-  for (let depth = 0; e && typeof e === 'object' && depth < 6; depth++, e = e.cause as typeof e) {
-    if (e.code === 'STORE_DISK_FULL' || e.code === 'STORE_READ_ONLY') return true;
-  }
+  for (const e of errorChain(error)) if (e.code === 'STORE_DISK_FULL' || e.code === 'STORE_READ_ONLY') return true;
   return false;
 }
 
