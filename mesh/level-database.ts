@@ -14,8 +14,8 @@
  * disk has room for that; reads go on meanwhile. Writes go to LevelDB one at a time, so none
  * is already queued inside LevelDB, behind a batch that is about to fail, when it fails.
  */
-import { accessSync, constants, readdirSync, statfsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, existsSync, readdirSync, statfsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { AbstractBatchOperation, AbstractLevel, AbstractSublevel } from 'abstract-level';
 import { diskProblemOf, MeshError, type DiskProblem } from './errors.ts';
 import type { KeyRange, StoreDatabase, StoreWrite } from './store-database.ts';
@@ -59,6 +59,30 @@ export function diskError(problem: DiskProblem, cause?: unknown): MeshError {
     : new MeshError('STORE_READ_ONLY', "the household's disk is read-only: nothing was saved", { cause });
 }
 
+/**
+ * Whether the file system holding `path` (or its nearest existing parent) is read-only or has
+ * less than `needBytes` free, asked of the file system itself: failures do not always say (a
+ * recursive mkdir on a read-only file system fails with ENOENT; LevelDB's messages vary).
+ */
+export function diskProblemAt(path: string, needBytes = 1): DiskProblem | null {
+  let at = resolve(path);
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  try {
+    accessSync(at, constants.W_OK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EROFS') return 'read-only';
+  }
+  try {
+    const { bavail, bfree, bsize } = statfsSync(at);
+    // Root may write into the blocks a file system keeps back (ext4: 5 %), and LevelDB with it.
+    const free = (process.getuid?.() === 0 ? bfree : bavail) * bsize;
+    if (free < needBytes) return 'full';
+  } catch {
+    // no file-system figures
+  }
+  return null;
+}
+
 /** A record store's database on an abstract-level database, one sublevel an area. */
 export class LevelDatabase implements StoreDatabase {
   readonly #areas = new Map<string, Area>();
@@ -88,21 +112,7 @@ export class LevelDatabase implements StoreDatabase {
    */
   #diskProblemNow(needBytes: number): DiskProblem | null {
     const location = this.#location;
-    if (location === undefined) return null;
-    try {
-      accessSync(location, constants.W_OK);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EROFS') return 'read-only';
-    }
-    try {
-      const { bavail, bfree, bsize } = statfsSync(location);
-      // Root may write into the blocks a file system keeps back (ext4: 5 %), and LevelDB with it.
-      const free = (process.getuid?.() === 0 ? bfree : bavail) * bsize;
-      if (free < needBytes) return 'full';
-    } catch {
-      // no file-system figures: let the reopen try
-    }
-    return null;
+    return location === undefined ? null : diskProblemAt(location, needBytes);
   }
 
   /** Bytes of LevelDB's logs, which a reopen writes out as a table. */

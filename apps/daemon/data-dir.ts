@@ -12,13 +12,14 @@
  * half a key, and are readable by the owner only.
  */
 import { randomUUID } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync, statSync, writeSync, unlinkSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, unlinkSync, chmodSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { join } from 'node:path';
 import { Identity } from '../../mesh/identity.ts';
 import { isValidName } from '../../mesh/directory.ts';
 import { AppError } from '../errors.ts';
 import { diskProblemOf, errorChain } from '../../mesh/errors.ts';
+import { diskProblemAt } from '../../mesh/level-database.ts';
 
 export interface HouseholdConfig {
   version: 1;
@@ -100,27 +101,6 @@ function createFileWithOpen(path: string, data: string, mode: number): boolean {
 export function nameFromHost(host = hostname()): string {
   const name = host.split('.')[0]!.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 32);
   return isValidName(name) ? name : 'household';
-}
-
-/**
- * Whether the file system holding `path` (or its nearest existing parent) is read-only or
- * full, asked of the file system: some failures do not say (a recursive mkdir on a read-only
- * file system fails with ENOENT).
- */
-function diskProblemAt(path: string): 'full' | 'read-only' | null {
-  let at = resolvePath(path);
-  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
-  try {
-    accessSync(at, constants.W_OK);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EROFS') return 'read-only';
-  }
-  try {
-    if (statfsSync(at).bavail === 0) return 'full';
-  } catch {
-    // no figures
-  }
-  return null;
 }
 
 /**
