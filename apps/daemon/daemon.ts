@@ -78,7 +78,7 @@ function clockView(d: { households: number; offsetS: number } | null): { househo
 /** The status object of SPEC §4, from a node (running or opened read-only by the CLI). */
 export async function statusOf(
   node: MeshNode,
-  running?: { sync: Sync; links: OpenedLink[]; p2p?: () => P2pStatus | null; smtp?: () => unknown },
+  running?: { sync: Sync; links: OpenedLink[]; p2p?: () => P2pStatus | null; smtp?: () => unknown; disk?: () => string },
 ): Promise<StatusView> {
   const stats = await node.store.stats();
   const syncStats = running?.sync.stats();
@@ -107,6 +107,7 @@ export async function statusOf(
     flagged_authors: stats.flagged,
     pending_records: node.pendingCount,
     clock_disagreement: clockView(running?.sync.clockDisagreement() ?? null),
+    ...(running?.disk ? { disk: running.disk() } : {}),
   };
 }
 
@@ -237,6 +238,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   });
   const apps = { node, memberIdentity };
   const events = createEvents({ node, agreementKeyId: async (name) => agreementKeyHex((await memberIdentity(name)).agreementKey) });
+  const running = { sync, links, p2p: () => p2pStatus(p2p), smtp: () => smtp?.status() ?? null, disk: disk.state };
   const services: NodeServices = {
     household: node.householdName,
     mail,
@@ -245,8 +247,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     files: new Files({ ...apps, ...(options.maxFileBytes ? { maxBytes: options.maxFileBytes } : {}), disk: () => diskSpace(dir.storePath) }),
     events,
     directory: async () => node.directory.allHouseholds().flatMap((h) => [...h.members.keys()].map((m) => `${m}@${h.name}`)).sort(),
-    status: async () => ({ ...(await statusOf(node, { sync, links, p2p: () => p2pStatus(p2p), smtp: () => smtp?.status() ?? null })), disk: disk.state() }),
-    metrics: async () => renderMetrics(node, await statusOf(node, { sync, links, p2p: () => p2pStatus(p2p), smtp: () => smtp?.status() ?? null })),
+    status: () => statusOf(node, running),
+    metrics: async () => renderMetrics(node, await statusOf(node, running)),
   };
   let setupToken: { value: string; consume(): void } | null = null;
   if (!(await accounts.hasAdmin())) {
