@@ -14,8 +14,9 @@
  * parent (Yjs would throw on it later, while applying someone else's update), and the delete
  * set must list each client's ranges in ascending order without overlaps (Yjs applies them in
  * the order given, so out of order they delete differently on different replicas). The result
- * is the clock range its structs occupy. A SpanIndex of those ranges spots two different records claiming the same clocks (a fork: a cloned or stolen
- * key, or a device that lost its state), which the replica then leaves out.
+ * is the clock range its structs occupy. A SpanIndex of those ranges spots two different
+ * records claiming the same clocks (a fork: a cloned or stolen key, or a device that lost its
+ * state), which the replica then leaves out.
  */
 import * as Y from 'yjs';
 import { MeshError } from './errors.ts';
