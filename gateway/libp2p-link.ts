@@ -546,7 +546,7 @@ class Libp2pLinkImpl implements Libp2pLink {
   #peerGone(peer: PeerId): void {
     const key = peer.toString();
     this.#peers.delete(key);
-    if (!this.#configured.some((c) => c.peer === key)) this.#pending.delete(key);
+    this.#dropPendingUnlessConfigured(key);
     const redial = this.#redials.get(key);
     if (redial && !redial.timer && this.#node) {
       // A configured peer went away: try again soon, backing off if it stays away.
@@ -554,6 +554,15 @@ class Libp2pLinkImpl implements Libp2pLink {
       redial.timer = setTimeout(() => this.#dialConfigured(key, generation, redial.attempt + 1), 250 * (0.75 + this.#random() / 2));
       redial.timer.unref?.();
     }
+  }
+
+  /**
+   * Frames held for a peer we did not dial (it dialled us; our sender to it was opening) go
+   * when it goes or its sender fails: nothing will take them. A configured peer keeps its own
+   * for the redial.
+   */
+  #dropPendingUnlessConfigured(key: string): void {
+    if (!this.#configured.some((c) => c.peer === key)) this.#pending.delete(key);
   }
 
   #peerState(peer: PeerId): PeerState {
@@ -605,9 +614,7 @@ class Libp2pLinkImpl implements Libp2pLink {
         count(this.#dropped, 'stream-open-failed');
       } finally {
         state.opening = undefined;
-        // Frames held for a peer we did not dial and could not open a sender to go nowhere.
-        const key = peer.toString();
-        if (!state.out && !this.#configured.some((c) => c.peer === key)) this.#pending.delete(key);
+        if (!state.out) this.#dropPendingUnlessConfigured(peer.toString());
       }
     })();
     return state.opening;
