@@ -13,6 +13,7 @@ import { metricsJson, runScenario, STRATEGY_NAMES, type SimResult } from '../../
 import { nameSlug, parseScenario, type Scenario } from '../../simulations/scenario.ts';
 import { estimateMemory } from '../../simulations/world.ts';
 import { AppError } from '../errors.ts';
+import { fsReason } from '../daemon/data-dir.ts';
 import { stringOption, type Command, type Io } from './command.ts';
 
 function strategyName(value: string | undefined, flag: string, fallback: string): string {
@@ -75,9 +76,7 @@ export function jsonProblem(text: string, error: Error): string {
 /** A file system error in words, its code after them. */
 function fileProblem(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
-  const words: { [code: string]: string } = { ENOENT: 'no such file or directory', EISDIR: 'it is a directory', EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the device', ENOTDIR: 'a part of the path is not a directory' };
-  if (code === undefined) return (err as Error).message;
-  return words[code] ? `${words[code]} (${code})` : code;
+  return code === undefined ? fsReason(err) : `${fsReason(err)} (${code})`;
 }
 
 function refuseOut(out: string, why: string, cause?: unknown): never {

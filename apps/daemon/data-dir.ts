@@ -117,6 +117,10 @@ export function fsReason(cause: unknown, path?: string): string {
         return 'permission denied';
       case 'ENOTDIR':
         return 'part of the path is a file, not a directory';
+      case 'ENOENT':
+        return 'no such file or directory';
+      case 'EISDIR':
+        return 'it is a directory';
     }
   }
   return ((cause as Error)?.message ?? String(cause)).split('\n')[0]!;
